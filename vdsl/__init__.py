@@ -1,0 +1,36 @@
+"""vdsl: a language and toolchain for machines, instruction sets and hypervisors.
+
+The public API; everything else lives in the phase packages (`vdsl.syntax`,
+`vdsl.check`, `vdsl.semantics`, `vdsl.emulator`).
+"""
+
+__version__ = "0.1.0"
+
+from vdsl.emulator import Emulator, MachineState, RunResult, StepRecord, load_program, run_program
+from vdsl.errors import Diagnostic, InternalError, RunError, SpecError, VdslError
+from vdsl.ir.dump import dump
+from vdsl.ir.nodes import Isa, Machine, Program, Spec
+from vdsl.phases import Compilation, compile_files, compile_text
+
+__all__ = [
+    "Compilation",
+    "Diagnostic",
+    "Emulator",
+    "InternalError",
+    "Isa",
+    "Machine",
+    "MachineState",
+    "Program",
+    "RunError",
+    "RunResult",
+    "Spec",
+    "SpecError",
+    "StepRecord",
+    "VdslError",
+    "__version__",
+    "compile_files",
+    "compile_text",
+    "dump",
+    "load_program",
+    "run_program",
+]

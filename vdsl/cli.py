@@ -1,0 +1,218 @@
+"""The `vdsl` command line: the only module that prints or writes files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from vdsl import __version__
+from vdsl.emulator import DEFAULT_MAX_STEPS, RunResult, StepRecord, run_program
+from vdsl.errors import InternalError, RunError, SpecError
+from vdsl.ir.dump import dump
+from vdsl.phases import Compilation
+from vdsl.resources import bundled_specs
+
+EXIT_OK, EXIT_FAILED, EXIT_SPEC_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SpecError as error:
+        _print_diagnostics(error, getattr(args, "format", "text"))
+        return EXIT_SPEC_ERROR
+    except RunError as error:
+        if getattr(args, "format", "text") == "json":
+            print(json.dumps({"error": str(error)}, indent=2))
+        else:
+            print(f"error: {error}", file=sys.stderr)
+        return EXIT_SPEC_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if os.environ.get("VDSL_DEBUG"):
+            traceback.print_exc()
+        kind = "internal error" if isinstance(error, InternalError) else f"internal error ({type(error).__name__})"
+        print(f"vdsl: {kind}: {error}\nThis is a bug in vdsl; please report it with the spec that "
+              "caused it (set VDSL_DEBUG=1 for details).", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vdsl",
+        description="Describe machines, instruction sets and hypervisors; check and run them.",
+    )
+    parser.add_argument("--version", action="version", version=f"vdsl {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="parse and check .vspec files")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _add_format(check)
+    check.set_defaults(handler=_check)
+
+    dump_cmd = commands.add_parser("dump", help="print the resolved IR as an S-expression")
+    dump_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    dump_cmd.set_defaults(handler=_dump, format="text")
+
+    run = commands.add_parser("run", help="run a program on the bare machine")
+    run.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    run.add_argument("--program", "-p", help="the program to run (default: the only one)")
+    run.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
+                     help=f"stop after N steps (default {DEFAULT_MAX_STEPS})")
+    run.add_argument("--trace", type=Path, metavar="FILE",
+                     help="write one JSON line per step to FILE ('-' for standard output)")
+    _add_format(run)
+    run.set_defaults(handler=_run)
+
+    specs = commands.add_parser("specs", help="list the bundled specs")
+    specs.set_defaults(handler=_specs, format="text")
+    return parser
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="output format (default text)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _print_diagnostics(error: SpecError, output_format: str) -> None:
+    if output_format == "json":
+        print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in error.diagnostics]}, indent=2))
+        return
+    for diagnostic in error.diagnostics:
+        print(diagnostic.render(), file=sys.stderr)
+    count = len(error.diagnostics)
+    print(f"{count} error{'s' if count != 1 else ''}", file=sys.stderr)
+
+
+def _check(args: argparse.Namespace) -> int:
+    spec = Compilation(args.files).spec
+    counts = {
+        "machines": [m.name for m in spec.machines],
+        "isas": [i.name for i in spec.isas],
+        "programs": [p.name for p in spec.programs],
+        "hypervisors": [h.name for h in spec.hypervisors],
+        "scenarios": [s.name for s in spec.scenarios],
+    }
+    if args.format == "json":
+        print(json.dumps({"ok": True, "diagnostics": [], **counts}, indent=2))
+    else:
+        summary = ", ".join(f"{len(v)} {k if len(v) != 1 else k[:-1]}" for k, v in counts.items() if v)
+        print(f"ok: {summary or 'nothing declared'}")
+    return EXIT_OK
+
+
+def _dump(args: argparse.Namespace) -> int:
+    sys.stdout.write(dump(Compilation(args.files).spec))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    spec = Compilation(args.files).spec
+    name = args.program
+    if name is None:
+        if len(spec.programs) != 1:
+            names = ", ".join(p.name for p in spec.programs) or "none"
+            raise RunError(f"say which program to run with --program (programs: {names})")
+        name = spec.programs[0].name
+    if args.trace is not None:
+        with _open_trace(args.trace) as stream:
+            def trace(record: StepRecord) -> None:
+                stream.write(json.dumps(record.to_json()) + "\n")
+
+            result = run_program(spec, name, args.max_steps, trace)
+    else:
+        result = run_program(spec, name, args.max_steps)
+    _print_run(name, result, args.format)
+    return EXIT_OK if result.status == "halted" else EXIT_FAILED
+
+
+class _open_trace:
+    """The trace file, or standard output for '-'; written whole or not at all."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stream: TextIO | None = None
+
+    def __enter__(self) -> TextIO:
+        if str(self.path) == "-":
+            self.stream = sys.stdout
+        else:
+            try:
+                self.stream = self.path.open("w", encoding="utf-8")
+            except OSError as error:
+                raise RunError(f"cannot write the trace to '{self.path}': {error.strerror}") from None
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stream is not None and self.stream is not sys.stdout:
+            self.stream.close()
+
+
+def _run_json(name: str, result: RunResult) -> dict[str, Any]:
+    state = result.state
+    changed = {str(a): v for a, v in enumerate(state.memory) if v != result.initial_memory[a]}
+    return {
+        "program": name,
+        "status": result.status,
+        "steps": result.steps,
+        "message": result.message,
+        "cause": result.cause,
+        "state": {
+            "mode": state.machine.modes[state.mode],
+            "registers": state.registers_json(),
+            "memory_changes": changed,
+        },
+    }
+
+
+def _print_run(name: str, result: RunResult, output_format: str) -> None:
+    data = _run_json(name, result)
+    if output_format == "json":
+        print(json.dumps(data, indent=2))
+        return
+    print(f"program {name}: {result.message}")
+    print(f"  mode {data['state']['mode']}")
+    for reg, value in data["state"]["registers"].items():
+        if isinstance(value, dict):
+            fields = " ".join(f"{k}={v}" for k, v in value["fields"].items())
+            print(f"  {reg} = {value['value']} ({fields})")
+        else:
+            print(f"  {reg} = {value}")
+    changes = data["state"]["memory_changes"]
+    if changes:
+        print("  memory written: " + ", ".join(f"[{a}]={v}" for a, v in changes.items()))
+
+
+def _specs(args: argparse.Namespace) -> int:
+    for path in bundled_specs():
+        first = path.read_text(encoding="utf-8").splitlines()[:1]
+        summary = first[0].lstrip("/ ").strip() if first and first[0].startswith("//") else ""
+        print(f"{path.name:<20} {summary}")
+    print(f"(in {bundled_specs()[0].parent if bundled_specs() else 'no folder'})")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

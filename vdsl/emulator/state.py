@@ -1,0 +1,104 @@
+"""Concrete machine state and loading a program into it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from vdsl.check.resolve import psw_words
+from vdsl.ir import nodes as ir
+from vdsl.semantics.concrete import mask
+
+
+@attrs.define
+class MachineState:
+    """Registers, then the mode, in `slots`; `memory` is the physical memory E."""
+
+    machine: ir.Machine
+    slots: list[int]
+    memory: list[int]
+
+    @classmethod
+    def empty(cls, machine: ir.Machine) -> MachineState:
+        slots = [0] * (len(machine.registers) + 1)
+        state = cls(machine, slots, [0] * machine.memory.size)
+        if machine.relocation is not None:
+            # Until a program says otherwise, relocation covers all of memory.
+            reg = machine.register(machine.relocation)
+            assert reg is not None
+            bound = reg.field("bound")
+            assert bound is not None
+            state.set(ir.StateRef(reg.name, bound.name), min(machine.memory.size, mask(bound.width)))
+        return state
+
+    @property
+    def mode_index(self) -> int:
+        return len(self.machine.registers)
+
+    @property
+    def mode(self) -> int:
+        return self.slots[self.mode_index]
+
+    def copy(self) -> MachineState:
+        return MachineState(self.machine, list(self.slots), list(self.memory))
+
+    def get(self, ref: ir.StateRef) -> int:
+        if ref.reg == self.machine.mode_name and ref.field is None:
+            return self.mode
+        index = self.machine.register_index(ref.reg)
+        value = self.slots[index]
+        if ref.field is None:
+            return value
+        reg = self.machine.registers[index]
+        field = reg.field(ref.field)
+        assert field is not None
+        return (value >> field.lo) & mask(field.width)
+
+    def set(self, ref: ir.StateRef, value: int) -> None:
+        if ref.reg == self.machine.mode_name and ref.field is None:
+            self.slots[self.mode_index] = min(value & mask(self.machine.mode_width), len(self.machine.modes) - 1)
+            return
+        index = self.machine.register_index(ref.reg)
+        reg = self.machine.registers[index]
+        if ref.field is None:
+            self.slots[index] = value & mask(reg.width)
+            return
+        field = reg.field(ref.field)
+        assert field is not None
+        cleared = self.slots[index] & ~(mask(field.width) << field.lo)
+        self.slots[index] = cleared | ((value & mask(field.width)) << field.lo)
+
+    def psw(self, refs: tuple[ir.StateRef, ...]) -> list[ir.StateRef]:
+        """The state references of a trap PSW, one per memory word."""
+        registers = {r.name: r for r in self.machine.registers}
+        return [word for ref in refs for word in psw_words(ref, registers)]
+
+    def registers_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for index, reg in enumerate(self.machine.registers):
+            value = self.slots[index]
+            if reg.fields:
+                fields = {f.name: (value >> f.lo) & mask(f.width) for f in reg.fields}
+                result[reg.name] = {"value": value, "fields": fields}
+            else:
+                result[reg.name] = value
+        return result
+
+
+def load_program(isa: ir.Isa, program: ir.Program) -> MachineState:
+    """The machine state a program starts in: code and data in memory, inits applied."""
+    machine = isa.machine
+    state = MachineState.empty(machine)
+    for placed in program.instructions:
+        inst = isa.instruction(placed.name)
+        assert inst is not None
+        words = (inst.opcode,) + placed.operands
+        state.memory[placed.address:placed.address + len(words)] = list(words)
+    for address, value in program.data:
+        state.memory[address] = value
+    state.slots[state.mode_index] = machine.modes.index(program.start_mode)
+    state.set(ir.StateRef(machine.pc), program.entry)
+    for ref, value in program.inits:
+        state.set(ref, value)
+    return state

@@ -1,0 +1,96 @@
+"""One exception root for everything vdsl raises, and the diagnostics users see.
+
+A `Diagnostic` is one message about one place in one file.  A phase collects all of
+its diagnostics and raises them together as a `SpecError`, so a user sees every error
+of a phase at once.  Anything that is not the user's fault is an `InternalError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from vdsl.source import Span
+
+
+class VdslError(Exception):
+    """Root of every exception vdsl raises on purpose."""
+
+
+@attrs.frozen
+class Diagnostic:
+    """One error or warning about a span of a source file."""
+
+    code: str
+    message: str
+    span: Span | None
+    hint: str | None = None
+    severity: str = "error"
+
+    def render(self) -> str:
+        """The human form: `file:line:col: error[V012]: message`, the line, a caret, a hint."""
+        head = f"{self.severity}[{self.code}]: {self.message}"
+        lines = [f"{self.span.location()}: {head}" if self.span else head]
+        if self.span is not None:
+            lines.extend(self.span.excerpt())
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, object]:
+        span = self.span
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "file": span.file if span else None,
+            "line": span.line if span else None,
+            "column": span.column if span else None,
+            "end_line": span.end_line if span else None,
+            "end_column": span.end_column if span else None,
+            "hint": self.hint,
+        }
+
+
+class SpecError(VdslError):
+    """The spec has errors: every diagnostic of the phase that found them."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+
+class RunError(VdslError):
+    """A request that cannot be carried out on a valid spec (unknown program name, ...)."""
+
+
+class InternalError(VdslError):
+    """A bug in vdsl itself, never the user's fault (exit code 3)."""
+
+
+class DiagnosticSink:
+    """Collects the diagnostics of one phase; `raise_if_any` ends the phase."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, hint))
+
+    def raise_if_any(self) -> None:
+        if self.diagnostics:
+            ordered = sorted(self.diagnostics, key=_diagnostic_order)
+            raise SpecError(ordered)
+
+
+def _diagnostic_order(diagnostic: Diagnostic) -> tuple[str, int, int]:
+    span = diagnostic.span
+    return (span.file, span.line, span.column) if span else ("", 0, 0)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A `did you mean 'X'?` hint for a misspelt name, or None when nothing is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,628 @@
+"""The vdsl IR: frozen attrs nodes, each with a `Span` that equality ignores.
+
+Lowering produces *declarations* (`MachineDecl`, `IsaDecl`, `ProgramDecl`, ...) whose
+expressions still hold plain names (`Name`, `Member`, `Number`, `SliceExpr`).  The
+resolver turns them into the resolved nodes (`Machine`, `Isa`, `Program`, ...) whose
+expressions are typed: every one knows its width in bits and what it refers to.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import attrs
+
+from vdsl.source import Span
+
+
+def span_field() -> Span | None:
+    return attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+# ---------------------------------------------------------------- expressions (unresolved)
+
+
+@attrs.frozen
+class Number:
+    value: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Name:
+    name: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Member:
+    """`base.field` before resolution."""
+
+    base: str
+    member: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class SliceExpr:
+    """`value[hi:lo]` or `value[bit]` before resolution; the bounds must be constants."""
+
+    value: Expr
+    hi: Expr
+    lo: Expr | None
+    span: Span | None = span_field()
+
+
+# ---------------------------------------------------------------- expressions (resolved)
+
+
+@attrs.frozen
+class Const:
+    value: int
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Reg:
+    """A whole register."""
+
+    reg: str
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Field:
+    """A named bit field `reg.field`, bits `lo .. lo + width - 1`."""
+
+    reg: str
+    field: str
+    lo: int
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Mode:
+    """The current privilege mode M, as its index (0 = most privileged)."""
+
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Operand:
+    """An immediate operand of the instruction, or (kind `reg`) the register it names."""
+
+    index: int
+    name: str
+    kind: str
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Local:
+    name: str
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class NextPc:
+    """The address of the instruction after this one."""
+
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Slice:
+    value: Expr
+    hi: int
+    lo: int
+    width: int
+    span: Span | None = span_field()
+
+
+# ---------------------------------------------------------------- expressions (both)
+
+
+@attrs.frozen
+class Unary:
+    op: str
+    operand: Expr
+    width: int | None = None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Binary:
+    op: str
+    left: Expr
+    right: Expr
+    width: int | None = None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Call:
+    """A builtin: sext, zext, concat, slt, sle, sra."""
+
+    func: str
+    args: tuple[Expr, ...]
+    width: int | None = None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class MemAccess:
+    """`mem[address]` (relocated) or `phys[address]` (unrelocated)."""
+
+    address: Expr
+    physical: bool
+    width: int | None = None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class TupleExpr:
+    items: tuple[Expr, ...]
+    span: Span | None = span_field()
+
+
+Expr = Union[
+    Number, Name, Member, SliceExpr, Const, Reg, Field, Mode, Operand, Local, NextPc, Slice,
+    Unary, Binary, Call, MemAccess, TupleExpr,
+]
+
+# ---------------------------------------------------------------- statements
+
+
+@attrs.frozen
+class Let:
+    name: str
+    value: Expr
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Assign:
+    target: Expr
+    value: Expr
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class TupleAssign:
+    """`(t1, t2, ...) = mem[a]`: each target takes one consecutive word."""
+
+    targets: tuple[Expr, ...]
+    value: Expr
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class If:
+    condition: Expr
+    then: tuple[Stmt, ...]
+    otherwise: tuple[Stmt, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Trap:
+    cause: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Halt:
+    span: Span | None = span_field()
+
+
+Stmt = Union[Let, Assign, TupleAssign, If, Trap, Halt]
+
+# ---------------------------------------------------------------- machines
+
+
+@attrs.frozen
+class FieldDecl:
+    """A register field: explicit bits (`lo`, `width`) or, when `lo` is None, packed in order."""
+
+    name: str
+    width: int | None
+    lo: int | None
+    kind: str = "general"
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class RegisterDecl:
+    name: str
+    width: int | None
+    is_pc: bool
+    kind: str
+    fields: tuple[FieldDecl, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class MemoryDecl:
+    name: str
+    size: int
+    width: int | None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class ModesDecl:
+    name: str
+    modes: tuple[str, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class StateRef:
+    """A piece of machine state named in a trap PSW, a pin or an init: `M`, `R`, `R.base`."""
+
+    reg: str
+    field: str | None = None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class TrapDecl:
+    save: tuple[StateRef, ...] | None
+    save_memory: str | None
+    save_at: int | None
+    load: tuple[StateRef, ...] | None
+    load_memory: str | None
+    load_at: int | None
+    cause_memory: str | None
+    cause_at: int | None
+    causes: tuple[str, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class RelocationDecl:
+    register: str | None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class MachineDecl:
+    name: str
+    extends: str | None
+    word: int | None
+    memory: MemoryDecl | None
+    modes: ModesDecl | None
+    registers: tuple[RegisterDecl, ...]
+    relocation: RelocationDecl | None
+    trap: TrapDecl | None
+    span: Span | None = span_field()
+    extends_span: Span | None = span_field()
+
+
+@attrs.frozen
+class RegisterField:
+    name: str
+    lo: int
+    width: int
+    kind: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Register:
+    """A resolved register; `kind` is general, control or timing."""
+
+    name: str
+    width: int
+    is_pc: bool
+    kind: str
+    fields: tuple[RegisterField, ...]
+    span: Span | None = span_field()
+
+    def field(self, name: str) -> RegisterField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@attrs.frozen
+class Memory:
+    name: str
+    size: int
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class TrapMechanism:
+    """What a trap saves where and loads from where (PG74: save to E[0], load from E[1])."""
+
+    save: tuple[StateRef, ...]
+    save_at: int
+    load: tuple[StateRef, ...]
+    load_at: int
+    cause_at: int | None
+    span: Span | None = span_field()
+
+
+BUILTIN_CAUSES = ("memory", "privileged", "illegal")
+
+
+@attrs.frozen
+class Machine:
+    name: str
+    word: int
+    memory: Memory
+    modes: tuple[str, ...]
+    mode_name: str
+    registers: tuple[Register, ...]
+    pc: str
+    relocation: str | None
+    trap: TrapMechanism | None
+    causes: tuple[str, ...]
+    span: Span | None = span_field()
+
+    @property
+    def mode_width(self) -> int:
+        return max(1, (len(self.modes) - 1).bit_length())
+
+    def register(self, name: str) -> Register | None:
+        return next((r for r in self.registers if r.name == name), None)
+
+    def register_index(self, name: str) -> int:
+        return next(i for i, r in enumerate(self.registers) if r.name == name)
+
+    @property
+    def general_registers(self) -> tuple[Register, ...]:
+        """The registers a `reg` operand may name: not the pc, not control or timing state."""
+        return tuple(
+            r for r in self.registers
+            if r.kind == "general" and not r.is_pc and all(f.kind == "general" for f in r.fields)
+        )
+
+
+# ---------------------------------------------------------------- instruction sets
+
+
+@attrs.frozen
+class OperandDecl:
+    name: str
+    kind: str  # "imm" or "reg"
+    width: int | None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class InstructionDecl:
+    name: str
+    operands: tuple[OperandDecl, ...]
+    body: tuple[Stmt, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Expectation:
+    """`expect ...`: words, and an optional comparison with a number."""
+
+    words: tuple[str, ...]
+    op: str | None = None
+    value: float | None = None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class IsaDecl:
+    name: str
+    extends: str | None
+    machine: str | None
+    instructions: tuple[InstructionDecl, ...]
+    expects: tuple[Expectation, ...]
+    span: Span | None = span_field()
+    extends_span: Span | None = span_field()
+    machine_span: Span | None = span_field()
+
+
+@attrs.frozen
+class Instruction:
+    """A resolved instruction: its opcode is its index in the ISA."""
+
+    name: str
+    opcode: int
+    operands: tuple[OperandDecl, ...]
+    body: tuple[Stmt, ...]
+    span: Span | None = span_field()
+
+    @property
+    def size(self) -> int:
+        """Words it occupies in memory: the opcode, then one word per operand."""
+        return 1 + len(self.operands)
+
+
+@attrs.frozen
+class Isa:
+    name: str
+    machine: Machine
+    instructions: tuple[Instruction, ...]
+    expects: tuple[Expectation, ...]
+    span: Span | None = span_field()
+
+    def instruction(self, name: str) -> Instruction | None:
+        return next((i for i in self.instructions if i.name == name), None)
+
+
+# ---------------------------------------------------------------- programs
+
+
+@attrs.frozen
+class ProgramWord:
+    """A name or number in a program body; the resolver groups them into instructions."""
+
+    text: str
+    value: int | None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class LabelDef:
+    name: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Comma:
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class DataDecl:
+    address: int
+    values: tuple[ProgramWord, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class OrgDecl:
+    address: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class EntryDecl:
+    label: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class StartModeDecl:
+    mode: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class InitDecl:
+    target: StateRef
+    value: int
+    span: Span | None = span_field()
+
+
+ProgramItem = Union[ProgramWord, LabelDef, Comma, DataDecl, OrgDecl, EntryDecl, StartModeDecl, InitDecl]
+
+
+@attrs.frozen
+class ProgramDecl:
+    name: str
+    target: str
+    items: tuple[ProgramItem, ...]
+    span: Span | None = span_field()
+    target_span: Span | None = span_field()
+
+
+@attrs.frozen
+class PlacedInstruction:
+    address: int
+    name: str
+    operands: tuple[int, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Program:
+    """A resolved program: instructions placed at addresses, data words, the start state."""
+
+    name: str
+    isa: str
+    start_mode: str
+    entry: int
+    instructions: tuple[PlacedInstruction, ...]
+    data: tuple[tuple[int, int], ...]
+    inits: tuple[tuple[StateRef, int], ...]
+    labels: tuple[tuple[str, int], ...]
+    span: Span | None = span_field()
+
+
+# ---------------------------------------------------------------- policies
+
+
+@attrs.frozen
+class Pin:
+    target: StateRef
+    value: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Hypervisor:
+    name: str
+    target: str
+    type: int
+    technique: str
+    guest_mode: str | None
+    memory_per_guest: int | None
+    schedule: str
+    quantum: int | None
+    pins: tuple[Pin, ...]
+    span: Span | None = span_field()
+    target_span: Span | None = span_field()
+
+
+@attrs.frozen
+class GuestDecl:
+    name: str
+    program: str
+    mode: str | None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Scenario:
+    name: str
+    hypervisor: str | None
+    guests: tuple[GuestDecl, ...]
+    expects: tuple[Expectation, ...]
+    span: Span | None = span_field()
+
+
+# ---------------------------------------------------------------- files and specs
+
+
+@attrs.frozen
+class Import:
+    path: str
+    span: Span | None = span_field()
+
+
+Declaration = Union[MachineDecl, IsaDecl, ProgramDecl, Hypervisor, Scenario]
+
+
+@attrs.frozen
+class Module:
+    """One parsed file: its imports and declarations in source order."""
+
+    path: str
+    imports: tuple[Import, ...]
+    declarations: tuple[Declaration, ...]
+
+
+@attrs.frozen
+class Spec:
+    """Everything a set of files defines, resolved and checked."""
+
+    machines: tuple[Machine, ...]
+    isas: tuple[Isa, ...]
+    programs: tuple[Program, ...]
+    hypervisors: tuple[Hypervisor, ...]
+    scenarios: tuple[Scenario, ...]
+
+    def isa(self, name: str) -> Isa | None:
+        return next((i for i in self.isas if i.name == name), None)
+
+    def program(self, name: str) -> Program | None:
+        return next((p for p in self.programs if p.name == name), None)
+
+    def machine(self, name: str) -> Machine | None:
+        return next((m for m in self.machines if m.name == name), None)

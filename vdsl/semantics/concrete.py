@@ -1,0 +1,259 @@
+"""The concrete domain: instruction semantics compiled to Python functions.
+
+`PythonDomain` makes a value either a Python int (known while compiling) or the name of
+a variable of the generated function.  Running the evaluator in it *is* code
+generation: known values fold, unknown ones become lines of Python.  The templates
+below are the single definition of concrete arithmetic: constant folding evaluates the
+same template text that the generated code runs.
+
+An instruction is compiled once per (opcode, operand values), so operands are
+constants and register operands select their register at compile time.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Union
+
+from vdsl.errors import InternalError
+from vdsl.ir import nodes as ir
+from vdsl.semantics.evaluator import Evaluator
+
+Value = Union[int, str]
+Memory = tuple[tuple[Value, Value, Value], ...]  # pending (guard, address, value) stores
+
+# {a}, {b}: operands; {w}: operand width; {m}: its mask; {s}: its sign bit.
+UNARY = {
+    "-": "(-{a}) & {m}",
+    "~": "{a} ^ {m}",
+    "!": "{a} ^ 1",
+}
+BINARY = {
+    "+": "({a} + {b}) & {m}",
+    "-": "({a} - {b}) & {m}",
+    "*": "({a} * {b}) & {m}",
+    "/": "({a} // {b} if {b} else {m})",
+    "%": "({a} % {b} if {b} else {a})",
+    "&": "{a} & {b}",
+    "|": "{a} | {b}",
+    "^": "{a} ^ {b}",
+    "<<": "(({a} << {b}) & {m} if {b} < {w} else 0)",
+    ">>": "{a} >> {b}",
+    "==": "(1 if {a} == {b} else 0)",
+    "!=": "(1 if {a} != {b} else 0)",
+    "<": "(1 if {a} < {b} else 0)",
+    "<=": "(1 if {a} <= {b} else 0)",
+    ">": "(1 if {a} > {b} else 0)",
+    ">=": "(1 if {a} >= {b} else 0)",
+    "&&": "{a} & {b}",
+    "||": "{a} | {b}",
+    "slt": "(1 if ({a} ^ {s}) < ({b} ^ {s}) else 0)",
+    "sle": "(1 if ({a} ^ {s}) <= ({b} ^ {s}) else 0)",
+    "sra": "(((({a} ^ {s}) - {s}) >> ({b} if {b} < {w} else {w})) & {m})",
+}
+ITE = "({t} if {c} else {e})"
+EXTRACT = "({a} >> {lo}) & {m}"
+EXTRACT_LOW = "{a} & {m}"
+SEXT = "(({a} ^ {s}) - {s}) & {m}"
+
+
+def mask(width: int) -> int:
+    return (1 << width) - 1
+
+
+@functools.lru_cache(maxsize=65536)
+def _fold(template: str) -> int:
+    result = eval(template, {"__builtins__": {}})  # noqa: S307 - our own template text
+    return int(result)
+
+
+class PythonDomain:
+    """Values are ints (known) or names of variables in the function being generated."""
+
+    def __init__(self, machine: ir.Machine, operands: tuple[int, ...]) -> None:
+        self.machine = machine
+        self.operands = operands
+        self.lines: list[str] = []
+        self.loaded: dict[str, str] = {}
+        self.count = 0
+        self.register_index = {r.name: i for i, r in enumerate(machine.registers)}
+        self.mode_index = len(machine.registers)
+
+    def emit(self, code: str) -> Value:
+        self.count += 1
+        name = f"t{self.count}"
+        self.lines.append(f"{name} = {code}")
+        return name
+
+    def value(self, template: str, **parts: object) -> Value:
+        code = template.format(**parts)
+        if not any(isinstance(v, str) for k, v in parts.items() if k in ("a", "b", "c", "t", "e")):
+            return _fold(code)
+        return self.emit(code)
+
+    # ------------------------------------------------------------ Domain
+    def const(self, value: int, width: int) -> Value:
+        return value & mask(width)
+
+    def truth(self, condition: Value) -> bool | None:
+        return bool(condition) if isinstance(condition, int) else None
+
+    def unary(self, op: str, value: Value, width: int) -> Value:
+        return self.value(UNARY[op], a=value, m=mask(width))
+
+    def binary(self, op: str, left: Value, right: Value, width: int) -> Value:
+        if op == "&&":
+            if left == 0 or right == 0:
+                return 0
+            if left == 1 or left == right:
+                return right
+            if right == 1:
+                return left
+        elif op == "||":
+            if left == 1 or right == 1:
+                return 1
+            if left == 0 or left == right:
+                return right
+            if right == 0:
+                return left
+        return self.value(BINARY[op], a=left, b=right, w=width, m=mask(width),
+                          s=1 << (width - 1))
+
+    def ite(self, condition: Value, then: Value, otherwise: Value, width: int) -> Value:
+        if isinstance(condition, int):
+            return then if condition else otherwise
+        if then == otherwise:
+            return then
+        if then == 1 and otherwise == 0 and width == 1:
+            return condition
+        return self.emit(ITE.format(c=condition, t=then, e=otherwise))
+
+    def extract(self, value: Value, hi: int, lo: int, width: int) -> Value:
+        if lo == 0 and hi == width - 1:
+            return value
+        return self.value(EXTRACT if lo else EXTRACT_LOW, a=value, lo=lo, m=mask(hi - lo + 1))
+
+    def zext(self, value: Value, width: int, to: int) -> Value:
+        return value
+
+    def sext(self, value: Value, width: int, to: int) -> Value:
+        return self.value(SEXT, a=value, s=1 << (width - 1), m=mask(to))
+
+    def concat(self, parts: list[tuple[Value, int]]) -> Value:
+        shift = 0
+        terms: list[str] = []
+        known = 0
+        for value, width in reversed(parts):
+            if isinstance(value, int):
+                known |= value << shift
+            else:
+                terms.append(f"({value} << {shift})" if shift else value)
+            shift += width
+        if not terms:
+            return known
+        return self.emit(" | ".join(terms + ([str(known)] if known else [])))
+
+    def register(self, name: str, width: int) -> Value:
+        return self.load_slot(f"r[{self.register_index[name]}]")
+
+    def mode(self, width: int) -> Value:
+        return self.load_slot(f"r[{self.mode_index}]")
+
+    def pc(self, width: int) -> Value:
+        return self.load_slot(f"r[{self.register_index[self.machine.pc]}]")
+
+    def load_slot(self, slot: str) -> Value:
+        if slot not in self.loaded:
+            self.loaded[slot] = str(self.emit(slot))
+        return self.loaded[slot]
+
+    def operand(self, index: int, width: int) -> Value:
+        return self.operands[index] & mask(width)
+
+    def memory(self) -> Memory:
+        return ()
+
+    def load(self, memory: Memory, address: Value, address_width: int, width: int) -> Value:
+        size = self.machine.memory.size
+        if isinstance(address, int):
+            value: Value = self.emit(f"E[{address}]") if address < size else 0
+        else:
+            value = self.emit(f"(E[{address}] if {address} < {size} else 0)")
+        for guard, written_at, written in memory:
+            hit = self.binary("&&", guard, self.binary("==", address, written_at, address_width), 1)
+            value = self.ite(hit, written, value, width)
+        return value
+
+    def store(self, memory: Memory, guard: Value, address: Value, address_width: int, value: Value,
+              width: int) -> Memory:
+        return memory + ((guard, address, value),)
+
+
+CompiledInstruction = Callable[..., int]
+"""`step(r, E, W, L) -> status`: 0 continue, 1 halted, 2 + cause trapped.
+
+`r` holds the registers then the mode; `E` is memory; `W` maps each memory word that
+holds compiled code to a function that forgets that code; `L`, when not None, receives
+`(address, old, new)` for every memory write (the trace).
+"""
+
+CONTINUE, HALTED, TRAPPED = 0, 1, 2
+
+
+def compile_instruction(machine: ir.Machine, instruction: ir.Instruction,
+                        operands: tuple[int, ...]) -> CompiledInstruction:
+    """A Python function that executes `instruction` with these operand values."""
+    domain = PythonDomain(machine, operands)
+    outcome = Evaluator(machine, domain).run(instruction)
+    lines = list(domain.lines)
+    if outcome.trapped != 0:
+        lines.append(f"if {outcome.trapped}: return {TRAPPED} + {outcome.cause}")
+    for name in sorted(outcome.written):
+        slot = f"r[{domain.register_index[name]}]"
+        value = outcome.registers[name]
+        if name != machine.pc and value != domain.loaded.get(slot):
+            lines.append(f"{slot} = {value}")
+    if outcome.mode is not None and outcome.mode != domain.loaded.get(f"r[{domain.mode_index}]"):
+        lines.append(f"r[{domain.mode_index}] = {outcome.mode}")
+    for guard, address, value in outcome.memory:
+        store = [f"if L is not None: L.append(({address}, E[{address}], {value}))",
+                 f"E[{address}] = {value}",
+                 f"if {address} in W: W[{address}]({address})"]
+        if guard == 1:
+            lines.extend(store)
+        elif guard != 0:
+            lines.append(f"if {guard}:")
+            lines.extend("    " + line for line in store)
+    lines.append(f"r[{domain.register_index[machine.pc]}] = {outcome.next_pc}")
+    lines.append(f"return {outcome.halted}")
+    lines = _without_dead_temporaries(lines)
+    source = "def step(r, E, W, L):\n" + "\n".join("    " + line for line in lines) + "\n"
+    namespace: dict[str, object] = {}
+    try:
+        exec(compile(source, f"<vdsl {instruction.name}>", "exec"), namespace)  # noqa: S102
+    except SyntaxError as error:  # pragma: no cover - a bug in code generation
+        raise InternalError(f"generated code for {instruction.name} does not compile: {error}\n{source}") from error
+    step = namespace["step"]
+    step.source = source  # type: ignore[attr-defined]
+    return step  # type: ignore[return-value]
+
+
+_TEMPORARY = re.compile(r"\bt\d+\b")
+
+
+def _without_dead_temporaries(lines: list[str]) -> list[str]:
+    """Drop `tN = ...` lines whose value nothing uses (loads the folding made useless)."""
+    used: set[str] = set()
+    kept: list[str] = []
+    for line in reversed(lines):
+        target, _, code = line.partition(" = ")
+        if _TEMPORARY.fullmatch(target) and " " not in target:
+            if target not in used:
+                continue
+            used.update(_TEMPORARY.findall(code))
+        else:
+            used.update(_TEMPORARY.findall(line))
+        kept.append(line)
+    return kept[::-1]

@@ -1,0 +1,345 @@
+"""The one evaluator of instruction semantics, written against an abstract `Domain`.
+
+An instruction is evaluated as a single path-merged pass: every statement runs under
+a *live* condition (its branch conditions, and no trap or halt before it), writes are
+`ite(live, new, old)`, and the outcome says under which condition the instruction
+trapped, with which cause, or halted.  In a domain that knows its values (the compiled
+emulator) the conditions fold away and dead branches are skipped.
+
+Instruction semantics are atomic, as in PG74: a trapping instruction changes nothing
+but what the trap mechanism itself saves and loads (the emulator does that part).  So
+writes are guarded by the path and "not halted" only; the final state of an outcome
+means something only where `trapped` is false.
+"""
+
+from __future__ import annotations
+
+from typing import Generic
+
+import attrs
+
+from vdsl.errors import InternalError
+from vdsl.ir import nodes as ir
+from vdsl.semantics.domain import Domain, Mem, V
+
+MEMORY_CAUSE = ir.BUILTIN_CAUSES.index("memory")
+CAUSE_WIDTH = 8
+
+
+@attrs.define
+class Outcome(Generic[V, Mem]):
+    """What one instruction did: the final state, and when it trapped or halted."""
+
+    registers: dict[str, V]
+    written: set[str]
+    mode: V | None  # None: the instruction never writes the mode
+    mode_written: bool
+    memory: Mem
+    trapped: V
+    cause: V
+    halted: V
+    next_pc: V
+
+
+class Evaluator(Generic[V, Mem]):
+    """Evaluates one instruction of a machine in a domain."""
+
+    def __init__(self, machine: ir.Machine, domain: Domain[V, Mem]) -> None:
+        self.machine = machine
+        self.domain = domain
+        self.true = domain.const(1, 1)
+        self.false = domain.const(0, 1)
+        self.pc_width = next(r.width for r in machine.registers if r.name == machine.pc)
+        # The address arithmetic width: wide enough that base + address never wraps.
+        self.address_width = max(
+            [machine.word, machine.memory.size.bit_length()]
+            + [r.width for r in machine.registers]
+        ) + 1
+
+    # ------------------------------------------------------------ entry point
+    def run(self, instruction: ir.Instruction) -> Outcome[V, Mem]:
+        d = self.domain
+        self.registers: dict[str, V] = {}
+        self.written: set[str] = set()
+        self._mode: V | None = None
+        self.mode_written = False
+        self.locals: dict[str, V] = {}
+        self.mem = d.memory()
+        self.path = self.true
+        self.stopped = self.false
+        self.trapped = self.false
+        self.halted = self.false
+        self.cause = d.const(0, CAUSE_WIDTH)
+        self.pc_written = self.false
+        self.instruction = instruction
+        self.block(instruction.body)
+        pc = self.read_register(self.machine.pc)
+        next_pc = d.ite(self.pc_written, pc, self.next_pc(), self.pc_width)
+        mode = self.mode_value() if self.mode_written else None
+        return Outcome(self.registers, self.written, mode, self.mode_written, self.mem,
+                       self.trapped, self.cause, self.halted, next_pc)
+
+    # ------------------------------------------------------------ helpers
+    def live(self) -> V:
+        """Whether the current statement runs: its path, and no trap or halt before it."""
+        return self.domain.binary("&&", self.path, self.domain.unary("!", self.stopped, 1), 1)
+
+    def effective(self) -> V:
+        """Whether a write takes effect: as `live`, but a trap discards every write anyway."""
+        return self.domain.binary("&&", self.path, self.domain.unary("!", self.halted, 1), 1)
+
+    def is_dead(self, condition: V) -> bool:
+        return self.domain.truth(condition) is False
+
+    def read_register(self, name: str) -> V:
+        if name not in self.registers:
+            reg = self.machine.register(name)
+            assert reg is not None
+            initial = self.domain.pc if reg.is_pc else lambda w: self.domain.register(name, w)
+            self.registers[name] = initial(reg.width)
+        return self.registers[name]
+
+    def mode_value(self) -> V:
+        if self._mode is None:
+            self._mode = self.domain.mode(self.machine.mode_width)
+        return self._mode
+
+    def next_pc(self) -> V:
+        return self.domain.binary("+", self.domain.pc(self.pc_width),
+                                  self.domain.const(self.instruction.size, self.pc_width), self.pc_width)
+
+    def fit(self, value: V, width: int, to: int) -> V:
+        """A value resized to `to` bits: truncated or zero-extended (tuple words, PSWs)."""
+        if to == width:
+            return value
+        if to < width:
+            return self.domain.extract(value, to - 1, 0, width)
+        return self.domain.zext(value, width, to)
+
+    def raise_trap(self, condition: V, cause: int) -> None:
+        """Trap with `cause` when `condition` holds (and nothing stopped the instruction yet)."""
+        d = self.domain
+        fires = d.binary("&&", condition, d.unary("!", self.stopped, 1), 1)
+        if self.is_dead(fires):
+            return
+        self.cause = d.ite(fires, d.const(cause, CAUSE_WIDTH), self.cause, CAUSE_WIDTH)
+        self.trapped = d.binary("||", self.trapped, fires, 1)
+        self.stopped = d.binary("||", self.stopped, fires, 1)
+
+    # ------------------------------------------------------------ statements
+    def block(self, stmts: tuple[ir.Stmt, ...]) -> None:
+        for stmt in stmts:
+            if self.is_dead(self.live()):
+                return
+            self.statement(stmt)
+
+    def statement(self, stmt: ir.Stmt) -> None:
+        d = self.domain
+        if isinstance(stmt, ir.Let):
+            self.locals[stmt.name] = self.expr(stmt.value)
+        elif isinstance(stmt, ir.Assign):
+            if isinstance(stmt.value, ir.TupleExpr):
+                assert isinstance(stmt.target, ir.MemAccess)
+                base = self.expr(stmt.target.address)
+                for offset, item in enumerate(stmt.value.items):
+                    address = self.offset(base, _width(stmt.target.address), offset)
+                    value = self.fit(self.expr(item), _width(item), self.machine.memory.width)
+                    self.write_memory(address, _width(stmt.target.address), stmt.target.physical, value)
+            else:
+                self.assign(stmt.target, self.expr(stmt.value))
+        elif isinstance(stmt, ir.TupleAssign):
+            access = stmt.value
+            assert isinstance(access, ir.MemAccess)
+            base = self.expr(access.address)
+            words = [self.read_memory(self.offset(base, _width(access.address), offset),
+                                      _width(access.address), access.physical)
+                     for offset in range(len(stmt.targets))]
+            for target, word in zip(stmt.targets, words):
+                self.assign(target, self.fit(word, self.machine.memory.width, _width(target)))
+        elif isinstance(stmt, ir.If):
+            condition = self.expr(stmt.condition)
+            known = d.truth(condition)
+            outer = self.path
+            if known is not False:
+                self.path = d.binary("&&", outer, condition, 1)
+                self.scoped_block(stmt.then)
+            if known is not True:
+                self.path = d.binary("&&", outer, d.unary("!", condition, 1), 1)
+                self.scoped_block(stmt.otherwise)
+            self.path = outer
+        elif isinstance(stmt, ir.Trap):
+            self.raise_trap(self.path, self.machine.causes.index(stmt.cause))
+        elif isinstance(stmt, ir.Halt):
+            live = self.live()
+            self.halted = d.binary("||", self.halted, live, 1)
+            self.stopped = d.binary("||", self.stopped, live, 1)
+        else:  # pragma: no cover - the resolver produces no other statement
+            raise InternalError(f"cannot evaluate {type(stmt).__name__}")
+
+    def scoped_block(self, stmts: tuple[ir.Stmt, ...]) -> None:
+        saved = dict(self.locals)
+        self.block(stmts)
+        self.locals = saved
+
+    def offset(self, base: V, width: int, offset: int) -> V:
+        if offset == 0:
+            return base
+        return self.domain.binary("+", base, self.domain.const(offset, width), width)
+
+    def assign(self, target: ir.Expr, value: V) -> None:
+        d = self.domain
+        live = self.effective()
+        if isinstance(target, ir.Reg):
+            self.write_register(target.reg, live, value)
+        elif isinstance(target, ir.Field):
+            reg = self.machine.register(target.reg)
+            assert reg is not None
+            old = self.read_register(reg.name)
+            self.write_register(reg.name, live, self.insert(old, reg.width, target.lo, target.width, value))
+        elif isinstance(target, ir.Mode):
+            width = self.machine.mode_width
+            count = len(self.machine.modes)
+            if count < 1 << width:  # values naming no mode mean the least privileged one
+                value = d.ite(d.binary(">=", value, d.const(count, width), width),
+                              d.const(count - 1, width), value, width)
+            self._mode = d.ite(live, value, self.mode_value(), width)
+            self.mode_written = True
+        elif isinstance(target, ir.Operand):
+            for reg in self.machine.general_registers:
+                index = d.const(self.machine.register_index(reg.name), target.width)
+                selected = d.binary("==", self.operand(target), index, target.width)
+                guard = d.binary("&&", live, selected, 1)
+                if not self.is_dead(guard):
+                    self.write_register(reg.name, guard, self.fit(value, target.width, reg.width))
+        elif isinstance(target, ir.MemAccess):
+            self.write_memory(self.expr(target.address), _width(target.address), target.physical, value)
+        else:  # pragma: no cover
+            raise InternalError(f"cannot assign to {type(target).__name__}")
+
+    def write_register(self, name: str, guard: V, value: V) -> None:
+        reg = self.machine.register(name)
+        assert reg is not None
+        old = self.read_register(name)
+        self.registers[name] = self.domain.ite(guard, value, old, reg.width)
+        self.written.add(name)
+        if name == self.machine.pc:
+            self.pc_written = self.domain.binary("||", self.pc_written, guard, 1)
+
+    def insert(self, old: V, width: int, lo: int, field_width: int, value: V) -> V:
+        """`old` with bits lo .. lo+field_width-1 replaced by `value`."""
+        d = self.domain
+        parts: list[tuple[V, int]] = []
+        top = lo + field_width
+        if top < width:
+            parts.append((d.extract(old, width - 1, top, width), width - top))
+        parts.append((value, field_width))
+        if lo > 0:
+            parts.append((d.extract(old, lo - 1, 0, width), lo))
+        return parts[0][0] if len(parts) == 1 else d.concat(parts)
+
+    # ------------------------------------------------------------ memory
+    def physical_address(self, address: V, width: int, physical: bool) -> V:
+        """The physical address of a (relocated) access; a memory trap when it is outside."""
+        d = self.domain
+        aw = self.address_width
+        wide = self.fit(address, width, aw)
+        size = d.const(self.machine.memory.size, aw)
+        if physical or self.machine.relocation is None:
+            self.raise_trap(d.binary("&&", self.path, d.binary(">=", wide, size, aw), 1), MEMORY_CAUSE)
+            return wide
+        reg = self.machine.register(self.machine.relocation)
+        assert reg is not None
+        value = self.read_register(reg.name)
+        base_field, bound_field = reg.field("base"), reg.field("bound")
+        assert base_field is not None and bound_field is not None
+        base = self.fit(self.field(value, reg.width, base_field), base_field.width, aw)
+        bound = self.fit(self.field(value, reg.width, bound_field), bound_field.width, aw)
+        physical_address = d.binary("+", wide, base, aw)
+        outside = d.binary("||", d.binary(">=", wide, bound, aw), d.binary(">=", physical_address, size, aw), 1)
+        self.raise_trap(d.binary("&&", self.path, outside, 1), MEMORY_CAUSE)
+        return physical_address
+
+    def read_memory(self, address: V, width: int, physical: bool) -> V:
+        where = self.physical_address(address, width, physical)
+        return self.domain.load(self.mem, where, self.address_width, self.machine.memory.width)
+
+    def write_memory(self, address: V, width: int, physical: bool, value: V) -> None:
+        where = self.physical_address(address, width, physical)
+        live = self.effective()
+        if not self.is_dead(live):
+            self.mem = self.domain.store(self.mem, live, where, self.address_width, value,
+                                         self.machine.memory.width)
+
+    def field(self, value: V, width: int, field: ir.RegisterField) -> V:
+        if field.lo == 0 and field.width == width:
+            return value
+        return self.domain.extract(value, field.lo + field.width - 1, field.lo, width)
+
+    # ------------------------------------------------------------ expressions
+    def operand(self, operand: ir.Operand) -> V:
+        return self.domain.operand(operand.index, operand.width)
+
+    def expr(self, expr: ir.Expr) -> V:
+        d = self.domain
+        if isinstance(expr, ir.Const):
+            return d.const(expr.value, expr.width)
+        if isinstance(expr, ir.Reg):
+            return self.read_register(expr.reg)
+        if isinstance(expr, ir.Field):
+            reg = self.machine.register(expr.reg)
+            assert reg is not None
+            field = reg.field(expr.field)
+            assert field is not None
+            return self.field(self.expr(ir.Reg(reg.name, reg.width)), reg.width, field)
+        if isinstance(expr, ir.Mode):
+            return self.mode_value()
+        if isinstance(expr, ir.Operand):
+            if expr.kind == "imm":
+                return self.operand(expr)
+            return self.read_operand_register(expr)
+        if isinstance(expr, ir.Local):
+            return self.locals[expr.name]
+        if isinstance(expr, ir.NextPc):
+            return self.next_pc()
+        if isinstance(expr, ir.Slice):
+            return d.extract(self.expr(expr.value), expr.hi, expr.lo, _width(expr.value))
+        if isinstance(expr, ir.Unary):
+            return d.unary(expr.op, self.expr(expr.operand), _width(expr.operand))
+        if isinstance(expr, ir.Binary):
+            return d.binary(expr.op, self.expr(expr.left), self.expr(expr.right), _width(expr.left))
+        if isinstance(expr, ir.Call):
+            return self.call(expr)
+        if isinstance(expr, ir.MemAccess):
+            return self.read_memory(self.expr(expr.address), _width(expr.address), expr.physical)
+        raise InternalError(f"cannot evaluate {type(expr).__name__}")  # pragma: no cover
+
+    def read_operand_register(self, operand: ir.Operand) -> V:
+        d = self.domain
+        selected = self.operand(operand)
+        result = d.const(0, operand.width)
+        for reg in self.machine.general_registers:
+            index = d.const(self.machine.register_index(reg.name), operand.width)
+            condition = d.binary("==", selected, index, operand.width)
+            if self.is_dead(condition):
+                continue
+            value = self.fit(self.read_register(reg.name), reg.width, operand.width)
+            result = d.ite(condition, value, result, operand.width)
+        return result
+
+    def call(self, expr: ir.Call) -> V:
+        d = self.domain
+        args = expr.args
+        if expr.func in ("zext", "sext"):
+            value, width = self.expr(args[0]), _width(args[0])
+            assert isinstance(args[1], ir.Const)
+            extend = d.zext if expr.func == "zext" else d.sext
+            return value if width == args[1].value else extend(value, width, args[1].value)
+        if expr.func == "concat":
+            return d.concat([(self.expr(a), _width(a)) for a in args])
+        return d.binary(expr.func, self.expr(args[0]), self.expr(args[1]), _width(args[0]))
+
+
+def _width(expr: ir.Expr) -> int:
+    width = getattr(expr, "width", None)
+    assert isinstance(width, int), expr
+    return width

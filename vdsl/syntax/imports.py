@@ -1,0 +1,71 @@
+"""Load a file and everything it imports, each file once, with cycle detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vdsl.errors import Diagnostic, DiagnosticSink, SpecError
+from vdsl.ir import nodes as ir
+from vdsl.resources import data_dir
+from vdsl.source import SourceFile
+from vdsl.syntax.lower import lower
+from vdsl.syntax.parser import parse
+
+
+def read_source(path: Path) -> SourceFile:
+    """The file's text, or a clean diagnostic when it cannot be read."""
+    try:
+        return SourceFile.read(path)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise SpecError(
+            [Diagnostic("V018", f"cannot read '{path}': {reason}", None, "check the path")]
+        ) from None
+
+
+def parse_source(source: SourceFile) -> ir.Module:
+    return lower(parse(source), source)
+
+
+def load_modules(paths: list[Path]) -> tuple[ir.Module, ...]:
+    """The modules of `paths` and of all their imports, dependencies first.
+
+    Syntax errors stop at the first file that has one; import errors (missing
+    files, cycles) are collected for all files.
+    """
+    loaded: dict[Path, ir.Module] = {}
+    order: list[ir.Module] = []
+    sink = DiagnosticSink()
+
+    def visit(path: Path, stack: list[Path]) -> None:
+        key = path.resolve()
+        if key in loaded:
+            return
+        module = parse_source(read_source(path))
+        loaded[key] = module
+        for imported in module.imports:
+            target = _find_import(path, imported.path)
+            if target is None:
+                sink.error("V018", f"cannot find imported file '{imported.path}'", imported.span,
+                           f"paths are relative to {path.parent or Path('.')}/ or name a bundled spec")
+                continue
+            if target.resolve() in [p.resolve() for p in stack + [path]]:
+                chain = " -> ".join(p.name for p in stack + [path, target])
+                sink.error("V017", f"import cycle: {chain}", imported.span,
+                           "move the shared declarations into a file both can import")
+                continue
+            visit(target, stack + [path])
+        order.append(module)
+
+    for path in paths:
+        visit(path, [])
+    sink.raise_if_any()
+    return tuple(order)
+
+
+def _find_import(importer: Path, name: str) -> Path | None:
+    for folder in (importer.parent, data_dir("specs")):
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    return None

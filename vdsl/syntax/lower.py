@@ -1,0 +1,390 @@
+"""Lower a lark parse tree to IR declarations (`Module`), one method per grammar rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import VisitError
+
+from vdsl.errors import Diagnostic, InternalError, SpecError, VdslError
+from vdsl.ir import nodes as ir
+from vdsl.source import SourceFile, Span
+
+
+def parse_int(text: str) -> int:
+    text = text.replace("_", "")
+    if text[:2] in ("0x", "0X"):
+        return int(text[2:], 16)
+    if text[:2] in ("0b", "0B"):
+        return int(text[2:], 2)
+    return int(text)
+
+
+def lower(tree: Tree, source: SourceFile) -> ir.Module:
+    """The IR module for one parsed file."""
+    try:
+        return _Lowering(source).transform(tree)
+    except VisitError as error:
+        if isinstance(error.orig_exc, VdslError):
+            raise error.orig_exc from None
+        raise InternalError(f"lowering failed: {error.orig_exc!r}") from error.orig_exc
+    except RecursionError:
+        span = Span(source, 1, 1, 1, 2)
+        raise SpecError(
+            [Diagnostic("V030", "the spec is nested too deeply to compile", span,
+                        "split deeply nested expressions with `let`")]
+        ) from None
+
+
+@v_args(meta=True)
+class _Lowering(Transformer[Token, Any]):
+    """Each method is named after the grammar rule (or alias) it lowers."""
+
+    def __init__(self, source: SourceFile) -> None:
+        super().__init__(visit_tokens=False)
+        self.source = source
+
+    # ------------------------------------------------------------ helpers
+    def span(self, meta: Any) -> Span | None:
+        if getattr(meta, "empty", True):
+            return None
+        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def token_span(self, token: Token) -> Span:
+        return Span(self.source, token.line or 1, token.column or 1,
+                    token.end_line or token.line or 1, token.end_column or (token.column or 1) + 1)
+
+    def __default__(self, data: str, children: list[Any], meta: Any) -> Any:
+        raise InternalError(f"no lowering for grammar rule {data!r}")
+
+    # ------------------------------------------------------------ file
+    def start(self, meta: Any, items: list[Any]) -> ir.Module:
+        imports = tuple(i for i in items if isinstance(i, ir.Import))
+        declarations = tuple(i for i in items if not isinstance(i, ir.Import))
+        return ir.Module(self.source.name, imports, declarations)
+
+    def import_decl(self, meta: Any, children: list[Token]) -> ir.Import:
+        return ir.Import(str(children[0])[1:-1], span=self.span(meta))
+
+    def extends_clause(self, meta: Any, children: list[Token]) -> tuple[str, Span | None]:
+        return str(children[0]), self.token_span(children[0])
+
+    def for_clause(self, meta: Any, children: list[Token]) -> tuple[str, str, Span | None]:
+        return "for", str(children[0]), self.token_span(children[0])
+
+    # ------------------------------------------------------------ machine
+    def machine(self, meta: Any, children: list[Any]) -> ir.MachineDecl:
+        name = str(children[0])
+        extends, extends_span = None, None
+        fields: dict[str, Any] = {"word": None, "memory": None, "modes": None,
+                                  "relocation": None, "trap": None}
+        registers: list[ir.RegisterDecl] = []
+        for child in children[1:]:
+            if isinstance(child, tuple):
+                extends, extends_span = child
+            elif isinstance(child, ir.RegisterDecl):
+                registers.append(child)
+            elif isinstance(child, ir.MemoryDecl):
+                fields["memory"] = child
+            elif isinstance(child, ir.ModesDecl):
+                fields["modes"] = child
+            elif isinstance(child, ir.RelocationDecl):
+                fields["relocation"] = child
+            elif isinstance(child, ir.TrapDecl):
+                fields["trap"] = child
+            else:
+                fields["word"] = child
+        return ir.MachineDecl(name, extends, registers=tuple(registers), span=self.span(meta),
+                              extends_span=extends_span, **fields)
+
+    def word_decl(self, meta: Any, children: list[Token]) -> ir.Number:
+        return ir.Number(parse_int(children[0]), span=self.span(meta))
+
+    def memory_decl(self, meta: Any, children: list[Any]) -> ir.MemoryDecl:
+        width = children[2] if len(children) > 2 else None
+        return ir.MemoryDecl(str(children[0]), parse_int(children[1]), width, span=self.span(meta))
+
+    def memory_width(self, meta: Any, children: list[Token]) -> int:
+        return parse_int(children[0])
+
+    def modes_decl(self, meta: Any, children: list[Any]) -> ir.ModesDecl:
+        register = "M"
+        if isinstance(children[0], ir.Name):
+            register = children.pop(0).name
+        return ir.ModesDecl(register, tuple(str(c) for c in children), span=self.span(meta))
+
+    def mode_register(self, meta: Any, children: list[Token]) -> ir.Name:
+        return ir.Name(str(children[0]), span=self.span(meta))
+
+    def reg_decl(self, meta: Any, children: list[Any]) -> ir.RegisterDecl:
+        kind, is_pc, width, fields, name = "general", False, None, (), ""
+        for child in children:
+            if isinstance(child, Token) and child.type == "STATE_KIND":
+                kind = str(child)
+            elif isinstance(child, Token) and child.type == "PC_MARK":
+                is_pc = True
+            elif isinstance(child, Token):
+                name = str(child)
+            elif isinstance(child, int):
+                width = child
+            else:
+                fields = child
+        return ir.RegisterDecl(name, width, is_pc, kind, fields, span=self.span(meta))
+
+    def width(self, meta: Any, children: list[Token]) -> int:
+        return parse_int(children[0])
+
+    def field_list(self, meta: Any, children: list[ir.FieldDecl]) -> tuple[ir.FieldDecl, ...]:
+        return tuple(children)
+
+    def field(self, meta: Any, children: list[Any]) -> ir.FieldDecl:
+        kind, name, width, lo = "general", "", None, None
+        for child in children:
+            if isinstance(child, Token) and child.type == "STATE_KIND":
+                kind = str(child)
+            elif isinstance(child, Token):
+                name = str(child)
+            elif isinstance(child, int):
+                width = child
+            else:
+                lo, width = child
+        return ir.FieldDecl(name, width, lo, kind, span=self.span(meta))
+
+    def bit_range(self, meta: Any, children: list[Token]) -> tuple[int, int]:
+        hi = parse_int(children[0])
+        lo = parse_int(children[1]) if len(children) > 1 else hi
+        return lo, hi - lo + 1
+
+    def relocate_through(self, meta: Any, children: list[Token]) -> ir.RelocationDecl:
+        return ir.RelocationDecl(str(children[0]), span=self.span(meta))
+
+    def relocate_none(self, meta: Any, children: list[Token]) -> ir.RelocationDecl:
+        return ir.RelocationDecl(None, span=self.span(meta))
+
+    def trap_decl(self, meta: Any, children: list[Any]) -> ir.TrapDecl:
+        parts: dict[str, Any] = {
+            "save": None, "save_memory": None, "save_at": None,
+            "load": None, "load_memory": None, "load_at": None,
+            "cause_memory": None, "cause_at": None, "causes": (),
+        }
+        for child in children:
+            if isinstance(child, dict):
+                parts.update(child)
+        return ir.TrapDecl(span=self.span(meta), **parts)
+
+    def trap_save(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return {"save": children[0], "save_memory": str(children[1]), "save_at": parse_int(children[2])}
+
+    def trap_load(self, meta: Any, children: list[Any]) -> dict[str, Any]:
+        return {"load": children[0], "load_memory": str(children[1]), "load_at": parse_int(children[2])}
+
+    def trap_cause(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"cause_memory": str(children[0]), "cause_at": parse_int(children[1])}
+
+    def trap_causes(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"causes": tuple(str(c) for c in children)}
+
+    def psw(self, meta: Any, children: list[ir.StateRef]) -> tuple[ir.StateRef, ...]:
+        return tuple(children)
+
+    def state_ref(self, meta: Any, children: list[Token]) -> ir.StateRef:
+        field = str(children[1]) if len(children) > 1 else None
+        return ir.StateRef(str(children[0]), field, span=self.span(meta))
+
+    # ------------------------------------------------------------ instruction sets
+    def isa(self, meta: Any, children: list[Any]) -> ir.IsaDecl:
+        name = str(children[0])
+        extends = extends_span = machine = machine_span = None
+        instructions, expects = [], []
+        for child in children[1:]:
+            if isinstance(child, tuple) and child[0] == "for":
+                _, machine, machine_span = child
+            elif isinstance(child, tuple):
+                extends, extends_span = child
+            elif isinstance(child, ir.InstructionDecl):
+                instructions.append(child)
+            else:
+                expects.extend(child)
+        return ir.IsaDecl(name, extends, machine, tuple(instructions), tuple(expects),
+                          span=self.span(meta), extends_span=extends_span, machine_span=machine_span)
+
+    def inst(self, meta: Any, children: list[Any]) -> ir.InstructionDecl:
+        name = str(children[0])
+        operands = children[1] if len(children) == 3 else ()
+        body = children[-1]
+        return ir.InstructionDecl(name, operands, body, span=self.span(meta))
+
+    def operand_list(self, meta: Any, children: list[ir.OperandDecl]) -> tuple[ir.OperandDecl, ...]:
+        return tuple(children)
+
+    def operand(self, meta: Any, children: list[Any]) -> ir.OperandDecl:
+        kind, width = children[1] if len(children) > 1 else ("imm", None)
+        return ir.OperandDecl(str(children[0]), kind, width, span=self.span(meta))
+
+    def imm_width(self, meta: Any, children: list[Token]) -> tuple[str, int]:
+        return "imm", parse_int(children[0])
+
+    def reg_kind(self, meta: Any, children: list[Token]) -> tuple[str, None]:
+        return "reg", None
+
+    def block(self, meta: Any, children: list[Any]) -> tuple[ir.Stmt, ...]:
+        return tuple(c for c in children if not isinstance(c, Token))
+
+    def let_stmt(self, meta: Any, children: list[Any]) -> ir.Let:
+        return ir.Let(str(children[0]), children[1], span=self.span(meta))
+
+    def assign_stmt(self, meta: Any, children: list[Any]) -> ir.Assign:
+        return ir.Assign(children[0], children[1], span=self.span(meta))
+
+    def tuple_assign_stmt(self, meta: Any, children: list[Any]) -> ir.TupleAssign:
+        return ir.TupleAssign(tuple(children[:-1]), children[-1], span=self.span(meta))
+
+    def if_stmt(self, meta: Any, children: list[Any]) -> ir.If:
+        otherwise = children[2] if len(children) > 2 else ()
+        return ir.If(children[0], children[1], otherwise, span=self.span(meta))
+
+    def else_clause(self, meta: Any, children: list[Any]) -> tuple[ir.Stmt, ...]:
+        branch = children[0]
+        return branch if isinstance(branch, tuple) else (branch,)
+
+    def trap_stmt(self, meta: Any, children: list[Token]) -> ir.Trap:
+        return ir.Trap(str(children[0]), span=self.span(meta))
+
+    def halt_stmt(self, meta: Any, children: list[Token]) -> ir.Halt:
+        return ir.Halt(span=self.span(meta))
+
+    # ------------------------------------------------------------ expressions
+    def binary(self, meta: Any, children: list[Any]) -> ir.Binary:
+        return ir.Binary(str(children[1]), children[0], children[2], span=self.span(meta))
+
+    def unary(self, meta: Any, children: list[Any]) -> ir.Unary:
+        return ir.Unary(str(children[0]), children[1], span=self.span(meta))
+
+    def slice(self, meta: Any, children: list[Any]) -> ir.SliceExpr:
+        lo = children[2] if len(children) > 2 else None
+        return ir.SliceExpr(children[0], children[1], lo, span=self.span(meta))
+
+    def next_pc(self, meta: Any, children: list[Any]) -> ir.Name:
+        return ir.Name("next", span=self.span(meta))
+
+    def tuple_expr(self, meta: Any, children: list[Any]) -> ir.TupleExpr:
+        return ir.TupleExpr(tuple(children), span=self.span(meta))
+
+    def call(self, meta: Any, children: list[Any]) -> ir.Call:
+        return ir.Call(str(children[0]), tuple(children[1:]), span=self.span(meta))
+
+    def name(self, meta: Any, children: list[Token]) -> ir.Name:
+        return ir.Name(str(children[0]), span=self.span(meta))
+
+    def field_ref(self, meta: Any, children: list[Token]) -> ir.Member:
+        return ir.Member(str(children[0]), str(children[1]), span=self.span(meta))
+
+    def mem_ref(self, meta: Any, children: list[Any]) -> ir.MemAccess:
+        return ir.MemAccess(children[0], physical=False, span=self.span(meta))
+
+    def phys_ref(self, meta: Any, children: list[Any]) -> ir.MemAccess:
+        return ir.MemAccess(children[0], physical=True, span=self.span(meta))
+
+    def number(self, meta: Any, children: list[Token]) -> ir.Number:
+        return ir.Number(parse_int(children[0]), span=self.span(meta))
+
+    # ------------------------------------------------------------ programs
+    def program(self, meta: Any, children: list[Any]) -> ir.ProgramDecl:
+        items = tuple(
+            ir.Comma(span=self.token_span(c)) if isinstance(c, Token) else c for c in children[2:]
+        )
+        return ir.ProgramDecl(str(children[0]), str(children[1]), items,
+                              span=self.span(meta), target_span=self.token_span(children[1]))
+
+    def label_def(self, meta: Any, children: list[Token]) -> ir.LabelDef:
+        return ir.LabelDef(str(children[0]), span=self.span(meta))
+
+    def program_word(self, meta: Any, children: list[Token]) -> ir.ProgramWord:
+        return self._word(children[0])
+
+    def _word(self, token: Token) -> ir.ProgramWord:
+        value = parse_int(token) if token.type == "INT" else None
+        return ir.ProgramWord(str(token), value, span=self.token_span(token))
+
+    def data_decl(self, meta: Any, children: list[Token]) -> ir.DataDecl:
+        return ir.DataDecl(parse_int(children[0]), tuple(self._word(t) for t in children[1:]),
+                           span=self.span(meta))
+
+    def org_decl(self, meta: Any, children: list[Token]) -> ir.OrgDecl:
+        return ir.OrgDecl(parse_int(children[0]), span=self.span(meta))
+
+    def entry_decl(self, meta: Any, children: list[Token]) -> ir.EntryDecl:
+        return ir.EntryDecl(str(children[0]), span=self.span(meta))
+
+    def start_mode(self, meta: Any, children: list[Token]) -> ir.StartModeDecl:
+        return ir.StartModeDecl(str(children[0]), span=self.span(meta))
+
+    def init_decl(self, meta: Any, children: list[Any]) -> ir.InitDecl:
+        return ir.InitDecl(children[0], parse_int(children[1]), span=self.span(meta))
+
+    # ------------------------------------------------------------ policies
+    def hypervisor(self, meta: Any, children: list[Any]) -> ir.Hypervisor:
+        settings: dict[str, Any] = {"type": 1, "technique": "trap_and_emulate", "guest_mode": None,
+                                    "memory_per_guest": None, "schedule": "round_robin",
+                                    "quantum": None}
+        pins = []
+        for child in children[2:]:
+            if isinstance(child, ir.Pin):
+                pins.append(child)
+            else:
+                settings.update(child)
+        return ir.Hypervisor(str(children[0]), str(children[1]), pins=tuple(pins),
+                             span=self.span(meta), target_span=self.token_span(children[1]),
+                             **settings)
+
+    def hv_type(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"type": parse_int(children[0])}
+
+    def hv_technique(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"technique": str(children[0])}
+
+    def hv_guest_mode(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"guest_mode": str(children[0])}
+
+    def hv_allocate(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"memory_per_guest": parse_int(children[0])}
+
+    def hv_schedule(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        quantum = parse_int(children[1]) if len(children) > 1 else None
+        return {"schedule": str(children[0]), "quantum": quantum}
+
+    def hv_pin(self, meta: Any, children: list[Any]) -> ir.Pin:
+        return ir.Pin(children[0], parse_int(children[1]), span=self.span(meta))
+
+    def scenario(self, meta: Any, children: list[Any]) -> ir.Scenario:
+        hypervisor, guests, expects = None, [], []
+        for child in children[1:]:
+            if isinstance(child, str):
+                hypervisor = child
+            elif isinstance(child, ir.GuestDecl):
+                guests.append(child)
+            else:
+                expects.extend(child)
+        return ir.Scenario(str(children[0]), hypervisor, tuple(guests), tuple(expects),
+                           span=self.span(meta))
+
+    def sc_hypervisor(self, meta: Any, children: list[Token]) -> str:
+        return str(children[0])
+
+    def sc_guest(self, meta: Any, children: list[Token]) -> ir.GuestDecl:
+        mode = str(children[2]) if len(children) > 2 else None
+        return ir.GuestDecl(str(children[0]), str(children[1]), mode, span=self.span(meta))
+
+    def expect_decl(self, meta: Any, children: list[ir.Expectation]) -> list[ir.Expectation]:
+        return children
+
+    def expectation(self, meta: Any, children: list[Token]) -> ir.Expectation:
+        words = tuple(str(t) for t in children if t.type in ("NAME", "HYPHENATED"))
+        compare = [t for t in children if t.type == "COMPARE_OP"]
+        if compare:
+            number = children[-1]
+            value = float(number) if number.type == "DECIMAL" else float(parse_int(number))
+            return ir.Expectation(words, str(compare[0]), value, span=self.span(meta))
+        return ir.Expectation(words, span=self.span(meta))
+

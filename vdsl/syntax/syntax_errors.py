@@ -1,0 +1,119 @@
+"""The syntax-error table: each kind of mistake, its message, and examples that make it.
+
+lark's `match_examples` parses the examples and remembers the parser state each one
+fails in; a user's syntax error that fails in the same state gets that message.  The
+same table drives `tests/unit/test_syntax_errors.py`, so every message here is tested.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class SyntaxErrorKind:
+    code: str
+    message: str
+    hint: str
+    examples: tuple[str, ...]
+
+
+SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
+    SyntaxErrorKind(
+        "V003",
+        "a block is not closed: '}' is missing",
+        "every '{' needs a matching '}'",
+        (
+            "machine m { word 16",
+            "isa i for m { inst A { halt }",
+            "isa i for m { inst A { halt ",
+            "isa i for m { inst A { if A == 1 { halt } ",
+            "program p on i { HALT ",
+            "hypervisor h on m { type 1",
+            "scenario s { hypervisor h",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V004",
+        "expected a declaration: machine, isa, program, hypervisor, scenario or import",
+        "a .vspec file is a list of declarations, each starting with its keyword",
+        (
+            "foo",
+            "machine m { } bar",
+            "42",
+            "inst A { halt }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V005",
+        "an assignment needs a value after '='",
+        "write the value to assign, e.g. `A = A + 1`",
+        (
+            "isa i for m { inst A { A = } }",
+            "isa i for m { inst A { let x = } }",
+            "isa i for m { inst A { A = ; } }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V006",
+        "an operator is missing its right-hand operand",
+        "complete the expression, e.g. `A + 1`",
+        (
+            "isa i for m { inst A { A = A + } }",
+            "isa i for m { inst A { A = A & } }",
+            "isa i for m { inst A { A = A == } }",
+            "isa i for m { inst A { if A == { halt } } }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V007",
+        "a statement must be an assignment, let, if, trap or halt",
+        "an expression on its own does nothing; assign it, e.g. `A = ...`",
+        (
+            "isa i for m { inst A { 1 } }",
+            "isa i for m { inst A { A } }",
+            "isa i for m { inst A { A + 1 } }",
+            "isa i for m { inst A { A.f } }",
+            "isa i for m { inst A { mem[1] } }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V008",
+        "an instruction needs a body in braces",
+        "write the semantics in braces, e.g. `inst NOP { }`",
+        (
+            "isa i for m { inst A }",
+            "isa i for m { inst A a }",
+            "isa i for m { inst A a, b }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V009",
+        "'==' compares; use '=' to assign",
+        "assignment is `A = value`; comparison `A == value` belongs in an if condition",
+        (
+            "isa i for m { inst A { A == 1 } }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V020",
+        "a register declaration needs a name after 'reg'",
+        "e.g. `reg A`, `reg P pc`, `control reg R { base, bound }`",
+        (
+            "machine m { reg }",
+            "machine m { control reg }",
+            "machine m { reg 16 }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V021",
+        "modes need at least two names ordered with '>', most privileged first",
+        "e.g. `modes { supervisor > user }`",
+        (
+            "machine m { modes { } }",
+            "machine m { modes { s } }",
+            "machine m { modes { s, u } }",
+            "machine m { modes { s > } }",
+        ),
+    ),
+)
