@@ -1,0 +1,39 @@
+"""Shared helpers: compile spec text, run the installed `vdsl` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from vdsl import compile_text
+from vdsl.ir.nodes import Spec
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+def spec_from(text: str, name: str = "test.vspec") -> Spec:
+    """Compile dedented spec text (no imports)."""
+    return compile_text(textwrap.dedent(text), name)
+
+
+def run_vdsl(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the vdsl command line in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "vdsl.cli", *args],
+        capture_output=True, text=True, cwd=cwd, input=stdin, timeout=300, check=False,
+    )
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path):
+    """Write dedented spec text to a file in a temporary folder; returns its path."""
+    def write(text: str, name: str = "spec.vspec") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+    return write
