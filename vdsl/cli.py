@@ -43,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("VDSL_DEBUG"):
             traceback.print_exc()
-        kind = "internal error" if isinstance(error, InternalError) else f"internal error ({type(error).__name__})"
+        kind = "internal error"
+        if not isinstance(error, InternalError):
+            kind += f" ({type(error).__name__})"
         print(f"vdsl: {kind}: {error}\nThis is a bug in vdsl; please report it with the spec that "
               "caused it (set VDSL_DEBUG=1 for details).", file=sys.stderr)
         return EXIT_INTERNAL

@@ -88,7 +88,7 @@ def _extends_order(sink: DiagnosticSink, decls: dict[str, D], kind: str) -> list
         if state.get(name) == "done":
             return True
         if state.get(name) == "active":
-            sink.error("V027", f"{kind} '{name}' extends itself: {' -> '.join(chain + [name])}",
+            sink.error("V027", f"{kind} '{name}' extends itself: {' -> '.join([*chain, name])}",
                        decl.extends_span, "remove one `extends` from the chain")  # type: ignore[attr-defined]
             return False
         state[name] = "active"
@@ -96,7 +96,7 @@ def _extends_order(sink: DiagnosticSink, decls: dict[str, D], kind: str) -> list
         ok = True
         if base is not None:
             if base in decls:
-                ok = visit(decls[base], chain + [name])
+                ok = visit(decls[base], [*chain, name])
             else:
                 _undefined(sink, kind, base, decl.extends_span, decls)  # type: ignore[attr-defined]
                 ok = False
@@ -174,7 +174,8 @@ def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine |
     if decl.modes is None:
         sink.error("V022", f"machine '{decl.name}' does not declare its privilege modes", decl.span,
                    "add `modes { supervisor > user }`, most privileged first")
-        modes, mode_name = ("supervisor", "user"), "M"
+        modes: tuple[str, ...] = ("supervisor", "user")
+        mode_name = "M"
     else:
         modes, mode_name = decl.modes.modes, decl.modes.name
         seen: set[str] = set()
@@ -212,15 +213,15 @@ def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine |
     relocation = None
     if decl.relocation is not None and decl.relocation.register is not None:
         relocation = decl.relocation.register
-        reg = by_name.get(relocation)
-        if reg is None:
+        relocation_register = by_name.get(relocation)
+        if relocation_register is None:
             _undefined(sink, "register", relocation, decl.relocation.span, by_name)
-        elif reg.field("base") is None or reg.field("bound") is None:
+        elif relocation_register.field("base") is None or relocation_register.field("bound") is None:
             sink.error("V025", f"register '{relocation}' cannot relocate addresses: it needs fields "
                        "'base' and 'bound'", decl.relocation.span,
                        f"declare it as `control reg {relocation} {{ base, bound }}`")
 
-    causes = ir.BUILTIN_CAUSES
+    causes: tuple[str, ...] = ir.BUILTIN_CAUSES
     trap = None
     if decl.trap is not None:
         for cause in decl.trap.causes:
@@ -228,7 +229,7 @@ def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine |
                 sink.error("V011", f"trap cause '{cause}' is declared twice", decl.trap.span,
                            f"the built-in causes are {', '.join(ir.BUILTIN_CAUSES)}")
             else:
-                causes = causes + (cause,)
+                causes = (*causes, cause)
         trap = _resolve_trap(sink, decl, decl.trap, by_name, mode_name, memory)
 
     if len(sink.diagnostics) > errors_before:
@@ -267,10 +268,10 @@ def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) ->
         width = word
     if not _check_width(sink, width, decl.span, f"register '{decl.name}'"):
         return None
-    for field in fields:
-        if field.lo + field.width > width:
-            sink.error("V023", f"field '{field.name}' (bits {field.lo}..{field.lo + field.width - 1}) "
-                       f"does not fit in the {width}-bit register '{decl.name}'", field.span,
+    for placed in fields:
+        if placed.lo + placed.width > width:
+            sink.error("V023", f"field '{placed.name}' (bits {placed.lo}..{placed.lo + placed.width - 1}) "
+                       f"does not fit in the {width}-bit register '{decl.name}'", placed.span,
                        "widen the register or move the field")
             ok = False
     for i, a in enumerate(fields):
@@ -305,7 +306,7 @@ def _check_state_ref(sink: DiagnosticSink, ref: ir.StateRef, registers: dict[str
         return -1  # the mode: width decided by the caller
     reg = registers.get(ref.reg)
     if reg is None:
-        _undefined(sink, "register", ref.reg, ref.span, list(registers) + [mode_name])
+        _undefined(sink, "register", ref.reg, ref.span, [*list(registers), mode_name])
         return None
     if ref.field is None:
         return reg.width
@@ -605,7 +606,8 @@ class _Scope:
         if isinstance(expr, ir.Member):
             reg = self.machine.register(expr.base)
             if reg is None:
-                _undefined(self.sink, "register", expr.base, expr.span, [r.name for r in self.machine.registers])
+                _undefined(self.sink, "register", expr.base, expr.span,
+                           [r.name for r in self.machine.registers])
                 return ir.Const(0, 0, span=expr.span)
             field = reg.field(expr.member)
             if field is None:
@@ -885,7 +887,7 @@ class _Assembler:
         instructions = []
         for at, inst, operand_words, span in self.placed:
             values = []
-            for operand, word in zip(inst.operands, operand_words):
+            for operand, word in zip(inst.operands, operand_words, strict=False):
                 values.append(self.operand_value(operand, word))
             instructions.append(ir.PlacedInstruction(at, inst.name, tuple(values), span=span))
         entry_address = instructions[0].address if instructions else 0

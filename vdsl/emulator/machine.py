@@ -12,9 +12,16 @@ from typing import Any
 
 import attrs
 
-from vdsl.ir import nodes as ir
-from vdsl.semantics.concrete import TRAPPED, CompiledInstruction, compile_instruction, mask
 from vdsl.emulator.state import MachineState
+from vdsl.ir import nodes as ir
+from vdsl.semantics.concrete import (
+    TRAPPED,
+    BlockInstruction,
+    CompiledBlock,
+    compile_block,
+    ends_block,
+    mask,
+)
 
 MEMORY = ir.BUILTIN_CAUSES.index("memory")
 ILLEGAL = ir.BUILTIN_CAUSES.index("illegal")
@@ -62,37 +69,51 @@ class RunResult:
 
 
 @attrs.define
-class _Decoded:
-    step: CompiledInstruction
-    size: int
-    name: str
+class _Block:
+    """Compiled code for a straight-line run of instructions starting at one address."""
+
+    run: CompiledBlock
+    words: int  # memory words the run occupies
+    first: str  # the first instruction's name and operands, for the trace
     operands: tuple[int, ...]
 
 
+BLOCK_LIMIT = 64  # instructions per compiled block at most
+
+
 class Emulator:
-    """Runs an ISA's instructions on a concrete machine state."""
+    """Runs an ISA's instructions on a concrete machine state.
+
+    Code is compiled in blocks: straight-line runs of instructions that end with one
+    that may jump, halt or move the relocation window.  Tracing, and the last steps
+    before the step limit, run one instruction per block.
+    """
 
     def __init__(self, isa: ir.Isa, state: MachineState) -> None:
         self.isa = isa
         self.machine = isa.machine
         self.state = state
-        self.code: dict[int, _Decoded] = {}
+        self.blocks: dict[int, _Block] = {}
+        self.singles: dict[int, _Block] = {}
         self.watch: dict[int, Callable[[int], None]] = {}
-        self.compiled: dict[tuple[int, ...], CompiledInstruction] = {}
+        self.block_ends: dict[tuple[int, ...], bool] = {}
         self.log: list[tuple[int, int, int]] | None = None
         self.initial_memory = list(state.memory)
+        self.general = {self.machine.register_index(r.name) for r in self.machine.general_registers}
 
     # ------------------------------------------------------------ decoding
     def forget(self, address: int) -> None:
-        """A write hit compiled code: forget every cached instruction covering `address`."""
-        for start in [s for s, d in self.code.items() if s <= address < s + d.size]:
-            decoded = self.code.pop(start)
-            for word in range(start, start + decoded.size):
-                if not any(s <= word < s + d.size for s, d in self.code.items()):
-                    self.watch.pop(word, None)
+        """A write hit compiled code: forget every block covering `address`."""
+        for cache in (self.blocks, self.singles):
+            for start in [s for s, b in cache.items() if s <= address < s + b.words]:
+                del cache[start]
+        covered = {w for cache in (self.blocks, self.singles) for s, b in cache.items()
+                   for w in range(s, s + b.words)}
+        for word in [w for w in self.watch if w not in covered]:
+            del self.watch[word]
 
-    def decode(self, address: int) -> _Decoded | int:
-        """The compiled instruction at a physical address, or the cause of a trap."""
+    def decode(self, address: int) -> BlockInstruction | int:
+        """The instruction at a physical address, or the cause of the trap fetching it."""
         memory = self.state.memory
         opcode = memory[address]
         if opcode >= len(self.isa.instructions):
@@ -101,22 +122,34 @@ class Emulator:
         if address + inst.size > len(memory):
             return MEMORY
         operands = tuple(memory[address + 1:address + inst.size])
-        for operand, value in zip(inst.operands, operands):
-            if operand.kind == "reg" and not self.is_general_register(value):
+        for operand, value in zip(inst.operands, operands, strict=False):
+            if operand.kind == "reg" and value not in self.general:
                 return ILLEGAL
-        key = (opcode,) + operands
-        step = self.compiled.get(key)
-        if step is None:
-            step = self.compiled[key] = compile_instruction(self.machine, inst, operands)
-        decoded = _Decoded(step, inst.size, inst.name, operands)
-        self.code[address] = decoded
-        for word in range(address, address + inst.size):
-            self.watch[word] = self.forget
-        return decoded
+        return BlockInstruction(inst, operands, 0)
 
-    def is_general_register(self, index: int) -> bool:
-        return index < len(self.machine.registers) and self.machine.registers[index] in \
-            self.machine.general_registers
+    def build(self, address: int, limit: int) -> _Block | int:
+        """Compile the block at a physical address (at most `limit` instructions)."""
+        items: list[BlockInstruction] = []
+        offset = 0
+        while len(items) < limit and address + offset < len(self.state.memory):
+            decoded = self.decode(address + offset)
+            if isinstance(decoded, int):
+                if not items:
+                    return decoded
+                break
+            items.append(attrs.evolve(decoded, offset=offset))
+            offset += decoded.instruction.size
+            key = (decoded.instruction.opcode, *decoded.operands)
+            if key not in self.block_ends:
+                self.block_ends[key] = ends_block(self.machine, decoded.instruction, decoded.operands)
+            if self.block_ends[key]:
+                break
+        block = _Block(compile_block(self.machine, items), offset, items[0].instruction.name,
+                       items[0].operands)
+        (self.singles if limit == 1 else self.blocks)[address] = block
+        for word in range(address, address + offset):
+            self.watch[word] = self.forget
+        return block
 
     # ------------------------------------------------------------ traps
     def take_trap(self, cause: int, pc: int) -> bool:
@@ -159,8 +192,7 @@ class Emulator:
             assert base is not None and bound is not None
             relocation = (machine.register_index(reg.name), base.lo, mask(base.width), bound.lo,
                           mask(bound.width))
-        code = self.code
-        self.log: list[tuple[int, int, int]] | None = [] if trace is not None else None
+        self.log = [] if trace is not None else None
         steps = 0
         while steps < max_steps:
             pc = r[pc_index]
@@ -171,33 +203,39 @@ class Emulator:
             else:
                 offset, limit = 0, size
             before = list(r) if trace is not None else None
-            decoded: _Decoded | int
-            if pc >= limit or pc + offset >= size:
-                decoded = MEMORY
+            block: _Block | int = MEMORY
+            if pc < limit and pc + offset < size:
+                single = trace is not None or max_steps - steps < BLOCK_LIMIT
+                cache = self.singles if single else self.blocks
+                block = cache.get(pc + offset) or self.build(pc + offset, 1 if single else BLOCK_LIMIT)
+                if not isinstance(block, int):
+                    last = pc + block.words - 1
+                    if (last >= limit or last + offset >= size) and not single:
+                        # The block runs past the bound: step to the faulting fetch.
+                        block = self.singles.get(pc + offset) or self.build(pc + offset, 1)
+                    if not isinstance(block, int):
+                        last = pc + block.words - 1
+                        if last >= limit or last + offset >= size:
+                            block = MEMORY
+            if isinstance(block, int):
+                status, executed = TRAPPED + block, 1
             else:
-                decoded = code.get(pc + offset) or self.decode(pc + offset)
-                if not isinstance(decoded, int):
-                    last = pc + decoded.size - 1
-                    if last >= limit or last + offset >= size:
-                        decoded = MEMORY
-            steps += 1
-            if isinstance(decoded, int):
-                status = TRAPPED + decoded
-            else:
-                status = decoded.step(r, memory, watch, self.log)
+                status, executed = block.run(r, memory, watch, self.log)
+            steps += executed
             if status >= TRAPPED:
                 cause = status - TRAPPED
-                handled = self.take_trap(cause, pc)
+                trapped_pc = r[pc_index]
+                handled = self.take_trap(cause, trapped_pc)
                 if trace is not None:
-                    trace(self.record(steps, pc, before, decoded, machine.causes[cause]))
+                    trace(self.record(steps, trapped_pc, before, block, machine.causes[cause]))
                 if not handled:
                     return RunResult("trap", steps, state,
-                                     f"trap '{machine.causes[cause]}' at pc {pc}, and machine "
+                                     f"trap '{machine.causes[cause]}' at pc {trapped_pc}, and machine "
                                      f"'{machine.name}' declares no trap mechanism",
                                      self.initial_memory, machine.causes[cause])
                 continue
             if trace is not None:
-                trace(self.record(steps, pc, before, decoded, None))
+                trace(self.record(steps, pc, before, block, None))
             if status:
                 return RunResult("halted", steps, state, f"halted after {steps} steps",
                                  self.initial_memory)
@@ -205,18 +243,19 @@ class Emulator:
                          f"stopped after {max_steps} steps without reaching halt "
                          "(raise the limit with --max-steps)", self.initial_memory)
 
-    def record(self, step: int, pc: int, before: list[int] | None, decoded: _Decoded | int,
+    def record(self, step: int, pc: int, before: list[int] | None, decoded: _Block | int,
                cause: str | None) -> StepRecord:
         assert before is not None and self.log is not None
         state = self.state
         mode = self.machine.modes[before[state.mode_index]]
         changes = {}
-        for index, (old, new) in enumerate(zip(before, state.slots)):
+        for index, (old, new) in enumerate(zip(before, state.slots, strict=False)):
             if old != new:
-                name = self.machine.registers[index].name if index < state.mode_index else self.machine.mode_name
+                names = self.machine.registers
+                name = names[index].name if index < state.mode_index else self.machine.mode_name
                 changes[name] = (old, new)
         writes = tuple(self.log)
         self.log.clear()
         if isinstance(decoded, int):
             return StepRecord(step, pc, mode, None, (), cause, changes, writes)
-        return StepRecord(step, pc, mode, decoded.name, decoded.operands, cause, changes, writes)
+        return StepRecord(step, pc, mode, decoded.first, decoded.operands, cause, changes, writes)

@@ -57,7 +57,8 @@ class MachineState:
 
     def set(self, ref: ir.StateRef, value: int) -> None:
         if ref.reg == self.machine.mode_name and ref.field is None:
-            self.slots[self.mode_index] = min(value & mask(self.machine.mode_width), len(self.machine.modes) - 1)
+            least_privileged = len(self.machine.modes) - 1
+            self.slots[self.mode_index] = min(value & mask(self.machine.mode_width), least_privileged)
             return
         index = self.machine.register_index(ref.reg)
         reg = self.machine.registers[index]
@@ -93,7 +94,7 @@ def load_program(isa: ir.Isa, program: ir.Program) -> MachineState:
     for placed in program.instructions:
         inst = isa.instruction(placed.name)
         assert inst is not None
-        words = (inst.opcode,) + placed.operands
+        words = (inst.opcode, *placed.operands)
         state.memory[placed.address:placed.address + len(words)] = list(words)
     for address, value in program.data:
         state.memory[address] = value

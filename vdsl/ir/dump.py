@@ -47,7 +47,8 @@ def _is_atomic(value: object) -> bool:
 
 
 def _fields(node: object) -> list[tuple[str, object]]:
-    fields = [(f.name, getattr(node, f.name)) for f in attrs.fields(type(node)) if f.eq]
+    fields = [(f.name, getattr(node, f.name)) for f in attrs.fields(type(node))  # type: ignore[arg-type]
+              if f.eq]
     # An ISA refers to its machine, which the spec dumps once on its own.
     return [(name, value.name if isinstance(value, Machine) else value) for name, value in fields]
 

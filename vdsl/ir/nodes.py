@@ -8,15 +8,15 @@ expressions are typed: every one knows its width in bits and what it refers to.
 
 from __future__ import annotations
 
-from typing import Union
-
 import attrs
 
 from vdsl.source import Span
 
 
 def span_field() -> Span | None:
-    return attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    """Where a node came from: kept for diagnostics, ignored by equality."""
+    span: Span | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    return span
 
 
 # ---------------------------------------------------------------- expressions (unresolved)
@@ -172,10 +172,10 @@ class TupleExpr:
     span: Span | None = span_field()
 
 
-Expr = Union[
-    Number, Name, Member, SliceExpr, Const, Reg, Field, Mode, Operand, Local, NextPc, Slice,
-    Unary, Binary, Call, MemAccess, TupleExpr,
-]
+Expr = (
+    Number | Name | Member | SliceExpr | Const | Reg | Field | Mode | Operand | Local | NextPc | Slice
+    | Unary | Binary | Call | MemAccess | TupleExpr
+)
 
 # ---------------------------------------------------------------- statements
 
@@ -222,7 +222,7 @@ class Halt:
     span: Span | None = span_field()
 
 
-Stmt = Union[Let, Assign, TupleAssign, If, Trap, Halt]
+Stmt = Let | Assign | TupleAssign | If | Trap | Halt
 
 # ---------------------------------------------------------------- machines
 
@@ -296,7 +296,7 @@ class RelocationDecl:
 class MachineDecl:
     name: str
     extends: str | None
-    word: int | None
+    word: Number | None
     memory: MemoryDecl | None
     modes: ModesDecl | None
     registers: tuple[RegisterDecl, ...]
@@ -510,7 +510,9 @@ class InitDecl:
     span: Span | None = span_field()
 
 
-ProgramItem = Union[ProgramWord, LabelDef, Comma, DataDecl, OrgDecl, EntryDecl, StartModeDecl, InitDecl]
+ProgramItem = (
+    ProgramWord | LabelDef | Comma | DataDecl | OrgDecl | EntryDecl | StartModeDecl | InitDecl
+)
 
 
 @attrs.frozen
@@ -596,7 +598,9 @@ class Import:
     span: Span | None = span_field()
 
 
-Declaration = Union[MachineDecl, IsaDecl, ProgramDecl, Hypervisor, Scenario]
+Declaration = (
+    MachineDecl | IsaDecl | ProgramDecl | Hypervisor | Scenario
+)
 
 
 @attrs.frozen

@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import Union
+
+import attrs
 
 from vdsl.errors import InternalError
 from vdsl.ir import nodes as ir
 from vdsl.semantics.evaluator import Evaluator
 
-Value = Union[int, str]
+Value = int | str
 Memory = tuple[tuple[Value, Value, Value], ...]  # pending (guard, address, value) stores
 
 # {a}, {b}: operands; {w}: operand width; {m}: its mask; {s}: its sign bit.
@@ -76,15 +77,23 @@ class PythonDomain:
         self.machine = machine
         self.operands = operands
         self.lines: list[str] = []
-        self.loaded: dict[str, str] = {}
+        self.loaded: dict[str, str] = {}  # slot -> the variable it was first loaded into
+        self.current: dict[str, Value] = {}  # slot -> its latest value in this block
+        self.current_pc: Value | None = None
+        self.computed: dict[str, str] = {}  # pure code -> the variable holding it
         self.count = 0
         self.register_index = {r.name: i for i, r in enumerate(machine.registers)}
         self.mode_index = len(machine.registers)
 
-    def emit(self, code: str) -> Value:
+    def emit(self, code: str, pure: bool = True) -> Value:
+        """A new variable holding `code`; pure code already computed reuses its variable."""
+        if pure and code in self.computed:
+            return self.computed[code]
         self.count += 1
         name = f"t{self.count}"
         self.lines.append(f"{name} = {code}")
+        if pure:
+            self.computed[code] = name
         return name
 
     def value(self, template: str, **parts: object) -> Value:
@@ -162,12 +171,26 @@ class PythonDomain:
         return self.load_slot(f"r[{self.mode_index}]")
 
     def pc(self, width: int) -> Value:
+        if self.current_pc is not None:
+            return self.current_pc
         return self.load_slot(f"r[{self.register_index[self.machine.pc]}]")
 
     def load_slot(self, slot: str) -> Value:
+        if slot in self.current:
+            return self.current[slot]
         if slot not in self.loaded:
-            self.loaded[slot] = str(self.emit(slot))
+            self.loaded[slot] = str(self.emit(slot, pure=False))
         return self.loaded[slot]
+
+    def take_lines(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
+
+    def write_back(self, pc_slot: int, pc: Value) -> list[str]:
+        """Lines storing every register changed so far in the block, and the pc."""
+        lines = [f"{slot} = {value}" for slot, value in self.current.items()
+                 if value != self.loaded.get(slot) and slot != f"r[{pc_slot}]"]
+        return [*lines, f"r[{pc_slot}] = {pc}"]
 
     def operand(self, index: int, width: int) -> Value:
         return self.operands[index] & mask(width)
@@ -178,9 +201,9 @@ class PythonDomain:
     def load(self, memory: Memory, address: Value, address_width: int, width: int) -> Value:
         size = self.machine.memory.size
         if isinstance(address, int):
-            value: Value = self.emit(f"E[{address}]") if address < size else 0
+            value: Value = self.emit(f"E[{address}]", pure=False) if address < size else 0
         else:
-            value = self.emit(f"(E[{address}] if {address} < {size} else 0)")
+            value = self.emit(f"(E[{address}] if {address} < {size} else 0)", pure=False)
         for guard, written_at, written in memory:
             hit = self.binary("&&", guard, self.binary("==", address, written_at, address_width), 1)
             value = self.ite(hit, written, value, width)
@@ -188,7 +211,7 @@ class PythonDomain:
 
     def store(self, memory: Memory, guard: Value, address: Value, address_width: int, value: Value,
               width: int) -> Memory:
-        return memory + ((guard, address, value),)
+        return (*memory, (guard, address, value))
 
 
 CompiledInstruction = Callable[..., int]
@@ -199,45 +222,96 @@ holds compiled code to a function that forgets that code; `L`, when not None, re
 `(address, old, new)` for every memory write (the trace).
 """
 
+CompiledBlock = Callable[..., tuple[int, int]]
+"""`block(r, E, W, L) -> (status, steps)`: as a `CompiledInstruction`, for a run of
+instructions; `steps` counts the instructions executed, the trapping one included."""
+
 CONTINUE, HALTED, TRAPPED = 0, 1, 2
+
+
+@attrs.frozen
+class BlockInstruction:
+    """One instruction of a block: what it is, its operands, and where it starts."""
+
+    instruction: ir.Instruction
+    operands: tuple[int, ...]
+    offset: int  # words from the start of the block
+
+
+def ends_block(machine: ir.Machine, instruction: ir.Instruction, operands: tuple[int, ...]) -> bool:
+    """Whether straight-line execution may stop after this instruction: it may jump, halt,
+    or move the relocation window (which changes where the next fetch goes)."""
+    domain = PythonDomain(machine, operands)
+    outcome = Evaluator(machine, domain).run(instruction)
+    return (outcome.pc_written != 0 or outcome.halted != 0
+            or (machine.relocation is not None and machine.relocation in outcome.written))
+
+
+def compile_block(machine: ir.Machine, block: list[BlockInstruction]) -> CompiledBlock:
+    """One Python function running a straight-line run of instructions.
+
+    Registers stay in local variables between the instructions and are written back
+    at the end, or before an early return: a trap (the trapping instruction commits
+    nothing) or a write to compiled code (the rest of the block may be stale).
+    """
+    domain = PythonDomain(machine, ())
+    evaluator = Evaluator(machine, domain)
+    pc_slot = domain.register_index[machine.pc]
+    lines: list[str] = []
+    start_pc = domain.load_slot(f"r[{pc_slot}]")
+    pc_width = evaluator.pc_width
+    for count, item in enumerate(block, start=1):
+        domain.operands = item.operands
+        domain.current_pc = domain.binary("+", start_pc, item.offset, pc_width) if item.offset else start_pc
+        outcome = evaluator.run(item.instruction)
+        lines.extend(domain.take_lines())
+        if outcome.trapped != 0:
+            lines.append(f"if {outcome.trapped}:")
+            lines.extend("    " + line for line in domain.write_back(pc_slot, domain.current_pc))
+            lines.append(f"    return ({TRAPPED} + {outcome.cause}, {count})")
+        for name in outcome.written:
+            domain.current[f"r[{domain.register_index[name]}]"] = outcome.registers[name]
+        if outcome.mode is not None:
+            domain.current[f"r[{domain.mode_index}]"] = outcome.mode
+        exit_code = [*domain.write_back(pc_slot, outcome.next_pc), f"return ({CONTINUE}, {count})"]
+        for guard, address, value in outcome.memory:
+            store = [f"if L is not None: L.append(({address}, E[{address}], {value}))",
+                     f"E[{address}] = {value}",
+                     f"if {address} in W:",
+                     f"    W[{address}]({address})"]
+            store.extend("    " + line for line in exit_code)
+            if guard == 1:
+                lines.extend(store)
+            elif guard != 0:
+                lines.append(f"if {guard}:")
+                lines.extend("    " + line for line in store)
+        if count == len(block):
+            lines.extend(domain.write_back(pc_slot, outcome.next_pc))
+            lines.append(f"return ({outcome.halted}, {count})")
+    lines = _without_dead_temporaries(lines)
+    source = "def block(r, E, W, L):\n" + "\n".join("    " + line for line in lines) + "\n"
+    names = " ".join(item.instruction.name for item in block)
+    namespace: dict[str, object] = {}
+    try:
+        exec(compile(source, f"<vdsl {names}>", "exec"), namespace)  # noqa: S102
+    except SyntaxError as error:  # pragma: no cover - a bug in code generation
+        raise InternalError(f"generated code for {names} does not compile: {error}\n{source}") from error
+    function = namespace["block"]
+    function.source = source  # type: ignore[attr-defined]
+    return function  # type: ignore[return-value]
 
 
 def compile_instruction(machine: ir.Machine, instruction: ir.Instruction,
                         operands: tuple[int, ...]) -> CompiledInstruction:
     """A Python function that executes `instruction` with these operand values."""
-    domain = PythonDomain(machine, operands)
-    outcome = Evaluator(machine, domain).run(instruction)
-    lines = list(domain.lines)
-    if outcome.trapped != 0:
-        lines.append(f"if {outcome.trapped}: return {TRAPPED} + {outcome.cause}")
-    for name in sorted(outcome.written):
-        slot = f"r[{domain.register_index[name]}]"
-        value = outcome.registers[name]
-        if name != machine.pc and value != domain.loaded.get(slot):
-            lines.append(f"{slot} = {value}")
-    if outcome.mode is not None and outcome.mode != domain.loaded.get(f"r[{domain.mode_index}]"):
-        lines.append(f"r[{domain.mode_index}] = {outcome.mode}")
-    for guard, address, value in outcome.memory:
-        store = [f"if L is not None: L.append(({address}, E[{address}], {value}))",
-                 f"E[{address}] = {value}",
-                 f"if {address} in W: W[{address}]({address})"]
-        if guard == 1:
-            lines.extend(store)
-        elif guard != 0:
-            lines.append(f"if {guard}:")
-            lines.extend("    " + line for line in store)
-    lines.append(f"r[{domain.register_index[machine.pc]}] = {outcome.next_pc}")
-    lines.append(f"return {outcome.halted}")
-    lines = _without_dead_temporaries(lines)
-    source = "def step(r, E, W, L):\n" + "\n".join("    " + line for line in lines) + "\n"
-    namespace: dict[str, object] = {}
-    try:
-        exec(compile(source, f"<vdsl {instruction.name}>", "exec"), namespace)  # noqa: S102
-    except SyntaxError as error:  # pragma: no cover - a bug in code generation
-        raise InternalError(f"generated code for {instruction.name} does not compile: {error}\n{source}") from error
-    step = namespace["step"]
-    step.source = source  # type: ignore[attr-defined]
-    return step  # type: ignore[return-value]
+    block = compile_block(machine, [BlockInstruction(instruction, operands, 0)])
+
+    def step(r: list[int], E: list[int], W: dict[int, Callable[[int], None]],
+             L: list[tuple[int, int, int]] | None) -> int:
+        return block(r, E, W, L)[0]
+
+    step.source = block.source  # type: ignore[attr-defined]
+    return step
 
 
 _TEMPORARY = re.compile(r"\bt\d+\b")

@@ -38,6 +38,7 @@ class Outcome(Generic[V, Mem]):
     trapped: V
     cause: V
     halted: V
+    pc_written: V
     next_pc: V
 
 
@@ -77,7 +78,7 @@ class Evaluator(Generic[V, Mem]):
         next_pc = d.ite(self.pc_written, pc, self.next_pc(), self.pc_width)
         mode = self.mode_value() if self.mode_written else None
         return Outcome(self.registers, self.written, mode, self.mode_written, self.mem,
-                       self.trapped, self.cause, self.halted, next_pc)
+                       self.trapped, self.cause, self.halted, self.pc_written, next_pc)
 
     # ------------------------------------------------------------ helpers
     def live(self) -> V:
@@ -154,7 +155,7 @@ class Evaluator(Generic[V, Mem]):
             words = [self.read_memory(self.offset(base, _width(access.address), offset),
                                       _width(access.address), access.physical)
                      for offset in range(len(stmt.targets))]
-            for target, word in zip(stmt.targets, words):
+            for target, word in zip(stmt.targets, words, strict=False):
                 self.assign(target, self.fit(word, self.machine.memory.width, _width(target)))
         elif isinstance(stmt, ir.If):
             condition = self.expr(stmt.condition)
@@ -255,7 +256,8 @@ class Evaluator(Generic[V, Mem]):
         base = self.fit(self.field(value, reg.width, base_field), base_field.width, aw)
         bound = self.fit(self.field(value, reg.width, bound_field), bound_field.width, aw)
         physical_address = d.binary("+", wide, base, aw)
-        outside = d.binary("||", d.binary(">=", wide, bound, aw), d.binary(">=", physical_address, size, aw), 1)
+        outside = d.binary("||", d.binary(">=", wide, bound, aw),
+                           d.binary(">=", physical_address, size, aw), 1)
         self.raise_trap(d.binary("&&", self.path, outside, 1), MEMORY_CAUSE)
         return physical_address
 

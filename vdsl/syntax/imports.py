@@ -49,12 +49,12 @@ def load_modules(paths: list[Path]) -> tuple[ir.Module, ...]:
                 sink.error("V018", f"cannot find imported file '{imported.path}'", imported.span,
                            f"paths are relative to {path.parent or Path('.')}/ or name a bundled spec")
                 continue
-            if target.resolve() in [p.resolve() for p in stack + [path]]:
-                chain = " -> ".join(p.name for p in stack + [path, target])
+            if target.resolve() in [p.resolve() for p in [*stack, path]]:
+                chain = " -> ".join(p.name for p in [*stack, path, target])
                 sink.error("V017", f"import cycle: {chain}", imported.span,
                            "move the shared declarations into a file both can import")
                 continue
-            visit(target, stack + [path])
+            visit(target, [*stack, path])
         order.append(module)
 
     for path in paths:

@@ -21,10 +21,11 @@ def parse_int(text: str) -> int:
     return int(text)
 
 
-def lower(tree: Tree, source: SourceFile) -> ir.Module:
+def lower(tree: Tree[Token], source: SourceFile) -> ir.Module:
     """The IR module for one parsed file."""
     try:
-        return _Lowering(source).transform(tree)
+        module: ir.Module = _Lowering(source).transform(tree)
+        return module
     except VisitError as error:
         if isinstance(error.orig_exc, VdslError):
             raise error.orig_exc from None

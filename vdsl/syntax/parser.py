@@ -42,7 +42,7 @@ def parser() -> Lark:
     )
 
 
-def parse(source: SourceFile) -> Tree:
+def parse(source: SourceFile) -> Tree[Token]:
     """The parse tree of `source`, or a `SpecError` with one syntax diagnostic."""
     try:
         return parser().parse(source.text)
@@ -71,7 +71,9 @@ def _expected(names: set[str]) -> str:
     described = sorted({describe_terminal(n) for n in names})
     if len(described) > 6:
         return "; expected one of " + ", ".join(described[:6]) + ", ..."
-    return "; expected " + (", ".join(described[:-1]) + " or " + described[-1] if len(described) > 1 else described[0])
+    if len(described) == 1:
+        return "; expected " + described[0]
+    return "; expected " + ", ".join(described[:-1]) + " or " + described[-1]
 
 
 def _match_example(error: UnexpectedInput) -> SyntaxErrorKind | None:
@@ -100,7 +102,8 @@ def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
     if kind is not None:
         return Diagnostic(kind.code, kind.message, span, kind.hint)
     if isinstance(error, UnexpectedCharacters):
-        char = source.text[error.pos_in_stream] if error.pos_in_stream < len(source.text) else "?"
+        position = error.pos_in_stream or 0
+        char = source.text[position] if position < len(source.text) else "?"
         shown = repr(char)[1:-1] if char.isprintable() else f"\\x{ord(char):02x}"
         return Diagnostic(
             "V001",
