@@ -368,6 +368,11 @@ class Machine:
     span: Span | None = span_field()
 
     @property
+    def address_width(self) -> int:
+        """The width physical addresses are computed in: base + address never wraps."""
+        return max([self.word, self.memory.size.bit_length()] + [r.width for r in self.registers]) + 1
+
+    @property
     def mode_width(self) -> int:
         return max(1, (len(self.modes) - 1).bit_length())
 

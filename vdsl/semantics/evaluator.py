@@ -51,11 +51,7 @@ class Evaluator(Generic[V, Mem]):
         self.true = domain.const(1, 1)
         self.false = domain.const(0, 1)
         self.pc_width = next(r.width for r in machine.registers if r.name == machine.pc)
-        # The address arithmetic width: wide enough that base + address never wraps.
-        self.address_width = max(
-            [machine.word, machine.memory.size.bit_length()]
-            + [r.width for r in machine.registers]
-        ) + 1
+        self.address_width = machine.address_width
 
     # ------------------------------------------------------------ entry point
     def run(self, instruction: ir.Instruction) -> Outcome[V, Mem]:
