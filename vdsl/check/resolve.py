@@ -883,7 +883,7 @@ class _Assembler:
                 if self.placed and self.placed[-1][0] == address:
                     address += self.placed[-1][1].size
         words = [(address, word) for address, word in data]
-        resolved_data = [(a, self.word_value(w, machine.memory.width)) for a, w in words]
+        resolved_data = [(a, self.word_value(w, machine.memory.width, "a memory word")) for a, w in words]
         instructions = []
         for at, inst, operand_words, span in self.placed:
             values = []
@@ -967,7 +967,7 @@ class _Assembler:
         self.sink.error("V019", f"{inst.name} takes {_operand_count(inst)}, found {found}", item.span,
                         _usage(inst))
 
-    def word_value(self, word: ir.ProgramWord, width: int) -> int | None:
+    def word_value(self, word: ir.ProgramWord, width: int, what: str) -> int | None:
         if word.value is not None:
             value = word.value
         elif word.text in self.labels:
@@ -977,7 +977,7 @@ class _Assembler:
                             did_you_mean(word.text, self.labels) or "define it with `NAME:`")
             return None
         if value >= 1 << width:
-            self.sink.error("V023", f"the value {value} does not fit in a {width}-bit word", word.span,
+            self.sink.error("V023", f"the value {value} does not fit in {what} ({width} bits)", word.span,
                             f"the largest {width}-bit value is {(1 << width) - 1}")
             return None
         return value
@@ -992,7 +992,7 @@ class _Assembler:
                             word.span, did_you_mean(word.text, names)
                             or "the registers are " + ", ".join(names))
             return 0
-        value = self.word_value(word, operand.width)
+        value = self.word_value(word, operand.width, f"operand '{operand.name}'")
         return value if value is not None else 0
 
     def check_init(self, item: ir.InitDecl) -> None:

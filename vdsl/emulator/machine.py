@@ -73,6 +73,7 @@ class _Block:
     """Compiled code for a straight-line run of instructions starting at one address."""
 
     run: CompiledBlock
+    count: int  # instructions
     words: int  # memory words the run occupies
     first: str  # the first instruction's name and operands, for the trace
     operands: tuple[int, ...]
@@ -144,7 +145,7 @@ class Emulator:
                 self.block_ends[key] = ends_block(self.machine, decoded.instruction, decoded.operands)
             if self.block_ends[key]:
                 break
-        block = _Block(compile_block(self.machine, items), offset, items[0].instruction.name,
+        block = _Block(compile_block(self.machine, items), len(items), offset, items[0].instruction.name,
                        items[0].operands)
         (self.singles if limit == 1 else self.blocks)[address] = block
         for word in range(address, address + offset):
@@ -193,6 +194,7 @@ class Emulator:
             relocation = (machine.register_index(reg.name), base.lo, mask(base.width), bound.lo,
                           mask(bound.width))
         self.log = [] if trace is not None else None
+        blocks, singles, build = self.blocks, self.singles, self.build
         steps = 0
         while steps < max_steps:
             pc = r[pc_index]
@@ -205,22 +207,21 @@ class Emulator:
             before = list(r) if trace is not None else None
             block: _Block | int = MEMORY
             if pc < limit and pc + offset < size:
-                single = trace is not None or max_steps - steps < BLOCK_LIMIT
-                cache = self.singles if single else self.blocks
-                block = cache.get(pc + offset) or self.build(pc + offset, 1 if single else BLOCK_LIMIT)
-                if not isinstance(block, int):
-                    last = pc + block.words - 1
-                    if (last >= limit or last + offset >= size) and not single:
-                        # The block runs past the bound: step to the faulting fetch.
-                        block = self.singles.get(pc + offset) or self.build(pc + offset, 1)
-                    if not isinstance(block, int):
-                        last = pc + block.words - 1
-                        if last >= limit or last + offset >= size:
-                            block = MEMORY
+                address = pc + offset
+                block = blocks.get(address) or build(address, BLOCK_LIMIT)
+                # One instruction at a time when tracing, near the step limit, or when the
+                # block reaches past the bound (the fetch that faults must be the one to trap).
+                if not isinstance(block, int) and (
+                        trace is not None or block.count > max_steps - steps
+                        or pc + block.words > limit or address + block.words > size):
+                    block = singles.get(address) or build(address, 1)
+                    if not isinstance(block, int) and (pc + block.words > limit
+                                                       or address + block.words > size):
+                        block = MEMORY
             if isinstance(block, int):
                 status, executed = TRAPPED + block, 1
             else:
-                status, executed = block.run(r, memory, watch, self.log)
+                status, executed = block.run(r, memory, watch, self.log, max_steps - steps)
             steps += executed
             if status >= TRAPPED:
                 cause = status - TRAPPED

@@ -223,8 +223,10 @@ holds compiled code to a function that forgets that code; `L`, when not None, re
 """
 
 CompiledBlock = Callable[..., tuple[int, int]]
-"""`block(r, E, W, L) -> (status, steps)`: as a `CompiledInstruction`, for a run of
-instructions; `steps` counts the instructions executed, the trapping one included."""
+"""`block(r, E, W, L, budget) -> (status, steps)`: as a `CompiledInstruction`, for a run
+of instructions; `steps` counts the instructions executed, the trapping one included.
+A block whose last instruction jumps back to its start runs again, in the same call,
+while at least a whole block's worth of `budget` steps is left."""
 
 CONTINUE, HALTED, TRAPPED = 0, 1, 2
 
@@ -252,7 +254,9 @@ def compile_block(machine: ir.Machine, block: list[BlockInstruction]) -> Compile
 
     Registers stay in local variables between the instructions and are written back
     at the end, or before an early return: a trap (the trapping instruction commits
-    nothing) or a write to compiled code (the rest of the block may be stale).
+    nothing) or a write to compiled code (the rest of the block may be stale).  The
+    block repeats while its last instruction jumps back to its start (a tight loop
+    runs without returning to the emulator).
     """
     domain = PythonDomain(machine, ())
     evaluator = Evaluator(machine, domain)
@@ -268,12 +272,12 @@ def compile_block(machine: ir.Machine, block: list[BlockInstruction]) -> Compile
         if outcome.trapped != 0:
             lines.append(f"if {outcome.trapped}:")
             lines.extend("    " + line for line in domain.write_back(pc_slot, domain.current_pc))
-            lines.append(f"    return ({TRAPPED} + {outcome.cause}, {count})")
+            lines.append(f"    return ({TRAPPED} + {outcome.cause}, n + {count})")
         for name in outcome.written:
             domain.current[f"r[{domain.register_index[name]}]"] = outcome.registers[name]
         if outcome.mode is not None:
             domain.current[f"r[{domain.mode_index}]"] = outcome.mode
-        exit_code = [*domain.write_back(pc_slot, outcome.next_pc), f"return ({CONTINUE}, {count})"]
+        exit_code = [*domain.write_back(pc_slot, outcome.next_pc), f"return ({CONTINUE}, n + {count})"]
         for guard, address, value in outcome.memory:
             store = [f"if L is not None: L.append(({address}, E[{address}], {value}))",
                      f"E[{address}] = {value}",
@@ -287,9 +291,17 @@ def compile_block(machine: ir.Machine, block: list[BlockInstruction]) -> Compile
                 lines.extend("    " + line for line in store)
         if count == len(block):
             lines.extend(domain.write_back(pc_slot, outcome.next_pc))
-            lines.append(f"return ({outcome.halted}, {count})")
+            if outcome.halted != 0:
+                lines.append(f"if {outcome.halted}: return ({HALTED}, n + {count})")
+            lines.append(f"n += {count}")
+            if machine.relocation in outcome.written:  # the next fetch may go elsewhere
+                lines.append(f"return ({CONTINUE}, n)")
+            else:
+                lines.append(f"if n + {count} > budget or {outcome.next_pc} != {start_pc}: "
+                             f"return ({CONTINUE}, n)")
     lines = _without_dead_temporaries(lines)
-    source = "def block(r, E, W, L):\n" + "\n".join("    " + line for line in lines) + "\n"
+    source = ("def block(r, E, W, L, budget):\n    n = 0\n    while True:\n"
+              + "\n".join("        " + line for line in lines) + "\n")
     names = " ".join(item.instruction.name for item in block)
     namespace: dict[str, object] = {}
     try:
@@ -308,7 +320,7 @@ def compile_instruction(machine: ir.Machine, instruction: ir.Instruction,
 
     def step(r: list[int], E: list[int], W: dict[int, Callable[[int], None]],
              L: list[tuple[int, int, int]] | None) -> int:
-        return block(r, E, W, L)[0]
+        return block(r, E, W, L, 1)[0]
 
     step.source = block.source  # type: ignore[attr-defined]
     return step
