@@ -55,6 +55,7 @@ BINARY = {
     "sra": "(((({a} ^ {s}) - {s}) >> ({b} if {b} < {w} else {w})) & {m})",
 }
 ITE = "({t} if {c} else {e})"
+INSERT = "({a} & {keep}) | ({b} << {lo})"
 EXTRACT = "({a} >> {lo}) & {m}"
 EXTRACT_LOW = "{a} & {m}"
 SEXT = "(({a} ^ {s}) - {s}) & {m}"
@@ -81,6 +82,7 @@ class PythonDomain:
         self.current: dict[str, Value] = {}  # slot -> its latest value in this block
         self.current_pc: Value | None = None
         self.computed: dict[str, str] = {}  # pure code -> the variable holding it
+        self.ites: dict[str, tuple[Value, Value, Value]] = {}  # variable -> (cond, then, else)
         self.count = 0
         self.register_index = {r.name: i for i, r in enumerate(machine.registers)}
         self.mode_index = len(machine.registers)
@@ -137,7 +139,17 @@ class PythonDomain:
             return then
         if then == 1 and otherwise == 0 and width == 1:
             return condition
-        return self.emit(ITE.format(c=condition, t=then, e=otherwise))
+        # ite(c, ite(c, a, b), ite(c, x, y)) is ite(c, a, y): branches merge many times.
+        if then in self.ites and self.ites[then][0] == condition:
+            then = self.ites[then][1]
+        if otherwise in self.ites and self.ites[otherwise][0] == condition:
+            otherwise = self.ites[otherwise][2]
+        if then == otherwise:
+            return then
+        name = self.emit(ITE.format(c=condition, t=then, e=otherwise))
+        assert isinstance(name, str)
+        self.ites[name] = (condition, then, otherwise)
+        return name
 
     def extract(self, value: Value, hi: int, lo: int, width: int) -> Value:
         if lo == 0 and hi == width - 1:
@@ -163,6 +175,10 @@ class PythonDomain:
         if not terms:
             return known
         return self.emit(" | ".join(terms + ([str(known)] if known else [])))
+
+    def insert(self, old: Value, width: int, lo: int, value: Value, value_width: int) -> Value:
+        keep = mask(width) ^ (mask(value_width) << lo)
+        return self.value(INSERT, a=old, b=value, lo=lo, keep=keep)
 
     def register(self, name: str, width: int) -> Value:
         return self.load_slot(f"r[{self.register_index[name]}]")

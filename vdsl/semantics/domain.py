@@ -45,6 +45,9 @@ class Domain(Protocol, Generic[V, Mem]):
     def concat(self, parts: list[tuple[V, int]]) -> V:
         """Join (value, width) parts, the first in the high bits."""
 
+    def insert(self, old: V, width: int, lo: int, value: V, value_width: int) -> V:
+        """`old` with bits lo .. lo + value_width - 1 replaced by `value` (a field write)."""
+
     # machine state
     def register(self, name: str, width: int) -> V:
         """The value a register holds when the instruction starts."""

@@ -192,7 +192,8 @@ class Evaluator(Generic[V, Mem]):
             reg = self.machine.register(target.reg)
             assert reg is not None
             old = self.read_register(reg.name)
-            self.write_register(reg.name, live, self.insert(old, reg.width, target.lo, target.width, value))
+            new = d.insert(old, reg.width, target.lo, value, target.width)
+            self.write_register(reg.name, live, new)
         elif isinstance(target, ir.Mode):
             width = self.machine.mode_width
             count = len(self.machine.modes)
@@ -221,18 +222,6 @@ class Evaluator(Generic[V, Mem]):
         self.written.add(name)
         if name == self.machine.pc:
             self.pc_written = self.domain.binary("||", self.pc_written, guard, 1)
-
-    def insert(self, old: V, width: int, lo: int, field_width: int, value: V) -> V:
-        """`old` with bits lo .. lo+field_width-1 replaced by `value`."""
-        d = self.domain
-        parts: list[tuple[V, int]] = []
-        top = lo + field_width
-        if top < width:
-            parts.append((d.extract(old, width - 1, top, width), width - top))
-        parts.append((value, field_width))
-        if lo > 0:
-            parts.append((d.extract(old, lo - 1, 0, width), lo))
-        return parts[0][0] if len(parts) == 1 else d.concat(parts)
 
     # ------------------------------------------------------------ memory
     def physical_address(self, address: V, width: int, physical: bool) -> V:

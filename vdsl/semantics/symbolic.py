@@ -120,6 +120,13 @@ class Z3Domain:
     def concat(self, parts: list[tuple[z3.BitVecRef, int]]) -> z3.BitVecRef:
         return z3.Concat(*[value for value, _ in parts])
 
+    def insert(self, old: z3.BitVecRef, width: int, lo: int, value: z3.BitVecRef,
+               value_width: int) -> z3.BitVecRef:
+        top = lo + value_width
+        parts = ([z3.Extract(width - 1, top, old)] if top < width else []) + [value] \
+            + ([z3.Extract(lo - 1, 0, old)] if lo > 0 else [])
+        return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
     def register(self, name: str, width: int) -> z3.BitVecRef:
         return self.registers[name]
 
