@@ -131,6 +131,9 @@ def _dump(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.trace is not None and str(args.trace) == "-" and args.format == "json":
+        raise RunError("--trace - and --format json would both write to standard output; "
+                       "write the trace to a file instead")
     spec = Compilation(args.files).spec
     name = args.program
     if name is None:

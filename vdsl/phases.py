@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from vdsl.check.resolve import resolve
+from vdsl.errors import Diagnostic, SpecError
 from vdsl.ir import nodes as ir
 from vdsl.syntax.imports import load_modules
 
@@ -22,11 +24,24 @@ class Compilation:
 
     @functools.cached_property
     def modules(self) -> tuple[ir.Module, ...]:
-        return load_modules(self.paths)
+        with _nesting_guard():
+            return load_modules(self.paths)
 
     @functools.cached_property
     def spec(self) -> ir.Spec:
-        return resolve(self.modules)
+        with _nesting_guard():
+            return resolve(self.modules)
+
+
+@contextlib.contextmanager
+def _nesting_guard() -> Iterator[None]:
+    """The parser bounds nesting (V030); should a phase still run out of stack, say so
+    as a diagnostic rather than crash."""
+    try:
+        yield
+    except RecursionError:
+        raise SpecError([Diagnostic("V030", "the spec is nested too deeply to compile", None,
+                                    "split deeply nested expressions with `let`")]) from None
 
 
 def compile_files(*paths: Path | str) -> ir.Spec:
@@ -40,4 +55,5 @@ def compile_text(text: str, name: str = "<text>") -> ir.Spec:
     from vdsl.source import SourceFile
     from vdsl.syntax.imports import parse_source
 
-    return resolve_modules([parse_source(SourceFile(name, text))])
+    with _nesting_guard():
+        return resolve_modules([parse_source(SourceFile(name, text))])

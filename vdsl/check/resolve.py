@@ -65,8 +65,10 @@ def _unique(sink: DiagnosticSink, decls: list[D], kind: str) -> dict[str, D]:
         if name in found:
             first = found[name].span  # type: ignore[attr-defined]
             where = f" (first defined at {first.location()})" if first else ""
+            hint = "rename one of them" + (", or use `extends` to derive a variant"
+                                           if kind in ("machine", "isa") else "")
             sink.error("V011", f"{kind} '{name}' is defined twice{where}", decl.span,  # type: ignore[attr-defined]
-                       "rename one of them, or use `extends` to derive a variant")
+                       hint)
         else:
             found[name] = decl
     return found
@@ -159,7 +161,8 @@ def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine |
         word = 16
     else:
         word = decl.word.value
-        _check_width(sink, word, decl.word.span, "the word width")
+        if not _check_width(sink, word, decl.word.span, "the word width"):
+            word = 16  # go on checking the rest as if the width were sensible
     if decl.memory is None:
         sink.error("V022", f"machine '{decl.name}' does not declare its memory", decl.span,
                    "add `memory E[1024]` to the machine")
@@ -281,9 +284,9 @@ def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) ->
                            b.span, "give each field its own bits")
                 ok = False
     if decl.is_pc and decl.kind != "general":
+        # Reported, but the register still counts as the pc (no "no pc" error follows).
         sink.error("V011", f"the program counter '{decl.name}' cannot also be {decl.kind} state",
                    decl.span, "the pc is always saved by traps; drop the qualifier")
-        ok = False
     if not ok:
         return None
     return ir.Register(decl.name, width, decl.is_pc, decl.kind, tuple(fields), span=decl.span)
@@ -312,9 +315,33 @@ def _check_state_ref(sink: DiagnosticSink, ref: ir.StateRef, registers: dict[str
         return reg.width
     field = reg.field(ref.field)
     if field is None:
-        _undefined(sink, f"field of '{reg.name}'", ref.field, ref.span, [f.name for f in reg.fields])
+        _no_field(sink, reg, ref.field, ref.span)
         return None
     return field.width
+
+
+def _no_field(sink: DiagnosticSink, reg: ir.Register, name: str, span: Span | None) -> None:
+    hint = did_you_mean(name, [f.name for f in reg.fields]) or (
+        f"the fields of '{reg.name}' are " + ", ".join(f.name for f in reg.fields) if reg.fields
+        else f"declare fields with `reg {reg.name} {{ {name} }}`")
+    sink.error("V010", f"register '{reg.name}' has no field '{name}'", span, hint)
+
+
+def _check_state_value(sink: DiagnosticSink, machine: ir.Machine, ref: ir.StateRef, value: int,
+                       span: Span | None, mode_hint: str) -> None:
+    """Check that `ref` names machine state and that `value` fits it (an init or a pin)."""
+    registers = {r.name: r for r in machine.registers}
+    width = _check_state_ref(sink, ref, registers, machine.mode_name)
+    if width == -1:
+        if value >= len(machine.modes):
+            sink.error("V014", f"there is no mode number {value}", span, mode_hint)
+    elif width is not None and value >= 1 << width:
+        sink.error("V023", f"the value {value} does not fit in {_bits(width)}", span,
+                   f"the largest {width}-bit value is {(1 << width) - 1}")
+
+
+def _bits(width: int) -> str:
+    return "1 bit" if width == 1 else f"{width} bits"
 
 
 def _resolve_trap(sink: DiagnosticSink, machine: ir.MachineDecl, decl: ir.TrapDecl,
@@ -415,9 +442,9 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
                        "give each operand its own name")
             continue
         if operand.name in {r.name for r in machine.registers} | {machine.mode_name} | set(machine.modes):
+            # Reported; the operand is still declared, so its uses raise no further errors.
             sink.error("V011", f"operand '{operand.name}' has the name of machine state", operand.span,
                        "rename the operand so that it does not hide the register or mode")
-            continue
         if operand.kind == "reg":
             if not machine.general_registers:
                 sink.error("V022", f"operand '{operand.name}' names a register, but machine "
@@ -496,7 +523,7 @@ class _Scope:
 
     def assign(self, stmt: ir.Assign) -> ir.Assign | None:
         target = self.target(stmt.target)
-        if target is None:
+        if target is None or width_of(target) == 0:  # already reported
             self.expr(stmt.value, None)
             return None
         if isinstance(stmt.value, ir.TupleExpr):
@@ -590,19 +617,19 @@ class _Scope:
     def check_same_width(self, value: ir.Expr, width: int, span: Span | None, what: str) -> None:
         actual = width_of(value)
         if actual != width and actual > 0:
-            self.sink.error("V012", f"width mismatch: {what} is {width} bits, the value is "
-                            f"{actual} bits", span, _width_hint(actual, width))
+            self.sink.error("V012", f"width mismatch: {what} is {_bits(width)}, the value is "
+                            f"{_bits(actual)}", span, _fit_hint(actual, width))
 
     def expr(self, expr: ir.Expr, want: int | None) -> ir.Expr:
         """The typed form of `expr`; `want` is the width a bare number should take."""
         if isinstance(expr, ir.Number):
-            width = want if want is not None else max(1, expr.value.bit_length())
+            width = want if want else max(1, expr.value.bit_length())
             if expr.value >= 1 << width:
-                self.sink.error("V023", f"the number {expr.value} does not fit in {width} bits",
+                self.sink.error("V023", f"the number {expr.value} does not fit in {_bits(width)}",
                                 expr.span, f"the largest {width}-bit value is {(1 << width) - 1}")
             return ir.Const(expr.value & ((1 << width) - 1), width, span=expr.span)
         if isinstance(expr, ir.Name):
-            return self.name(expr)
+            return self.name(expr, want)
         if isinstance(expr, ir.Member):
             reg = self.machine.register(expr.base)
             if reg is None:
@@ -611,9 +638,7 @@ class _Scope:
                 return ir.Const(0, 0, span=expr.span)
             field = reg.field(expr.member)
             if field is None:
-                _undefined(self.sink, f"field of '{reg.name}'", expr.member, expr.span,
-                           [f.name for f in reg.fields],
-                           f"register '{reg.name}' has no fields" if not reg.fields else None)
+                _no_field(self.sink, reg, expr.member, expr.span)
                 return ir.Const(0, 0, span=expr.span)
             return ir.Field(reg.name, field.name, field.lo, field.width, span=expr.span)
         if isinstance(expr, ir.MemAccess):
@@ -633,7 +658,7 @@ class _Scope:
             return ir.Const(0, 0, span=expr.span)
         return expr  # already resolved
 
-    def name(self, expr: ir.Name) -> ir.Expr:
+    def name(self, expr: ir.Name, want: int | None = None) -> ir.Expr:
         kind = self.lookup_kind(expr.name)
         if kind == "local":
             return ir.Local(expr.name, self.locals[expr.name], span=expr.span)
@@ -646,10 +671,16 @@ class _Scope:
             reg = self.machine.register(expr.name)
             assert reg is not None
             return ir.Reg(reg.name, reg.width, span=expr.span)
+        # The mode reads as its number (0 = most privileged) and, like a number, widens to
+        # the width its context wants: `A = M`, `M == user`.
+        width = self.machine.mode_width
+        wider = want if want and want > width else None
         if kind == "mode":
-            return ir.Mode(self.machine.mode_width, span=expr.span)
+            mode = ir.Mode(width, span=expr.span)
+            return ir.Call("zext", (mode, ir.Const(wider, wider.bit_length())), wider,
+                           span=expr.span) if wider else mode
         if kind == "mode-value":
-            return ir.Const(self.machine.modes.index(expr.name), self.machine.mode_width, span=expr.span)
+            return ir.Const(self.machine.modes.index(expr.name), wider or width, span=expr.span)
         if kind == "next":
             pc = self.machine.register(self.machine.pc)
             return ir.NextPc(pc.width if pc else self.machine.word, span=expr.span)
@@ -682,9 +713,23 @@ class _Scope:
         width = 1 if op in COMPARE_OPS else max(lw, rw)
         return ir.Binary(op, left, right, width, span=expr.span)
 
+    def adapts(self, expr: ir.Expr) -> bool:
+        """Whether `expr` takes its width from its context: numbers and the mode."""
+        if isinstance(expr, ir.Name):
+            return self.lookup_kind(expr.name) in ("mode", "mode-value")
+        if isinstance(expr, ir.Number):
+            return True
+        if isinstance(expr, ir.Unary) and expr.op in ("-", "~"):
+            return self.adapts(expr.operand)
+        if isinstance(expr, ir.Binary) and expr.op in ARITHMETIC_OPS | SHIFT_OPS:
+            return self.adapts(expr.left) and self.adapts(expr.right)
+        return False
+
     def pair(self, left: ir.Expr, right: ir.Expr, want: int | None) -> tuple[ir.Expr, ir.Expr]:
-        """Type two operands; a bare number takes the width of the other side."""
-        if _is_literal(left) and not _is_literal(right):
+        """Type two operands; a number (or the mode) takes the width of the other side."""
+        if self.adapts(left) and self.adapts(right) and not want:
+            want = max(_natural_width(left, self.machine), _natural_width(right, self.machine))
+        if self.adapts(left) and not self.adapts(right):
             typed_right = self.expr(right, want)
             return self.expr(left, width_of(typed_right) or want), typed_right
         typed_left = self.expr(left, want)
@@ -745,7 +790,8 @@ class _Scope:
             if width_of(left) != width_of(right):
                 self.sink.error("V012", f"width mismatch: {func} needs operands of one width, not "
                                 f"{width_of(left)} and {width_of(right)} bits", expr.span,
-                                _width_hint(width_of(left), width_of(right)))
+                                _width_hint(min(width_of(left), width_of(right)),
+                                            max(width_of(left), width_of(right))))
             return ir.Call(func, (left, right), 1, span=expr.span)
         # sra
         value = self.expr(args[0], want)
@@ -753,14 +799,15 @@ class _Scope:
         return ir.Call(func, (value, amount), width_of(value), span=expr.span)
 
 
-def _is_literal(expr: ir.Expr) -> bool:
+def _natural_width(expr: ir.Expr, machine: ir.Machine) -> int:
+    """The fewest bits an adapting expression (numbers, the mode) needs."""
     if isinstance(expr, ir.Number):
-        return True
-    if isinstance(expr, ir.Unary) and expr.op in ("-", "~"):
-        return _is_literal(expr.operand)
-    if isinstance(expr, ir.Binary) and expr.op in ARITHMETIC_OPS | SHIFT_OPS:
-        return _is_literal(expr.left) and _is_literal(expr.right)
-    return False
+        return max(1, expr.value.bit_length())
+    if isinstance(expr, ir.Unary):
+        return _natural_width(expr.operand, machine)
+    if isinstance(expr, ir.Binary):
+        return max(_natural_width(expr.left, machine), _natural_width(expr.right, machine))
+    return machine.mode_width
 
 
 def width_of(expr: ir.Expr) -> int:
@@ -778,6 +825,13 @@ def target_name(target: ir.Expr) -> str:
     if isinstance(target, ir.Operand):
         return f"operand '{target.name}'"
     return "the memory word"
+
+
+def _fit_hint(actual: int, wanted: int) -> str:
+    """How to make an `actual`-bit value fit where `wanted` bits are needed."""
+    if actual < wanted:
+        return f"widen the value with zext(x, {wanted}) or sext(x, {wanted})"
+    return f"keep the low bits with a slice x[{wanted - 1}:0]"
 
 
 def _width_hint(narrow: int, wide: int) -> str:
@@ -847,7 +901,7 @@ class _Assembler:
         start_mode = machine.modes[0]
         entry: ir.EntryDecl | None = None
         data: list[tuple[int, ir.ProgramWord]] = []
-        inits: list[tuple[ir.StateRef, int]] = []
+        inits: list[ir.InitDecl] = []
         i = 0
         while i < len(items):
             item = items[i]
@@ -869,7 +923,7 @@ class _Assembler:
                 else:
                     start_mode = item.mode
             elif isinstance(item, ir.InitDecl):
-                inits.append((item.target, item.value))
+                inits.append(item)
                 self.check_init(item)
             elif isinstance(item, ir.DataDecl):
                 for offset, word in enumerate(item.values):
@@ -996,16 +1050,8 @@ class _Assembler:
         return value if value is not None else 0
 
     def check_init(self, item: ir.InitDecl) -> None:
-        machine = self.isa.machine
-        registers = {r.name: r for r in machine.registers}
-        width = _check_state_ref(self.sink, item.target, registers, machine.mode_name)
-        if width == -1:
-            if item.value >= len(machine.modes):
-                self.sink.error("V014", f"there is no mode number {item.value}", item.span,
-                                "set the start mode by name with `mode NAME`")
-        elif width is not None and item.value >= 1 << width:
-            self.sink.error("V023", f"the value {item.value} does not fit in {width} bits", item.span,
-                            f"the largest {width}-bit value is {(1 << width) - 1}")
+        _check_state_value(self.sink, self.isa.machine, item.target, item.value, item.span,
+                           "set the start mode by name with `mode NAME`")
 
 
 def _operand_count(inst: ir.Instruction) -> str:
@@ -1029,27 +1075,25 @@ def _resolve_hypervisor(sink: DiagnosticSink, decl: ir.Hypervisor, machines: dic
             _undefined(sink, "machine", decl.target, decl.target_span, list(machines) + list(isas))
         return None
     if decl.type not in HYPERVISOR_TYPES:
-        sink.error("V028", f"there is no hypervisor type {decl.type}", decl.span,
+        sink.error("V028", f"there is no hypervisor type {decl.type}", decl.span_of("type"),
                    "type 0 is firmware, type 1 bare metal, type 2 hosted")
     if decl.technique not in TECHNIQUES:
-        sink.error("V028", f"unknown technique '{decl.technique}'", decl.span,
+        sink.error("V028", f"unknown technique '{decl.technique}'", decl.span_of("technique"),
                    did_you_mean(decl.technique, TECHNIQUES) or "techniques: " + ", ".join(TECHNIQUES))
     if decl.schedule not in SCHEDULES:
-        sink.error("V028", f"unknown schedule '{decl.schedule}'", decl.span,
+        sink.error("V028", f"unknown schedule '{decl.schedule}'", decl.span_of("schedule"),
                    did_you_mean(decl.schedule, SCHEDULES) or "schedules: " + ", ".join(SCHEDULES))
     if decl.guest_mode is not None and decl.guest_mode not in machine.modes:
-        sink.error("V014", f"unknown mode '{decl.guest_mode}'", decl.span,
+        sink.error("V014", f"unknown mode '{decl.guest_mode}'", decl.span_of("guest_mode"),
                    did_you_mean(decl.guest_mode, machine.modes)
                    or f"the modes of '{machine.name}' are {', '.join(machine.modes)}")
     if decl.memory_per_guest is not None and not 0 < decl.memory_per_guest <= machine.memory.size:
         sink.error("V023", f"cannot allocate {decl.memory_per_guest} words per guest from a "
-                   f"{machine.memory.size}-word memory", decl.span, "allocate less memory per guest")
-    registers = {r.name: r for r in machine.registers}
+                   f"{machine.memory.size}-word memory", decl.span_of("memory_per_guest"),
+                   "allocate less memory per guest")
     for pin in decl.pins:
-        width = _check_state_ref(sink, pin.target, registers, machine.mode_name)
-        if width is not None and width > 0 and pin.value >= 1 << width:
-            sink.error("V023", f"the value {pin.value} does not fit in {width} bits", pin.span,
-                       f"the largest {width}-bit value is {(1 << width) - 1}")
+        _check_state_value(sink, machine, pin.target, pin.value, pin.span,
+                           "pin the guests' mode with `guests run in MODE`")
     return decl if len(sink.diagnostics) == errors_before else None
 
 

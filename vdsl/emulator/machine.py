@@ -238,7 +238,8 @@ class Emulator:
             if trace is not None:
                 trace(self.record(steps, pc, before, block, None))
             if status:
-                return RunResult("halted", steps, state, f"halted after {steps} steps",
+                return RunResult("halted", steps, state,
+                                 f"halted after {steps} step{'s' if steps != 1 else ''}",
                                  self.initial_memory)
         return RunResult("step_limit", steps, state,
                          f"stopped after {max_steps} steps without reaching halt "

@@ -100,6 +100,6 @@ def load_program(isa: ir.Isa, program: ir.Program) -> MachineState:
         state.memory[address] = value
     state.slots[state.mode_index] = machine.modes.index(program.start_mode)
     state.set(ir.StateRef(machine.pc), program.entry)
-    for ref, value in program.inits:
-        state.set(ref, value)
+    for init in program.inits:
+        state.set(init.target, init.value)
     return state

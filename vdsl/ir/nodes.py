@@ -547,7 +547,7 @@ class Program:
     entry: int
     instructions: tuple[PlacedInstruction, ...]
     data: tuple[tuple[int, int], ...]
-    inits: tuple[tuple[StateRef, int], ...]
+    inits: tuple[InitDecl, ...]
     labels: tuple[tuple[str, int], ...]
     span: Span | None = span_field()
 
@@ -575,6 +575,11 @@ class Hypervisor:
     pins: tuple[Pin, ...]
     span: Span | None = span_field()
     target_span: Span | None = span_field()
+    spans: tuple[tuple[str, Span], ...] = attrs.field(default=(), eq=False, repr=False, kw_only=True)
+
+    def span_of(self, setting: str) -> Span | None:
+        """Where a setting (technique, guest_mode, ...) was written, else the whole block."""
+        return dict(self.spans).get(setting, self.span)
 
 
 @attrs.frozen

@@ -293,18 +293,28 @@ def compile_block(machine: ir.Machine, block: list[BlockInstruction]) -> Compile
             domain.current[f"r[{domain.register_index[name]}]"] = outcome.registers[name]
         if outcome.mode is not None:
             domain.current[f"r[{domain.mode_index}]"] = outcome.mode
-        exit_code = [*domain.write_back(pc_slot, outcome.next_pc), f"return ({CONTINUE}, n + {count})"]
+        # All of the instruction's stores happen; then, if one hit compiled code, the
+        # code it hit is forgotten and the block ends (what follows may be stale).
+        hits = []
         for guard, address, value in outcome.memory:
+            if guard == 0:
+                continue
             store = [f"if L is not None: L.append(({address}, E[{address}], {value}))",
-                     f"E[{address}] = {value}",
-                     f"if {address} in W:",
-                     f"    W[{address}]({address})"]
-            store.extend("    " + line for line in exit_code)
+                     f"E[{address}] = {value}"]
+            hit = f"{address} in W"
             if guard == 1:
                 lines.extend(store)
-            elif guard != 0:
+            else:
                 lines.append(f"if {guard}:")
                 lines.extend("    " + line for line in store)
+                hit = f"({guard} and {hit})"
+            hits.append((hit, address))
+        if hits:
+            lines.append("if " + " or ".join(hit for hit, _ in hits) + ":")
+            for hit, address in hits:
+                lines.append(f"    if {hit}: W[{address}]({address})")
+            lines.extend("    " + line for line in domain.write_back(pc_slot, outcome.next_pc))
+            lines.append(f"    return ({CONTINUE}, n + {count})")
         if count == len(block):
             lines.extend(domain.write_back(pc_slot, outcome.next_pc))
             if outcome.halted != 0:

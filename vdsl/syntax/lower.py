@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from lark import Token, Transformer, Tree, v_args
 from lark.exceptions import VisitError
 
 from vdsl.errors import Diagnostic, InternalError, SpecError, VdslError
 from vdsl.ir import nodes as ir
 from vdsl.source import SourceFile, Span
+
+
+@attrs.frozen
+class _Setting:
+    """A block item that may appear once: where it goes, its value, and how to name it."""
+
+    key: str
+    value: dict[str, Any]
+    span: Span | None
+    what: str
 
 
 def parse_int(text: str) -> int:
@@ -24,18 +35,16 @@ def parse_int(text: str) -> int:
 def lower(tree: Tree[Token], source: SourceFile) -> ir.Module:
     """The IR module for one parsed file."""
     try:
-        module: ir.Module = _Lowering(source).transform(tree)
-        return module
+        lowering = _Lowering(source)
+        module: ir.Module = lowering.transform(tree)
     except VisitError as error:
         if isinstance(error.orig_exc, VdslError):
             raise error.orig_exc from None
         raise InternalError(f"lowering failed: {error.orig_exc!r}") from error.orig_exc
-    except RecursionError:
-        span = Span(source, 1, 1, 1, 2)
-        raise SpecError(
-            [Diagnostic("V030", "the spec is nested too deeply to compile", span,
-                        "split deeply nested expressions with `let`")]
-        ) from None
+    if lowering.diagnostics:
+        raise SpecError(sorted(lowering.diagnostics, key=lambda d: (d.span.line, d.span.column)
+                               if d.span else (0, 0)))
+    return module
 
 
 @v_args(meta=True)
@@ -45,6 +54,16 @@ class _Lowering(Transformer[Token, Any]):
     def __init__(self, source: SourceFile) -> None:
         super().__init__(visit_tokens=False)
         self.source = source
+        self.diagnostics: list[Diagnostic] = []  # items given twice
+
+    def once(self, settings: dict[str, Any], key: str, value: Any, span: Span | None,
+             what: str, block: str) -> None:
+        """Record a setting that a block may give once; a repeat is an error (V035)."""
+        if settings.get(key) is not None:
+            self.diagnostics.append(Diagnostic(
+                "V035", f"{what} is given twice in this {block}", span,
+                f"remove one of them: a {block} gives {what} once"))
+        settings[key] = value
 
     # ------------------------------------------------------------ helpers
     def span(self, meta: Any) -> Span | None:
@@ -81,21 +100,17 @@ class _Lowering(Transformer[Token, Any]):
         fields: dict[str, Any] = {"word": None, "memory": None, "modes": None,
                                   "relocation": None, "trap": None}
         registers: list[ir.RegisterDecl] = []
+        kinds = {ir.MemoryDecl: ("memory", "the memory"), ir.ModesDecl: ("modes", "the modes"),
+                 ir.RelocationDecl: ("relocation", "the relocation"),
+                 ir.TrapDecl: ("trap", "the trap mechanism"), ir.Number: ("word", "the word width")}
         for child in children[1:]:
             if isinstance(child, tuple):
                 extends, extends_span = child
             elif isinstance(child, ir.RegisterDecl):
                 registers.append(child)
-            elif isinstance(child, ir.MemoryDecl):
-                fields["memory"] = child
-            elif isinstance(child, ir.ModesDecl):
-                fields["modes"] = child
-            elif isinstance(child, ir.RelocationDecl):
-                fields["relocation"] = child
-            elif isinstance(child, ir.TrapDecl):
-                fields["trap"] = child
             else:
-                fields["word"] = child
+                key, what = kinds[type(child)]
+                self.once(fields, key, child, child.span, what, "machine")
         return ir.MachineDecl(name, extends, registers=tuple(registers), span=self.span(meta),
                               extends_span=extends_span, **fields)
 
@@ -158,33 +173,40 @@ class _Lowering(Transformer[Token, Any]):
         return lo, hi - lo + 1
 
     def relocate_through(self, meta: Any, children: list[Token]) -> ir.RelocationDecl:
-        return ir.RelocationDecl(str(children[0]), span=self.span(meta))
+        return ir.RelocationDecl(str(children[0]), span=self.token_span(children[0]))
 
     def relocate_none(self, meta: Any, children: list[Token]) -> ir.RelocationDecl:
         return ir.RelocationDecl(None, span=self.span(meta))
 
     def trap_decl(self, meta: Any, children: list[Any]) -> ir.TrapDecl:
+        given: dict[str, Any] = {}
+        for setting in children:
+            if isinstance(setting, _Setting):
+                self.once(given, setting.key, setting.value, setting.span, setting.what, "trap block")
         parts: dict[str, Any] = {
             "save": None, "save_memory": None, "save_at": None,
             "load": None, "load_memory": None, "load_at": None,
             "cause_memory": None, "cause_at": None, "causes": (),
         }
-        for child in children:
-            if isinstance(child, dict):
-                parts.update(child)
+        for value in given.values():
+            parts.update(value)
         return ir.TrapDecl(span=self.span(meta), **parts)
 
-    def trap_save(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        return {"save": children[0], "save_memory": str(children[1]), "save_at": parse_int(children[2])}
+    def trap_save(self, meta: Any, children: list[Any]) -> _Setting:
+        return _Setting("save", {"save": children[0], "save_memory": str(children[1]),
+                                 "save_at": parse_int(children[2])}, self.span(meta), "`save`")
 
-    def trap_load(self, meta: Any, children: list[Any]) -> dict[str, Any]:
-        return {"load": children[0], "load_memory": str(children[1]), "load_at": parse_int(children[2])}
+    def trap_load(self, meta: Any, children: list[Any]) -> _Setting:
+        return _Setting("load", {"load": children[0], "load_memory": str(children[1]),
+                                 "load_at": parse_int(children[2])}, self.span(meta), "`load`")
 
-    def trap_cause(self, meta: Any, children: list[Token]) -> dict[str, Any]:
-        return {"cause_memory": str(children[0]), "cause_at": parse_int(children[1])}
+    def trap_cause(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("cause", {"cause_memory": str(children[0]), "cause_at": parse_int(children[1])},
+                        self.span(meta), "`cause`")
 
-    def trap_causes(self, meta: Any, children: list[Token]) -> dict[str, Any]:
-        return {"causes": tuple(str(c) for c in children)}
+    def trap_causes(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("causes", {"causes": tuple(str(c) for c in children)}, self.span(meta),
+                        "`causes`")
 
     def psw(self, meta: Any, children: list[ir.StateRef]) -> tuple[ir.StateRef, ...]:
         return tuple(children)
@@ -259,7 +281,10 @@ class _Lowering(Transformer[Token, Any]):
     def binary(self, meta: Any, children: list[Any]) -> ir.Binary:
         return ir.Binary(str(children[1]), children[0], children[2], span=self.span(meta))
 
-    def unary(self, meta: Any, children: list[Any]) -> ir.Unary:
+    def unary(self, meta: Any, children: list[Any]) -> ir.Expr:
+        if str(children[0]) == "+":
+            operand: ir.Expr = children[1]
+            return operand  # unary plus changes nothing
         return ir.Unary(str(children[0]), children[1], span=self.span(meta))
 
     def slice(self, meta: Any, children: list[Any]) -> ir.SliceExpr:
@@ -326,34 +351,44 @@ class _Lowering(Transformer[Token, Any]):
 
     # ------------------------------------------------------------ policies
     def hypervisor(self, meta: Any, children: list[Any]) -> ir.Hypervisor:
-        settings: dict[str, Any] = {"type": 1, "technique": "trap_and_emulate", "guest_mode": None,
-                                    "memory_per_guest": None, "schedule": "round_robin",
-                                    "quantum": None}
+        given: dict[str, Any] = {}
+        spans: list[tuple[str, Span]] = []
         pins = []
         for child in children[2:]:
             if isinstance(child, ir.Pin):
                 pins.append(child)
             else:
-                settings.update(child)
+                self.once(given, child.key, child.value, child.span, child.what, "hypervisor")
+                if child.span is not None:
+                    spans.append((child.key, child.span))
+        settings: dict[str, Any] = {"type": 1, "technique": "trap_and_emulate", "guest_mode": None,
+                                    "memory_per_guest": None, "schedule": "round_robin",
+                                    "quantum": None}
+        for value in given.values():
+            settings.update(value)
         return ir.Hypervisor(str(children[0]), str(children[1]), pins=tuple(pins),
                              span=self.span(meta), target_span=self.token_span(children[1]),
-                             **settings)
+                             spans=tuple(spans), **settings)
 
-    def hv_type(self, meta: Any, children: list[Token]) -> dict[str, Any]:
-        return {"type": parse_int(children[0])}
+    def hv_type(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("type", {"type": parse_int(children[0])}, self.span(meta), "the type")
 
-    def hv_technique(self, meta: Any, children: list[Token]) -> dict[str, Any]:
-        return {"technique": str(children[0])}
+    def hv_technique(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("technique", {"technique": str(children[0])}, self.token_span(children[0]),
+                        "the technique")
 
-    def hv_guest_mode(self, meta: Any, children: list[Token]) -> dict[str, Any]:
-        return {"guest_mode": str(children[0])}
+    def hv_guest_mode(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("guest_mode", {"guest_mode": str(children[0])}, self.token_span(children[0]),
+                        "the guests' mode")
 
-    def hv_allocate(self, meta: Any, children: list[Token]) -> dict[str, Any]:
-        return {"memory_per_guest": parse_int(children[0])}
+    def hv_allocate(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("memory_per_guest", {"memory_per_guest": parse_int(children[0])},
+                        self.span(meta), "the memory allocation")
 
-    def hv_schedule(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+    def hv_schedule(self, meta: Any, children: list[Token]) -> _Setting:
         quantum = parse_int(children[1]) if len(children) > 1 else None
-        return {"schedule": str(children[0]), "quantum": quantum}
+        return _Setting("schedule", {"schedule": str(children[0]), "quantum": quantum},
+                        self.token_span(children[0]), "the schedule")
 
     def hv_pin(self, meta: Any, children: list[Any]) -> ir.Pin:
         return ir.Pin(children[0], parse_int(children[1]), span=self.span(meta))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import attrs
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
@@ -42,12 +43,33 @@ def parser() -> Lark:
     )
 
 
+MAX_NESTING = 200  # parse-tree depth; the later phases recurse over the tree
+
+
 def parse(source: SourceFile) -> Tree[Token]:
     """The parse tree of `source`, or a `SpecError` with one syntax diagnostic."""
     try:
-        return parser().parse(source.text)
+        tree = parser().parse(source.text)
     except UnexpectedInput as error:
         raise SpecError([syntax_diagnostic(source, error)]) from None
+    _check_nesting(source, tree)
+    return tree
+
+
+def _check_nesting(source: SourceFile, tree: Tree[Token]) -> None:
+    """Reject absurdly deep nesting here, with a position, rather than overflow later."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            span = Span(source, meta.line, meta.column, meta.line, meta.column + 1) \
+                if not meta.empty else None
+            raise SpecError([Diagnostic(
+                "V030", f"the spec is nested too deeply to compile (more than {MAX_NESTING} levels)",
+                span, "split deeply nested expressions with `let`, or nested ifs into several "
+                "instructions")])
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
 def describe_terminal(name: str) -> str:
@@ -61,7 +83,7 @@ def describe_terminal(name: str) -> str:
 
 def describe_token(token: Token) -> str:
     if token.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if token.type in ("NAME", "INT", "DECIMAL", "STRING", "HYPHENATED"):
         return f"{describe_terminal(token.type).removeprefix('a ').removeprefix('an ')} '{token}'"
     return f"'{token}'"
@@ -76,12 +98,48 @@ def _expected(names: set[str]) -> str:
     return "; expected " + ", ".join(described[:-1]) + " or " + described[-1]
 
 
+@attrs.frozen
+class _Signature:
+    """Where a parse failed: the LALR state (not the stack depth), what it accepted, the token."""
+
+    state: int | None
+    accepts: frozenset[str]
+    token_type: str | None
+
+
+def _signature(error: UnexpectedInput) -> _Signature:
+    state = getattr(getattr(error, "state", None), "position", None)
+    if isinstance(error, UnexpectedToken):
+        return _Signature(state, frozenset(error.accepts or error.expected), error.token.type)
+    return _Signature(state, frozenset(getattr(error, "allowed", ()) or ()), None)
+
+
+@functools.cache
+def _example_signatures() -> tuple[tuple[_Signature, SyntaxErrorKind], ...]:
+    """Each example of the table parsed once: the signature of the error it makes."""
+    found = []
+    for kind in SYNTAX_ERRORS:
+        for example in kind.examples:
+            try:
+                parser().parse(example)
+            except UnexpectedInput as error:
+                found.append((_signature(error), kind))
+    return tuple(found)
+
+
 def _match_example(error: UnexpectedInput) -> SyntaxErrorKind | None:
-    examples = {kind: list(kind.examples) for kind in SYNTAX_ERRORS}
-    try:
-        return error.match_examples(parser().parse, examples, use_accepts=True)
-    except Exception:  # noqa: BLE001 - an example that fails oddly must not hide the real error
+    """The table entry whose example failed the same way: same state, same expectations,
+    and, for kinds that say so, the same kind of token."""
+    signature = _signature(error)
+    if signature.state is None:
         return None
+    for example, kind in _example_signatures():
+        if (example.state, example.accepts) != (signature.state, signature.accepts):
+            continue
+        if kind.same_token and example.token_type != signature.token_type:
+            continue
+        return kind
+    return None
 
 
 def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
@@ -109,7 +167,7 @@ def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
             "V001",
             f"unexpected character '{shown}'",
             span,
-            "vspec text uses names, numbers, braces and operators; remove or quote this character",
+            "vspec text is made of names, numbers, braces and operators; remove this character",
         )
     assert isinstance(error, UnexpectedToken)
     return Diagnostic(

@@ -16,6 +16,7 @@ class SyntaxErrorKind:
     message: str
     hint: str
     examples: tuple[str, ...]
+    same_token: bool = False  # match only errors at the same kind of token as the examples
 
 
 SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
@@ -32,6 +33,7 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
             "hypervisor h on m { type 1",
             "scenario s { hypervisor h",
         ),
+        same_token=True,
     ),
     SyntaxErrorKind(
         "V004",
@@ -114,6 +116,29 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
             "machine m { modes { s } }",
             "machine m { modes { s, u } }",
             "machine m { modes { s > } }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V033",
+        "expected a machine item: word, memory, modes, reg, control reg, timing reg, relocate, "
+        "trap, or '}' to end the machine",
+        "each machine item starts with its keyword; items need no ';' between them",
+        (
+            "machine m { word 16; }",
+            "machine m { foo }",
+            "machine m { 16 }",
+            "machine m { word 16 reg A; }",
+        ),
+    ),
+    SyntaxErrorKind(
+        "V034",
+        "expected an instruction (`inst NAME ... { ... }`), an `expect`, or '}' to end the isa",
+        "instructions start with `inst`",
+        (
+            "isa i for m { foo }",
+            "isa i for m { LOAD a { } }",
+            "isa i for m { inst A { } foo }",
+            "isa i for m { 1 }",
         ),
     ),
 )
