@@ -105,13 +105,15 @@ class _Signature:
     state: int | None
     accepts: frozenset[str]
     token_type: str | None
+    token: str | None
 
 
 def _signature(error: UnexpectedInput) -> _Signature:
     state = getattr(getattr(error, "state", None), "position", None)
     if isinstance(error, UnexpectedToken):
-        return _Signature(state, frozenset(error.accepts or error.expected), error.token.type)
-    return _Signature(state, frozenset(getattr(error, "allowed", ()) or ()), None)
+        return _Signature(state, frozenset(error.accepts or error.expected), error.token.type,
+                          str(error.token))
+    return _Signature(state, frozenset(getattr(error, "allowed", ()) or ()), None, None)
 
 
 @functools.cache
@@ -129,17 +131,18 @@ def _example_signatures() -> tuple[tuple[_Signature, SyntaxErrorKind], ...]:
 
 def _match_example(error: UnexpectedInput) -> SyntaxErrorKind | None:
     """The table entry whose example failed the same way: same state, same expectations,
-    and, for kinds that say so, the same kind of token."""
+    and, for kinds that say so, the same kind of token; an example that failed at the very
+    same token text is preferred."""
     signature = _signature(error)
     if signature.state is None:
         return None
-    for example, kind in _example_signatures():
-        if (example.state, example.accepts) != (signature.state, signature.accepts):
-            continue
-        if kind.same_token and example.token_type != signature.token_type:
-            continue
-        return kind
-    return None
+    matches = [
+        (example.token != signature.token, index, kind)
+        for index, (example, kind) in enumerate(_example_signatures())
+        if (example.state, example.accepts) == (signature.state, signature.accepts)
+        and not (kind.same_token and example.token_type != signature.token_type)
+    ]
+    return min(matches, key=lambda match: match[:2])[2] if matches else None
 
 
 def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
