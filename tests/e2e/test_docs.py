@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-DOCUMENTS = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
+DOCUMENTS = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```(\S*)\s*$")
 SEPARATOR = "<<<vdsl-docs-separator>>>"
 
