@@ -22,6 +22,17 @@ EXIT_OK, EXIT_FAILED, EXIT_SPEC_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit code (0 ok, 1 failed, 2 spec errors, 3 internal)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`vdsl ... | head`): not an error; keep Python quiet at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -39,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return EXIT_OK
+        raise
     except Exception as error:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("VDSL_DEBUG"):
             traceback.print_exc()

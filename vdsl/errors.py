@@ -28,11 +28,13 @@ class Diagnostic:
     span: Span | None
     hint: str | None = None
     severity: str = "error"
+    file: str | None = None  # the file, for a diagnostic about a whole file (no span)
 
     def render(self) -> str:
         """The human form: `file:line:col: error[V012]: message`, the line, a caret, a hint."""
         head = f"{self.severity}[{self.code}]: {self.message}"
-        lines = [f"{self.span.location()}: {head}" if self.span else head]
+        where = self.span.location() if self.span else self.file
+        lines = [f"{where}: {head}" if where else head]
         if self.span is not None:
             lines.extend(self.span.excerpt())
         if self.hint:
@@ -45,7 +47,7 @@ class Diagnostic:
             "code": self.code,
             "severity": self.severity,
             "message": self.message,
-            "file": span.file if span else None,
+            "file": span.file if span else self.file,
             "line": span.line if span else None,
             "column": span.column if span else None,
             "end_line": span.end_line if span else None,

@@ -13,6 +13,7 @@ from pathlib import Path
 from vdsl.check.resolve import resolve
 from vdsl.errors import Diagnostic, SpecError
 from vdsl.ir import nodes as ir
+from vdsl.source import SourceFile
 from vdsl.syntax.imports import load_modules
 
 
@@ -50,10 +51,8 @@ def compile_files(*paths: Path | str) -> ir.Spec:
 
 
 def compile_text(text: str, name: str = "<text>") -> ir.Spec:
-    """The resolved spec of .vspec source text (imports are relative to the current folder)."""
-    from vdsl.check.resolve import resolve as resolve_modules
-    from vdsl.source import SourceFile
-    from vdsl.syntax.imports import parse_source
-
+    """The resolved spec of .vspec source text; its imports are relative to the current
+    folder (then the bundled specs)."""
+    path = Path.cwd() / name
     with _nesting_guard():
-        return resolve_modules([parse_source(SourceFile(name, text))])
+        return resolve(load_modules([path], {path: SourceFile(name, text)}))

@@ -43,7 +43,9 @@ class Span:
 
     def excerpt(self) -> list[str]:
         """The source line and a caret line under the span (first line only)."""
-        text = self.source.line(self.line).expandtabs(1)
+        # Control characters (a binary file, an escape sequence) never reach the terminal.
+        text = "".join(c if c.isprintable() else "\ufffd"
+                       for c in self.source.line(self.line).expandtabs(1))
         if not text and self.line > len(self.source.text.splitlines()):
             return []
         end = self.end_column if self.end_line == self.line else len(text) + 1

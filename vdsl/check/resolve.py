@@ -135,9 +135,9 @@ def _resolve_machines(sink: DiagnosticSink, decls: dict[str, ir.MachineDecl]) ->
     merged: dict[str, ir.MachineDecl] = {}
     machines: dict[str, ir.Machine] = {}
     for decl in _extends_order(sink, decls, "machine"):
-        full = _merge_machine(merged[decl.extends], decl) if decl.extends else decl
         if decl.extends and decl.extends not in merged:
-            continue
+            continue  # its base is broken, and reported
+        full = _merge_machine(merged[decl.extends], decl) if decl.extends else decl
         merged[decl.name] = full
         machine = _resolve_machine(sink, full)
         if machine is not None:
@@ -344,6 +344,12 @@ def _bits(width: int) -> str:
     return "1 bit" if width == 1 else f"{width} bits"
 
 
+def _a_bits(width: int) -> str:
+    """'a 16-bit', 'an 8-bit', 'an 11-bit': the article as the number is spoken."""
+    article = "an" if str(width).startswith("8") or width in (11, 18) else "a"
+    return f"{article} {width}-bit"
+
+
 def _resolve_trap(sink: DiagnosticSink, machine: ir.MachineDecl, decl: ir.TrapDecl,
                   registers: dict[str, ir.Register], mode_name: str,
                   memory: ir.Memory) -> ir.TrapMechanism | None:
@@ -454,13 +460,15 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
             width = max(r.width for r in machine.general_registers)
         else:
             width = operand.width if operand.width is not None else machine.word
+            # A bad width is reported; the operand stays declared (at the word width) so
+            # that its uses do not read as undefined names.
             if not _check_width(sink, width, operand.span, f"operand '{operand.name}'"):
-                continue
-            if width > machine.memory.width:
+                width = machine.word
+            elif width > machine.memory.width:
                 sink.error("V023", f"operand '{operand.name}' is {width} bits, but an operand is "
                            f"stored in one {machine.memory.width}-bit memory word", operand.span,
                            f"declare it at most {machine.memory.width} bits wide")
-                continue
+                width = machine.memory.width
         operands.append(attrs.evolve(operand, width=width))
     scope = _Scope(machine, tuple(operands), {}, sink)
     body = scope.block(decl.body)
@@ -515,9 +523,9 @@ class _Scope:
     def condition(self, expr: ir.Expr) -> ir.Expr:
         value = self.expr(expr, 1)
         width = width_of(value)
-        if width != 1:
+        if width > 1:  # 0: an error already reported
             self.sink.error("V024", f"a condition must be a comparison or a 1-bit value, "
-                            f"not a {width}-bit value", expr.span,
+                            f"not {_a_bits(width)} value", expr.span,
                             "compare it, e.g. `A != 0`")
         return value
 
@@ -525,6 +533,8 @@ class _Scope:
         target = self.target(stmt.target)
         if target is None or width_of(target) == 0:  # already reported
             self.expr(stmt.value, None)
+            return None
+        if isinstance(target, ir.Mode) and self.unknown_mode(stmt.value):
             return None
         if isinstance(stmt.value, ir.TupleExpr):
             if not isinstance(target, ir.MemAccess):
@@ -704,6 +714,10 @@ class _Scope:
             left = self.expr(expr.left, want)
             right = self.expr(expr.right, width_of(left) or None)
             return ir.Binary(op, left, right, width_of(left), span=expr.span)
+        if op in COMPARE_OPS and (
+                (self.is_mode(expr.left) and self.unknown_mode(expr.right))
+                or (self.is_mode(expr.right) and self.unknown_mode(expr.left))):
+            return ir.Const(0, 1, span=expr.span)
         operand_want = None if op in COMPARE_OPS else want
         left, right = self.pair(expr.left, expr.right, operand_want)
         lw, rw = width_of(left), width_of(right)
@@ -712,6 +726,19 @@ class _Scope:
                             f"{lw} and {rw} bits", expr.span, _width_hint(min(lw, rw), max(lw, rw)))
         width = 1 if op in COMPARE_OPS else max(lw, rw)
         return ir.Binary(op, left, right, width, span=expr.span)
+
+    def is_mode(self, expr: ir.Expr) -> bool:
+        return isinstance(expr, ir.Name) and self.lookup_kind(expr.name) == "mode"
+
+    def unknown_mode(self, expr: ir.Expr) -> bool:
+        """Report a name compared with or assigned to the mode that is no mode (V014)."""
+        if not isinstance(expr, ir.Name) or self.lookup_kind(expr.name) is not None:
+            return False
+        modes = self.machine.modes
+        self.sink.error("V014", f"unknown mode '{expr.name}'", expr.span,
+                        did_you_mean(expr.name, modes)
+                        or f"the modes of '{self.machine.name}' are {', '.join(modes)}")
+        return True
 
     def adapts(self, expr: ir.Expr) -> bool:
         """Whether `expr` takes its width from its context: numbers and the mode."""
@@ -749,10 +776,13 @@ class _Scope:
         width = width_of(value)
         if hi is None or lo is None or width == 0:
             return ir.Const(0, 0, span=expr.span)
-        if lo > hi or hi >= width:
-            self.sink.error("V031", f"bits [{hi}:{lo}] are outside the {width}-bit value "
-                            f"(bits {width - 1}..0)", expr.span,
-                            "write the high bit first; bits are numbered from 0")
+        if lo > hi:
+            self.sink.error("V031", f"the slice [{hi}:{lo}] has its bounds the wrong way round",
+                            expr.span, f"write the high bit first: [{lo}:{hi}]")
+            return ir.Const(0, 0, span=expr.span)
+        if hi >= width:
+            self.sink.error("V031", f"bits [{hi}:{lo}] are outside {_a_bits(width)} value "
+                            f"(bits {width - 1}..0)", expr.span, "bits are numbered from 0")
             return ir.Const(0, 0, span=expr.span)
         return ir.Slice(value, hi, lo, hi - lo + 1, span=expr.span)
 
@@ -770,7 +800,7 @@ class _Scope:
                 return ir.Const(0, 0, span=expr.span)
             if size < width_of(value) or not _check_width(self.sink, size, args[1].span, f"the {func} width"):
                 if size < width_of(value):
-                    self.sink.error("V032", f"{func} cannot narrow a {width_of(value)}-bit value to "
+                    self.sink.error("V032", f"{func} cannot narrow {_a_bits(width_of(value))} value to "
                                     f"{size} bits", expr.span, "use a slice, e.g. `X[7:0]`, to narrow")
                 return ir.Const(0, 0, span=expr.span)
             return ir.Call(func, (value, ir.Const(size, size.bit_length() or 1)), size, span=expr.span)

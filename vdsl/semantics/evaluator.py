@@ -139,17 +139,16 @@ class Evaluator(Generic[V, Mem]):
                 assert isinstance(stmt.target, ir.MemAccess)
                 base = self.expr(stmt.target.address)
                 for offset, item in enumerate(stmt.value.items):
-                    address = self.offset(base, _width(stmt.target.address), offset)
                     value = self.fit(self.expr(item), _width(item), self.machine.memory.width)
-                    self.write_memory(address, _width(stmt.target.address), stmt.target.physical, value)
+                    self.write_memory(base, _width(stmt.target.address), stmt.target.physical, value,
+                                      offset)
             else:
                 self.assign(stmt.target, self.expr(stmt.value))
         elif isinstance(stmt, ir.TupleAssign):
             access = stmt.value
             assert isinstance(access, ir.MemAccess)
             base = self.expr(access.address)
-            words = [self.read_memory(self.offset(base, _width(access.address), offset),
-                                      _width(access.address), access.physical)
+            words = [self.read_memory(base, _width(access.address), access.physical, offset)
                      for offset in range(len(stmt.targets))]
             for target, word in zip(stmt.targets, words, strict=False):
                 self.assign(target, self.fit(word, self.machine.memory.width, _width(target)))
@@ -177,11 +176,6 @@ class Evaluator(Generic[V, Mem]):
         saved = dict(self.locals)
         self.block(stmts)
         self.locals = saved
-
-    def offset(self, base: V, width: int, offset: int) -> V:
-        if offset == 0:
-            return base
-        return self.domain.binary("+", base, self.domain.const(offset, width), width)
 
     def assign(self, target: ir.Expr, value: V) -> None:
         d = self.domain
@@ -224,34 +218,38 @@ class Evaluator(Generic[V, Mem]):
             self.pc_written = self.domain.binary("||", self.pc_written, guard, 1)
 
     # ------------------------------------------------------------ memory
-    def physical_address(self, address: V, width: int, physical: bool) -> V:
-        """The physical address of a (relocated) access; a memory trap when it is outside."""
+    def physical_address(self, address: V, width: int, physical: bool, offset: int = 0) -> V:
+        """The physical address of word `offset` of a (relocated) access, as a value of the
+        machine's address width; a memory trap when it is outside.  The check is done wide
+        enough that neither a wide address nor address + offset + base can wrap around."""
         d = self.domain
-        aw = self.address_width
+        aw = max(self.address_width, width + 1)
         wide = self.fit(address, width, aw)
+        if offset:
+            wide = d.binary("+", wide, d.const(offset, aw), aw)
         size = d.const(self.machine.memory.size, aw)
         if physical or self.machine.relocation is None:
-            self.raise_trap(d.binary("&&", self.path, d.binary(">=", wide, size, aw), 1), MEMORY_CAUSE)
-            return wide
-        reg = self.machine.register(self.machine.relocation)
-        assert reg is not None
-        value = self.read_register(reg.name)
-        base_field, bound_field = reg.field("base"), reg.field("bound")
-        assert base_field is not None and bound_field is not None
-        base = self.fit(self.field(value, reg.width, base_field), base_field.width, aw)
-        bound = self.fit(self.field(value, reg.width, bound_field), bound_field.width, aw)
-        physical_address = d.binary("+", wide, base, aw)
-        outside = d.binary("||", d.binary(">=", wide, bound, aw),
-                           d.binary(">=", physical_address, size, aw), 1)
+            where, outside = wide, d.binary(">=", wide, size, aw)
+        else:
+            reg = self.machine.register(self.machine.relocation)
+            assert reg is not None
+            value = self.read_register(reg.name)
+            base_field, bound_field = reg.field("base"), reg.field("bound")
+            assert base_field is not None and bound_field is not None
+            base = self.fit(self.field(value, reg.width, base_field), base_field.width, aw)
+            bound = self.fit(self.field(value, reg.width, bound_field), bound_field.width, aw)
+            where = d.binary("+", wide, base, aw)
+            outside = d.binary("||", d.binary(">=", wide, bound, aw), d.binary(">=", where, size, aw), 1)
         self.raise_trap(d.binary("&&", self.path, outside, 1), MEMORY_CAUSE)
-        return physical_address
+        # Inside memory the address fits the machine's address width; outside, it trapped.
+        return self.fit(where, aw, self.address_width)
 
-    def read_memory(self, address: V, width: int, physical: bool) -> V:
-        where = self.physical_address(address, width, physical)
+    def read_memory(self, address: V, width: int, physical: bool, offset: int = 0) -> V:
+        where = self.physical_address(address, width, physical, offset)
         return self.domain.load(self.mem, where, self.address_width, self.machine.memory.width)
 
-    def write_memory(self, address: V, width: int, physical: bool, value: V) -> None:
-        where = self.physical_address(address, width, physical)
+    def write_memory(self, address: V, width: int, physical: bool, value: V, offset: int = 0) -> None:
+        where = self.physical_address(address, width, physical, offset)
         live = self.effective()
         if not self.is_dead(live):
             self.mem = self.domain.store(self.mem, live, where, self.address_width, value,

@@ -7,32 +7,45 @@ from pathlib import Path
 from vdsl.errors import Diagnostic, DiagnosticSink, SpecError
 from vdsl.ir import nodes as ir
 from vdsl.resources import data_dir
-from vdsl.source import SourceFile
+from vdsl.source import SourceFile, Span
 from vdsl.syntax.lower import lower
 from vdsl.syntax.parser import parse
 
 
 def read_source(path: Path) -> SourceFile:
-    """The file's text, or a clean diagnostic when it cannot be read."""
+    """The file's text, or a clean diagnostic when it cannot be read or is not UTF-8."""
     try:
-        return SourceFile.read(path)
+        data = path.read_bytes()
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise SpecError(
-            [Diagnostic("V018", f"cannot read '{path}': {reason}", None, "check the path")]
-        ) from None
+        raise SpecError([Diagnostic("V018", f"cannot read '{path}': {reason}", None, "check the path",
+                                    file=str(path))]) from None
+    source = SourceFile(str(path), data.decode("utf-8", errors="replace"))
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[:error.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        raise SpecError([Diagnostic(
+            "V036", f"the file is not valid UTF-8: byte 0x{data[error.start]:02x} here is not "
+            "part of a character", Span(source, line, column, line, column + 1),
+            "save the file as UTF-8")]) from None
+    return source
 
 
 def parse_source(source: SourceFile) -> ir.Module:
     return lower(parse(source), source)
 
 
-def load_modules(paths: list[Path]) -> tuple[ir.Module, ...]:
+def load_modules(paths: list[Path], texts: dict[Path, SourceFile] | None = None) -> tuple[ir.Module, ...]:
     """The modules of `paths` and of all their imports, dependencies first.
 
-    Syntax errors stop at the first file that has one; import errors (missing
-    files, cycles) are collected for all files.
+    `texts` gives the source of paths that are not files (text compiled in memory,
+    whose imports are relative to its path's folder).  Syntax errors stop at the first
+    file that has one; import errors (missing files, cycles) are collected for all files.
     """
+    texts = texts or {}
     loaded: dict[Path, ir.Module] = {}
     order: list[ir.Module] = []
     sink = DiagnosticSink()
@@ -41,7 +54,7 @@ def load_modules(paths: list[Path]) -> tuple[ir.Module, ...]:
         key = path.resolve()
         if key in loaded:
             return
-        module = parse_source(read_source(path))
+        module = parse_source(texts[path] if path in texts else read_source(path))
         loaded[key] = module
         for imported in module.imports:
             target = _find_import(path, imported.path)

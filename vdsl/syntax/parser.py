@@ -21,15 +21,17 @@ TERMINAL_NAMES = {
     "DECIMAL": "a decimal number",
     "STRING": 'a quoted file name ("...")',
     "HYPHENATED": "a class name such as mode-sensitive",
-    "STATE_KIND": "'control' or 'timing'",
-    "COMPARE_OP": "a comparison (==, !=, <, <=, >, >=)",
-    "SHIFT_OP": "'<<' or '>>'",
-    "ADD_OP": "'+' or '-'",
-    "MUL_OP": "'*', '/' or '%'",
-    "UNARY_OP": "'~' or '!'",
-    "BUILTIN": "a builtin (sext, zext, concat, slt, sle, sra)",
-    "$END": "the end of the file",
+    "STATE_KIND": "'control'/'timing'",
+    "COMPARE_OP": "a comparison",
+    "SHIFT_OP": "'<<'/'>>'",
+    "ADD_OP": "'+'/'-'",
+    "MUL_OP": "'*'/'/'/'%'",
+    "UNARY_OP": "'~'/'!'",
+    "BUILTIN": "a builtin (sext, zext, ...)",
+    "$END": "end of file",
 }
+# What a user most likely left out comes first in an "expected ..." list.
+FIRST = ("a name", "a number", "end of file")
 
 
 @functools.cache
@@ -90,9 +92,10 @@ def describe_token(token: Token) -> str:
 
 
 def _expected(names: set[str]) -> str:
-    described = sorted({describe_terminal(n) for n in names})
-    if len(described) > 6:
-        return "; expected one of " + ", ".join(described[:6]) + ", ..."
+    described = sorted({describe_terminal(n) for n in names},
+                       key=lambda d: (FIRST.index(d) if d in FIRST else len(FIRST), d))
+    if len(described) > 8:
+        return "; expected one of " + ", ".join(described[:8]) + ", ..."
     if len(described) == 1:
         return "; expected " + described[0]
     return "; expected " + ", ".join(described[:-1]) + " or " + described[-1]
@@ -166,6 +169,9 @@ def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
         position = error.pos_in_stream or 0
         char = source.text[position] if position < len(source.text) else "?"
         shown = repr(char)[1:-1] if char.isprintable() else f"\\x{ord(char):02x}"
+        if char == '"':
+            return Diagnostic("V001", "a quoted file name is not closed", span,
+                              'end it with " on the same line')
         return Diagnostic(
             "V001",
             f"unexpected character '{shown}'",

@@ -42,6 +42,11 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
         (
             "foo",
             "machine m { } bar",
+            "machine m { word 16 } bar",
+            "machine m { } }",
+            "machine m { word 16 } }",
+            "isa i for m { inst A { } } bar",
+            "program p on i { HALT } bar",
             "42",
             "inst A { halt }",
         ),
@@ -88,6 +93,7 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
             "isa i for m { inst A a }",
             "isa i for m { inst A a, b }",
         ),
+        same_token=True,
     ),
     SyntaxErrorKind(
         "V009",

@@ -1,0 +1,279 @@
+"""The `vdsl` command line, run in a subprocess as a user runs it: output and exit codes.
+
+Exit codes: 0 ok, 1 a run that did not halt, 2 the spec has errors (or a bad request),
+3 an internal error.  No command ever shows a Python traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import SPECS, run_vdsl
+
+from vdsl.resources import bundled_specs
+
+PG74 = str(SPECS / "pg74.vspec")
+WriteSpec = Callable[..., Path]
+
+BAD_SPEC = """\
+machine m {
+    word 16
+    memory E[64]
+    modes { supervisor > user }
+    reg A
+    reg P pc
+}
+isa i for m {
+    inst LOAD addr { A = mem[adr] }
+    inst STORE addr { mem[addr] = AA }
+}
+"""
+
+BAD_SPEC_ERRORS = """\
+spec.vspec:9:30: error[V010]: undefined name 'adr'
+   9 |     inst LOAD addr { A = mem[adr] }
+     |                              ^^^
+  hint: did you mean 'addr'?
+spec.vspec:10:35: error[V010]: undefined name 'AA'
+  10 |     inst STORE addr { mem[addr] = AA }
+     |                                   ^^
+  hint: did you mean 'A'?
+2 errors
+"""
+
+DIAGNOSTIC_KEYS = {"code", "severity", "message", "file", "line", "column", "end_line", "end_column", "hint"}
+TRACE_KEYS = {"step", "pc", "mode", "instruction", "operands", "trapped", "cause", "changes"}
+
+SUPERVISOR_CALL_FINAL_STATE = """\
+program supervisor_call: halted after 22 steps
+  mode supervisor
+  A = 107
+  P = 211
+  R = 67108864 (base=0 bound=1024)
+  memory written: [0]=1, [1]=7, [2]=64, [3]=64, [8]=1, [9]=107, [98]=107
+"""
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+
+
+# ---------------------------------------------------------------- check
+
+
+@pytest.mark.parametrize("spec", bundled_specs(), ids=lambda path: path.name)
+def test_check_bundled_specs(spec: Path) -> None:
+    result = run_vdsl("check", str(spec))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("ok: ")
+
+
+def test_check_bad_spec_prints_every_diagnostic(tmp_path: Path, write_spec: WriteSpec) -> None:
+    write_spec(BAD_SPEC)
+    result = run_vdsl("check", "spec.vspec", cwd=tmp_path)
+    assert_no_traceback(result)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", BAD_SPEC_ERRORS)
+
+
+def test_check_json_diagnostics(tmp_path: Path, write_spec: WriteSpec) -> None:
+    write_spec(BAD_SPEC)
+    result = run_vdsl("check", "--format", "json", "spec.vspec", cwd=tmp_path)
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert all(set(d) == DIAGNOSTIC_KEYS for d in report["diagnostics"])
+    assert report["diagnostics"][0] == {
+        "code": "V010",
+        "severity": "error",
+        "message": "undefined name 'adr'",
+        "file": "spec.vspec",
+        "line": 9,
+        "column": 30,
+        "end_line": 9,
+        "end_column": 33,
+        "hint": "did you mean 'addr'?",
+    }
+    assert [d["message"] for d in report["diagnostics"]] == ["undefined name 'adr'", "undefined name 'AA'"]
+
+
+def test_check_json_ok() -> None:
+    result = run_vdsl("check", "--format", "json", PG74)
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {
+        "ok": True, "diagnostics": [], "machines": ["pg74"], "isas": ["pg74"],
+        "programs": ["supervisor_call", "bounds_fault"], "hypervisors": [], "scenarios": [],
+    }
+
+
+def test_check_json_missing_file_names_the_file(tmp_path: Path) -> None:
+    # Tools group diagnostics by file: the file that cannot be read is that file.
+    result = run_vdsl("check", "--format", "json", "nope.vspec", cwd=tmp_path)
+    assert result.returncode == 2
+    [diagnostic] = json.loads(result.stdout)["diagnostics"]
+    assert set(diagnostic) == DIAGNOSTIC_KEYS
+    assert (diagnostic["code"], diagnostic["file"]) == ("V018", "nope.vspec")
+
+
+# ---------------------------------------------------------------- missing and odd files
+
+
+@pytest.mark.parametrize("command", [["check"], ["run", "--program", "p"]])
+def test_missing_file(tmp_path: Path, command: list[str]) -> None:
+    result = run_vdsl(*command, "nope.vspec", cwd=tmp_path)
+    assert_no_traceback(result)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", "nope.vspec: error[V018]: cannot read 'nope.vspec': No such file or directory\n"
+               "  hint: check the path\n1 error\n")
+
+
+def test_directory_given_as_a_file(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    result = run_vdsl("check", "folder", cwd=tmp_path)
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr.startswith("folder: error[V018]: cannot read 'folder': ")
+
+
+def test_binary_file(tmp_path: Path) -> None:
+    (tmp_path / "image.vspec").write_bytes(bytes(range(256)) * 4)
+    result = run_vdsl("check", "image.vspec", cwd=tmp_path)
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    # 0x80, the first byte that is not UTF-8, is on line 2 (after the 0x0a), column 118
+    assert result.stderr.startswith("image.vspec:2:118: error[V036]: the file is not valid UTF-8")
+    assert all(c.isprintable() or c == "\n" for c in result.stderr), "control characters reach the terminal"
+
+
+# ---------------------------------------------------------------- dump
+
+
+def test_dump() -> None:
+    result = run_vdsl("dump", PG74)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("(spec\n  :machines\n    (machine\n      :name pg74\n")
+    assert result.stdout.count("(") == result.stdout.count(")")
+
+
+# ---------------------------------------------------------------- run
+
+
+def test_run_prints_the_final_state() -> None:
+    result = run_vdsl("run", PG74, "--program", "supervisor_call")
+    assert (result.returncode, result.stdout, result.stderr) == (0, SUPERVISOR_CALL_FINAL_STATE, "")
+
+
+def test_run_json() -> None:
+    result = run_vdsl("run", PG74, "--program", "supervisor_call", "--format", "json")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout) == {
+        "program": "supervisor_call",
+        "status": "halted",
+        "steps": 22,
+        "message": "halted after 22 steps",
+        "cause": None,
+        "state": {
+            "mode": "supervisor",
+            "registers": {"A": 107, "P": 211, "R": {"value": 67108864, "fields": {"base": 0, "bound": 1024}}},
+            "memory_changes": {"0": 1, "1": 7, "2": 64, "3": 64, "8": 1, "9": 107, "98": 107},
+        },
+    }
+
+
+def test_run_step_limit() -> None:
+    result = run_vdsl("run", PG74, "--program", "supervisor_call", "--max-steps", "3")
+    assert_no_traceback(result)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == (
+        "program supervisor_call: stopped after 3 steps without reaching halt "
+        "(raise the limit with --max-steps)")
+
+
+def test_run_bad_step_limit() -> None:
+    result = run_vdsl("run", PG74, "-p", "supervisor_call", "--max-steps", "0")
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "vdsl run: error: argument --max-steps: must be at least 1"
+
+
+def test_run_trace(tmp_path: Path) -> None:
+    trace = tmp_path / "run.trace.jsonl"
+    result = run_vdsl("run", PG74, "-p", "supervisor_call", "--trace", str(trace))
+    assert (result.returncode, result.stdout) == (0, SUPERVISOR_CALL_FINAL_STATE)
+    steps = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
+    assert len(steps) == 22
+    assert all(set(step) == TRACE_KEYS for step in steps)
+    assert [step["step"] for step in steps] == list(range(1, 23))
+    assert steps[0] == {
+        "step": 1, "pc": 20, "mode": "supervisor", "instruction": "LPSW", "operands": [13],
+        "trapped": False, "cause": None,
+        "changes": {"registers": {"P": {"old": 20, "new": 0}, "R": {"old": 67108864, "new": 4194368},
+                                  "M": {"old": 0, "new": 1}},
+                    "memory": []},
+    }
+    trapped = [(step["step"], step["instruction"], step["cause"]) for step in steps if step["trapped"]]
+    assert trapped == [(4, "SVC", "svc"), (16, "HALT", "privileged")]
+    assert steps[3]["changes"]["memory"][:2] == [{"address": 0, "old": 0, "new": 1},
+                                                 {"address": 1, "old": 0, "new": 4}]
+
+
+def test_run_trace_to_an_unwritable_place(tmp_path: Path) -> None:
+    result = run_vdsl("run", PG74, "-p", "supervisor_call", "--trace", str(tmp_path / "no" / "t.jsonl"))
+    assert_no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr == (f"error: cannot write the trace to '{tmp_path / 'no' / 't.jsonl'}': "
+                             "No such file or directory\n")
+
+
+def test_run_unknown_program_suggests_a_name() -> None:
+    result = run_vdsl("run", PG74, "--program", "supervisor_cal")
+    assert_no_traceback(result)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, "", "error: there is no program 'supervisor_cal'; did you mean 'supervisor_call'?\n")
+
+
+def test_run_needs_a_program_name_when_there_are_several() -> None:
+    result = run_vdsl("run", PG74)
+    assert (result.returncode, result.stderr) == (
+        2, "error: say which program to run with --program (programs: supervisor_call, bounds_fault)\n")
+
+
+# ---------------------------------------------------------------- specs, other folders, the script
+
+
+def test_specs_lists_the_bundled_specs_from_any_folder(tmp_path: Path) -> None:
+    result = run_vdsl("specs", cwd=tmp_path)
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines() if not line.startswith("(")]
+    assert "pg74.vspec" in names
+    assert names == sorted(path.name for path in bundled_specs())
+
+
+IMPORTS_PG74 = 'import "pg74.vspec"\nisa mine extends pg74 { inst NOP { } }\nprogram q on mine { NOP HALT }\n'
+
+
+def test_from_another_folder(tmp_path: Path, write_spec: WriteSpec) -> None:
+    write_spec(IMPORTS_PG74, "mine.vspec")
+    check = run_vdsl("check", "mine.vspec", cwd=tmp_path)
+    assert (check.returncode, check.stdout) == (0, "ok: 1 machine, 2 isas, 3 programs\n")
+    run = run_vdsl("run", "mine.vspec", "-p", "supervisor_call", cwd=tmp_path)
+    assert (run.returncode, run.stdout) == (0, SUPERVISOR_CALL_FINAL_STATE)
+
+
+@pytest.mark.skipif(shutil.which("vdsl") is None, reason="the vdsl console script is not installed")
+def test_installed_console_script(tmp_path: Path, write_spec: WriteSpec) -> None:
+    write_spec(IMPORTS_PG74, "mine.vspec")
+    vdsl = shutil.which("vdsl")
+    assert vdsl is not None
+    result = subprocess.run([vdsl, "run", "mine.vspec", "-p", "q", "--format", "json"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert_no_traceback(result)
+    assert result.returncode == 0
+    run = json.loads(result.stdout)
+    assert (run["program"], run["status"], run["steps"]) == ("q", "halted", 2)
