@@ -42,6 +42,7 @@ def parser() -> Lark:
         lexer="contextual",
         propagate_positions=True,
         maybe_placeholders=False,
+        cache=True,  # the LALR tables, in the temp folder, keyed by the grammar's hash
     )
 
 
