@@ -565,9 +565,6 @@ TestAccumulatorMachine.settings = settings(max_examples=50, stateful_step_count=
 
 
 @pytest.mark.slow
-def test_accumulator_machine_long_run(request: pytest.FixtureRequest) -> None:
-    selected = request.config.getoption("markexpr") or ""
-    if "slow" not in selected or "not slow" in selected:
-        pytest.skip("a long run: select it with -m slow")
+def test_accumulator_machine_long_run() -> None:
     run_state_machine_as_test(AccumulatorMachine,
                               settings=settings(max_examples=1000, stateful_step_count=100, deadline=None))
