@@ -21,7 +21,8 @@ def spec_from(text: str, name: str = "test.vspec") -> Spec:
     return compile_text(textwrap.dedent(text), name)
 
 
-def run_vdsl(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_vdsl(*args: str, cwd: Path | None = None,
+             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the vdsl command line in a subprocess, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "vdsl.cli", *args],

@@ -47,7 +47,7 @@ OPERATORS = spec_from("""
     }
 """)
 
-ISAS = [OPERATORS.isas[0]] + list(compile_files(*sorted(SPECS.glob("*.vspec"))).isas)
+ISAS = [OPERATORS.isas[0], *list(compile_files(*sorted(SPECS.glob("*.vspec"))).isas)]
 
 
 def symbolic_run(isa: ir.Isa, inst: ir.Instruction, state: MachineState,

@@ -531,7 +531,8 @@ def test_every_error_of_the_phase_is_reported_in_source_order() -> None:
         "10:5 V014 unknown mode 'kernal'; hint: the modes of 'm' are supervisor, user",
         "11:9 V016 undefined label 'nowhere'; hint: define it with `NAME:`",
         "12:5 V015 unknown instruction 'HLT' in isa 'good'; hint: did you mean 'HALT'?",
-        "14:21 V028 there is no hypervisor type 9; hint: type 0 is firmware, type 1 bare metal, type 2 hosted",
+        "14:21 V028 there is no hypervisor type 9; "
+        "hint: type 0 is firmware, type 1 bare metal, type 2 hosted",
         "15:19 V027 isa 'loop1' extends itself: loop1 -> loop2 -> loop1; "
         "hint: remove one `extends` from the chain",
     ]
