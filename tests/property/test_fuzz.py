@@ -17,9 +17,11 @@ from conftest import SPECS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
+from lark import Lark
 from lark.lexer import PatternStr
 
 from vdsl import RunError, SpecError, compile_text, dump, run_program
+from vdsl.resources import grammar_path
 from vdsl.syntax.parser import parser
 
 PG74 = (SPECS / "pg74.vspec").read_text(encoding="utf-8")
@@ -111,7 +113,9 @@ def terminal_strategies() -> dict[str, st.SearchStrategy[str]]:
     return strategies
 
 
-GRAMMAR_TEXT = from_lark(parser(), start="start", explicit=terminal_strategies())
+# from_lark needs the grammar itself, which vdsl's parser (loaded from lark's cache) drops.
+GRAMMAR_TEXT = from_lark(Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="contextual"),
+                         start="start", explicit=terminal_strategies())
 
 
 @FAST
