@@ -19,6 +19,7 @@ from vdsl.phases import Compilation
 from vdsl.resources import bundled_specs
 
 EXIT_OK, EXIT_FAILED, EXIT_SPEC_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,10 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:
-        # The reader went away (`vdsl ... | head`): not an error; keep Python quiet at exit.
+        # The reader went away (`vdsl ... | head`) before vdsl finished: say so in the exit
+        # status, never with a traceback; keep Python quiet at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        return EXIT_BROKEN_PIPE
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -191,12 +191,34 @@ MACHINE_ITEM = next(kind for kind in SYNTAX_ERRORS if kind.code == "V033")
 @pytest.mark.parametrize("text", [
     pytest.param("machine m { word 16 ] }", id="stray-bracket"),
     pytest.param("machine m { word 16 16 }", id="stray-number"),
-    pytest.param("machine m {\n\tword 16 @\n}", id="stray-character"),
 ])
 def test_stray_symbols_in_a_closed_machine_ask_for_a_machine_item(text: str) -> None:
     # The block is closed: "'}' is missing" (V003) would send the user after the wrong mistake.
     diagnostic = syntax_error(text)
     assert (diagnostic.code, diagnostic.message) == ("V033", MACHINE_ITEM.message)
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("machine m {\n\tword 16 @\n}", id="in-a-machine"),
+    pytest.param("isa i for m { @ }", id="in-an-isa"),
+    pytest.param("machine m { modes { @ } }", id="in-modes"),
+])
+def test_a_character_no_token_starts_with_is_named_wherever_it_stands(text: str) -> None:
+    # The character itself is the mistake, not a missing item around it.
+    diagnostic = syntax_error(text)
+    assert (diagnostic.code, diagnostic.message) == ("V001", "unexpected character '@'")
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("machine m { word 16 memory E[8] modes { s > u } reg P pc registerX }", id="after-an-item"),
+    pytest.param("machine m { register A }", id="at-an-item"),
+    pytest.param("machine m { wordy 16 }", id="a-longer-word"),
+])
+def test_a_keyword_is_never_the_start_of_a_longer_name(text: str) -> None:
+    # `registerX` is one name, never the keyword `reg` followed by `isterX`.
+    diagnostic = syntax_error(text)
+    assert diagnostic.code in ("V002", "V033")
+    assert "'isterX'" not in diagnostic.message and "'y'" not in diagnostic.message
 
 
 def test_comma_before_an_instruction_body_is_not_a_missing_body() -> None:

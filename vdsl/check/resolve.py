@@ -283,6 +283,9 @@ def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) ->
                 sink.error("V029", f"fields '{a.name}' and '{b.name}' of register '{decl.name}' overlap",
                            b.span, "give each field its own bits")
                 ok = False
+    if decl.is_pc and any(f.kind != "general" for f in fields):
+        sink.error("V011", f"the program counter '{decl.name}' cannot hold control or timing fields",
+                   decl.span, "declare the field on a register of its own")
     if decl.is_pc and decl.kind != "general":
         # Reported, but the register still counts as the pc (no "no pc" error follows).
         sink.error("V011", f"the program counter '{decl.name}' cannot also be {decl.kind} state",
@@ -342,6 +345,12 @@ def _check_state_value(sink: DiagnosticSink, machine: ir.Machine, ref: ir.StateR
 
 def _bits(width: int) -> str:
     return "1 bit" if width == 1 else f"{width} bits"
+
+
+def _bit_pair(first: int, second: int) -> str:
+    """'16 and 8 bits', but '16 bits and 1 bit'."""
+    return f"{first} and {second} bits" if 1 not in (first, second) else \
+        f"{_bits(first)} and {_bits(second)}"
 
 
 def _a_bits(width: int) -> str:
@@ -723,7 +732,7 @@ class _Scope:
         lw, rw = width_of(left), width_of(right)
         if lw != rw and lw > 0 and rw > 0:
             self.sink.error("V012", f"width mismatch: '{op}' needs operands of one width, not "
-                            f"{lw} and {rw} bits", expr.span, _width_hint(min(lw, rw), max(lw, rw)))
+                            f"{_bit_pair(lw, rw)}", expr.span, _width_hint(min(lw, rw), max(lw, rw)))
         width = 1 if op in COMPARE_OPS else max(lw, rw)
         return ir.Binary(op, left, right, width, span=expr.span)
 

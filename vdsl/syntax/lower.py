@@ -65,6 +65,18 @@ class _Lowering(Transformer[Token, Any]):
                 f"remove one of them: a {block} gives {what} once"))
         settings[key] = value
 
+    def pins_once(self, pins: list[ir.Pin]) -> None:
+        """A piece of state is pinned once (V035)."""
+        seen: set[tuple[str, str | None]] = set()
+        for pin in pins:
+            key = (pin.target.reg, pin.target.field)
+            if key in seen:
+                name = pin.target.reg + (f".{pin.target.field}" if pin.target.field else "")
+                self.diagnostics.append(Diagnostic(
+                    "V035", f"`pin {name}` is given twice", pin.span,
+                    f"remove one of them: {name} is pinned to one value"))
+            seen.add(key)
+
     # ------------------------------------------------------------ helpers
     def span(self, meta: Any) -> Span | None:
         if getattr(meta, "empty", True):
@@ -100,9 +112,9 @@ class _Lowering(Transformer[Token, Any]):
         fields: dict[str, Any] = {"word": None, "memory": None, "modes": None,
                                   "relocation": None, "trap": None}
         registers: list[ir.RegisterDecl] = []
-        kinds = {ir.MemoryDecl: ("memory", "the memory"), ir.ModesDecl: ("modes", "the modes"),
-                 ir.RelocationDecl: ("relocation", "the relocation"),
-                 ir.TrapDecl: ("trap", "the trap mechanism"), ir.Number: ("word", "the word width")}
+        kinds = {ir.MemoryDecl: ("memory", "`memory`"), ir.ModesDecl: ("modes", "`modes`"),
+                 ir.RelocationDecl: ("relocation", "`relocate`"),
+                 ir.TrapDecl: ("trap", "`trap`"), ir.Number: ("word", "`word`")}
         for child in children[1:]:
             if isinstance(child, tuple):
                 extends, extends_span = child
@@ -366,29 +378,30 @@ class _Lowering(Transformer[Token, Any]):
                                     "quantum": None}
         for value in given.values():
             settings.update(value)
+        self.pins_once(pins)
         return ir.Hypervisor(str(children[0]), str(children[1]), pins=tuple(pins),
                              span=self.span(meta), target_span=self.token_span(children[1]),
                              spans=tuple(spans), **settings)
 
     def hv_type(self, meta: Any, children: list[Token]) -> _Setting:
-        return _Setting("type", {"type": parse_int(children[0])}, self.span(meta), "the type")
+        return _Setting("type", {"type": parse_int(children[0])}, self.span(meta), "`type`")
 
     def hv_technique(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("technique", {"technique": str(children[0])}, self.token_span(children[0]),
-                        "the technique")
+                        "`technique`")
 
     def hv_guest_mode(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("guest_mode", {"guest_mode": str(children[0])}, self.token_span(children[0]),
-                        "the guests' mode")
+                        "`guests run in`")
 
     def hv_allocate(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("memory_per_guest", {"memory_per_guest": parse_int(children[0])},
-                        self.span(meta), "the memory allocation")
+                        self.span(meta), "`allocate`")
 
     def hv_schedule(self, meta: Any, children: list[Token]) -> _Setting:
         quantum = parse_int(children[1]) if len(children) > 1 else None
         return _Setting("schedule", {"schedule": str(children[0]), "quantum": quantum},
-                        self.token_span(children[0]), "the schedule")
+                        self.token_span(children[0]), "`schedule`")
 
     def hv_pin(self, meta: Any, children: list[Any]) -> ir.Pin:
         return ir.Pin(children[0], parse_int(children[1]), span=self.span(meta))

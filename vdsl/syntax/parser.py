@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import attrs
 from lark import Lark, Token, Tree
@@ -12,7 +13,7 @@ from lark.lexer import PatternStr
 from vdsl.errors import Diagnostic, SpecError
 from vdsl.resources import grammar_path
 from vdsl.source import SourceFile, Span
-from vdsl.syntax.syntax_errors import SYNTAX_ERRORS, SyntaxErrorKind
+from vdsl.syntax.syntax_errors import SYNTAX_ERRORS, UNCLOSED_BLOCK, SyntaxErrorKind
 
 # How each regexp terminal is named to a user; string terminals are shown quoted.
 TERMINAL_NAMES = {
@@ -34,6 +35,17 @@ TERMINAL_NAMES = {
 FIRST = ("a name", "a number", "end of file")
 
 
+class _NamesEverywhere:
+    """A do-nothing post-lexer whose one job is `always_accept`: the contextual lexer then
+    tries NAME in every parser state, so `registerX` is one (unexpected) name rather than
+    the keyword `reg` followed by `isterX`."""
+
+    always_accept = ("NAME",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return stream
+
+
 @functools.cache
 def parser() -> Lark:
     return Lark(
@@ -43,6 +55,7 @@ def parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         cache=True,  # the LALR tables, in the temp folder, keyed by the grammar's hash
+        postlex=_NamesEverywhere(),
     )
 
 
@@ -84,9 +97,17 @@ def describe_terminal(name: str) -> str:
     return name.lower()
 
 
+@functools.cache
+def _keywords() -> frozenset[str]:
+    return frozenset(t.pattern.value for t in parser().terminals
+                     if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier())
+
+
 def describe_token(token: Token) -> str:
     if token.type == "$END":
         return "end of file"
+    if token.type == "NAME" and str(token) in _keywords():
+        return f"'{token}'"  # a keyword where it cannot stand
     if token.type in ("NAME", "INT", "DECIMAL", "STRING", "HYPHENATED"):
         return f"{describe_terminal(token.type).removeprefix('a ').removeprefix('an ')} '{token}'"
     return f"'{token}'"
@@ -106,6 +127,7 @@ def _expected(names: set[str]) -> str:
 class _Signature:
     """Where a parse failed: the LALR state (not the stack depth), what it accepted, the token."""
 
+    error: str
     state: int | None
     accepts: frozenset[str]
     token_type: str | None
@@ -114,10 +136,11 @@ class _Signature:
 
 def _signature(error: UnexpectedInput) -> _Signature:
     state = getattr(getattr(error, "state", None), "position", None)
+    kind = type(error).__name__
     if isinstance(error, UnexpectedToken):
-        return _Signature(state, frozenset(error.accepts or error.expected), error.token.type,
+        return _Signature(kind, state, frozenset(error.accepts or error.expected), error.token.type,
                           str(error.token))
-    return _Signature(state, frozenset(getattr(error, "allowed", ()) or ()), None, None)
+    return _Signature(kind, state, frozenset(getattr(error, "allowed", ()) or ()), None, None)
 
 
 @functools.cache
@@ -143,7 +166,8 @@ def _match_example(error: UnexpectedInput) -> SyntaxErrorKind | None:
     matches = [
         (example.token != signature.token, index, kind)
         for index, (example, kind) in enumerate(_example_signatures())
-        if (example.state, example.accepts) == (signature.state, signature.accepts)
+        if (example.error, example.state, example.accepts)
+        == (signature.error, signature.state, signature.accepts)
         and not (kind.same_token and example.token_type != signature.token_type)
     ]
     return min(matches, key=lambda match: match[:2])[2] if matches else None
@@ -163,6 +187,9 @@ def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
     else:
         span = Span(source, line, column, line, column + 1)
 
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END" and \
+            "RBRACE" in (error.accepts or error.expected):
+        return Diagnostic("V003", UNCLOSED_BLOCK.message, span, UNCLOSED_BLOCK.hint)
     kind = _match_example(error)
     if kind is not None:
         return Diagnostic(kind.code, kind.message, span, kind.hint)

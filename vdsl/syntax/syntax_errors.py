@@ -1,8 +1,9 @@
 """The syntax-error table: each kind of mistake, its message, and examples that make it.
 
-lark's `match_examples` parses the examples and remembers the parser state each one
-fails in; a user's syntax error that fails in the same state gets that message.  The
-same table drives `tests/unit/test_syntax_errors.py`, so every message here is tested.
+Each example is parsed once and the parser state it fails in is remembered (the LALR
+state and what it accepted, not the stack depth); a user's syntax error that fails the
+same way gets that kind's message (`vdsl.syntax.parser._match_example`).  The same table
+drives `tests/unit/test_syntax_parser.py`, so every message here is tested.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
             "program p on i { HALT ",
             "hypervisor h on m { type 1",
             "scenario s { hypervisor h",
+            "isa i for m { inst A { }",
+            "machine m { reg A",
+            "program p on i { LOAD 5",
         ),
         same_token=True,
     ),
@@ -47,6 +51,10 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
             "machine m { word 16 } }",
             "isa i for m { inst A { } } bar",
             "program p on i { HALT } bar",
+            "hypervisor h on m { type 1 } foo",
+            "scenario s { } foo",
+            'import "x.vspec" foo',
+            'import "x.vspec" 1',
             "42",
             "inst A { halt }",
         ),
@@ -148,3 +156,5 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
         ),
     ),
 )
+
+UNCLOSED_BLOCK = next(kind for kind in SYNTAX_ERRORS if kind.code == "V003")
