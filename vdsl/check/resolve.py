@@ -409,10 +409,15 @@ def _resolve_isas(sink: DiagnosticSink, decls: dict[str, ir.IsaDecl], machines: 
             instructions = {i.name: i for i in base.instructions}
             for inst in decl.instructions:
                 instructions[inst.name] = inst
+            pins = {(p.target.reg, p.target.field): p for p in base.pins}
+            pins.update({(p.target.reg, p.target.field): p for p in decl.pins})
             full = attrs.evolve(decl, machine=decl.machine or base.machine,
                                 machine_span=decl.machine_span or base.machine_span,
                                 instructions=tuple(instructions.values()),
-                                expects=base.expects + decl.expects)
+                                expects=base.expects + decl.expects,
+                                guest_mode=decl.guest_mode or base.guest_mode,
+                                guest_mode_span=decl.guest_mode_span or base.guest_mode_span,
+                                pins=tuple(pins.values()))
         merged[decl.name] = full
         if full.machine is None:
             sink.error("V022", f"isa '{decl.name}' does not say which machine it is for", decl.span,
@@ -442,9 +447,21 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine) ->
         resolved = _resolve_instruction(sink, inst, machine, len(instructions))
         if resolved is not None:
             instructions.append(resolved)
+    guest_mode = machine.modes[-1]
+    if decl.guest_mode is not None:
+        if decl.guest_mode in machine.modes:
+            guest_mode = decl.guest_mode
+        else:
+            sink.error("V014", f"unknown mode '{decl.guest_mode}'", decl.guest_mode_span,
+                       did_you_mean(decl.guest_mode, machine.modes)
+                       or f"the modes of '{machine.name}' are {', '.join(machine.modes)}")
+    for pin in decl.pins:
+        _check_state_value(sink, machine, pin.target, pin.value, pin.span,
+                           "pin the guests' mode with `guests run in MODE`")
     if len(sink.diagnostics) > errors_before:
         return None
-    return ir.Isa(decl.name, machine, tuple(instructions), decl.expects, span=decl.span)
+    return ir.Isa(decl.name, machine, tuple(instructions), decl.expects, guest_mode, decl.pins,
+                  span=decl.span)
 
 
 def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine: ir.Machine,

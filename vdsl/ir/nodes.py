@@ -427,9 +427,12 @@ class IsaDecl:
     machine: str | None
     instructions: tuple[InstructionDecl, ...]
     expects: tuple[Expectation, ...]
+    guest_mode: str | None = None  # the guest context the analysis assumes (None: inherit)
+    pins: tuple[Pin, ...] = ()
     span: Span | None = span_field()
     extends_span: Span | None = span_field()
     machine_span: Span | None = span_field()
+    guest_mode_span: Span | None = span_field()
 
 
 @attrs.frozen
@@ -454,6 +457,8 @@ class Isa:
     machine: Machine
     instructions: tuple[Instruction, ...]
     expects: tuple[Expectation, ...]
+    guest_mode: str  # the real mode guest kernels run in (default: the least privileged)
+    pins: tuple[Pin, ...] = ()
     span: Span | None = span_field()
 
     def instruction(self, name: str) -> Instruction | None:

@@ -231,7 +231,8 @@ class _Lowering(Transformer[Token, Any]):
     def isa(self, meta: Any, children: list[Any]) -> ir.IsaDecl:
         name = str(children[0])
         extends = extends_span = machine = machine_span = None
-        instructions, expects = [], []
+        instructions, expects, pins = [], [], []
+        given: dict[str, Any] = {}
         for child in children[1:]:
             if isinstance(child, tuple) and child[0] == "for":
                 _, machine, machine_span = child
@@ -239,10 +240,18 @@ class _Lowering(Transformer[Token, Any]):
                 extends, extends_span = child
             elif isinstance(child, ir.InstructionDecl):
                 instructions.append(child)
+            elif isinstance(child, ir.Pin):
+                pins.append(child)
+            elif isinstance(child, _Setting):
+                self.once(given, child.key, child, child.span, child.what, "isa")
             else:
                 expects.extend(child)
+        self.pins_once(pins)
+        guest = given.get("guest_mode")
         return ir.IsaDecl(name, extends, machine, tuple(instructions), tuple(expects),
-                          span=self.span(meta), extends_span=extends_span, machine_span=machine_span)
+                          guest.value["guest_mode"] if guest else None, tuple(pins),
+                          span=self.span(meta), extends_span=extends_span, machine_span=machine_span,
+                          guest_mode_span=guest.span if guest else None)
 
     def inst(self, meta: Any, children: list[Any]) -> ir.InstructionDecl:
         name = str(children[0])
@@ -390,7 +399,7 @@ class _Lowering(Transformer[Token, Any]):
         return _Setting("technique", {"technique": str(children[0])}, self.token_span(children[0]),
                         "`technique`")
 
-    def hv_guest_mode(self, meta: Any, children: list[Token]) -> _Setting:
+    def guest_mode(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("guest_mode", {"guest_mode": str(children[0])}, self.token_span(children[0]),
                         "`guests run in`")
 
@@ -403,7 +412,7 @@ class _Lowering(Transformer[Token, Any]):
         return _Setting("schedule", {"schedule": str(children[0]), "quantum": quantum},
                         self.token_span(children[0]), "`schedule`")
 
-    def hv_pin(self, meta: Any, children: list[Any]) -> ir.Pin:
+    def pin_decl(self, meta: Any, children: list[Any]) -> ir.Pin:
         return ir.Pin(children[0], parse_int(children[1]), span=self.span(meta))
 
     def scenario(self, meta: Any, children: list[Any]) -> ir.Scenario:
