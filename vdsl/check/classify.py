@@ -1,0 +1,147 @@
+"""Classify every instruction of an ISA and decide Theorems 1, 2 and 3 (Popek & Goldberg).
+
+Classes are derived from the answers of `vdsl.check.questions`; nothing is written
+down.  Theorem 1 (sensitive ⊆ privileged) is *sufficient only*: when its condition
+fails the report says so and names the instructions, never "not virtualizable".
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from vdsl.check.machine_state import state_ref_item
+from vdsl.check.questions import Answer, GuestContext, Questions
+from vdsl.check.vocabulary import THEOREMS
+from vdsl.errors import RunError, did_you_mean
+from vdsl.ir import nodes as ir
+
+
+@attrs.frozen
+class InstructionReport:
+    """The answers about one instruction, and the classes they give."""
+
+    name: str
+    answers: dict[str, Answer]
+
+    def holds(self, question: str) -> bool:
+        return self.answers[question].holds
+
+    @property
+    def behaviour_sensitive(self) -> bool:
+        return any(self.holds(q) for q in ("mode-sensitive", "location-sensitive", "control-state-sensitive"))
+
+    @property
+    def sensitive(self) -> bool:
+        return self.holds("control-sensitive") or self.behaviour_sensitive
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        found = [c for c in ("privileged", "control-sensitive", "mode-sensitive", "location-sensitive")
+                 if self.holds(c)]
+        if self.behaviour_sensitive:
+            found.append("behaviour-sensitive")
+        found.extend(c for c in ("user-sensitive", "timing-sensitive") if self.holds(c))
+        if not self.sensitive:
+            found.append("innocuous")
+        return tuple(found)
+
+
+@attrs.frozen
+class Verdict:
+    """Whether a theorem's condition holds, and the instructions that break it."""
+
+    theorem: str
+    holds: bool
+    offending: tuple[InstructionReport, ...]
+
+
+@attrs.frozen
+class ExpectationResult:
+    expectation: ir.Expectation
+    holds: bool
+    detail: str
+
+
+@attrs.frozen
+class IsaReport:
+    """The classification of an ISA in a guest context, the theorems, the expectations."""
+
+    isa: ir.Isa
+    context: GuestContext
+    instructions: tuple[InstructionReport, ...]
+    verdicts: dict[str, Verdict]
+    expectations: tuple[ExpectationResult, ...]
+
+    @property
+    def guest_mode(self) -> str:
+        return self.isa.machine.modes[self.context.mode]
+
+    def instruction(self, name: str) -> InstructionReport | None:
+        return next((i for i in self.instructions if i.name == name), None)
+
+
+def guest_context(isa: ir.Isa, mode: str | None = None) -> GuestContext:
+    """The isa's guest context, with its mode replaced by `mode` when given."""
+    machine = isa.machine
+    chosen = mode or isa.guest_mode
+    if chosen not in machine.modes:
+        hint = did_you_mean(chosen, machine.modes) or f"the modes of '{machine.name}' are " \
+            + ", ".join(machine.modes)
+        raise RunError(f"there is no mode '{chosen}' in machine '{machine.name}'; {hint}")
+    pins = tuple((state_ref_item(machine, p.target), p.value) for p in isa.pins
+                 if not (p.target.reg == machine.mode_name and p.target.field is None))
+    return GuestContext(machine.modes.index(chosen), pins)
+
+
+def classify_instruction(questions: Questions, instruction: ir.Instruction) -> InstructionReport:
+    return InstructionReport(instruction.name, questions.ask_all(instruction))
+
+
+def decide_theorems(reports: tuple[InstructionReport, ...]) -> dict[str, Verdict]:
+    t1 = tuple(r for r in reports if r.sensitive and not r.holds("privileged"))
+    t3 = tuple(r for r in reports if r.holds("user-sensitive") and not r.holds("privileged"))
+    timing = tuple(r for r in reports if r.holds("timing-sensitive") and not r.holds("privileged")
+                   and r not in t1)
+    return {
+        "T1": Verdict("T1", not t1, t1),
+        "T2": Verdict("T2", not t1 and not timing, t1 + timing),
+        "T3": Verdict("T3", not t3, t3),
+    }
+
+
+def classify_isa(isa: ir.Isa, guest_mode: str | None = None) -> IsaReport:
+    """Classify every instruction of `isa` (in its guest context, or with `guest_mode`)."""
+    context = guest_context(isa, guest_mode)
+    questions = Questions(isa, context)
+    reports = tuple(classify_instruction(questions, inst) for inst in isa.instructions)
+    verdicts = decide_theorems(reports)
+    partial = IsaReport(isa, context, reports, verdicts, ())
+    return attrs.evolve(partial, expectations=tuple(check_expectation(partial, e) for e in isa.expects))
+
+
+def check_expectation(report: IsaReport, expectation: ir.Expectation) -> ExpectationResult:
+    """Whether an `expect` line of the isa holds (its form was checked by the resolver)."""
+    words = list(expectation.words)
+    if words[0] in THEOREMS:
+        verdict = report.verdicts[words[0]]
+        wanted = words[1] == "holds"
+        offending = sorted(r.name for r in verdict.offending)
+        if len(words) > 2:  # `T1 fails with A B C`: exactly these break it
+            named = sorted(words[3:])
+            holds = verdict.holds == wanted and offending == named
+            missing = sorted(set(named) - set(offending))
+            extra = sorted(set(offending) - set(named))
+            detail = f"{words[0]} {'holds' if verdict.holds else 'fails'}" + (
+                f"; not breaking it: {', '.join(missing)}" if missing else "") + (
+                f"; also breaking it: {', '.join(extra)}" if extra else "")
+            return ExpectationResult(expectation, holds, detail)
+        detail = f"{words[0]} {'holds' if verdict.holds else 'fails'}" + (
+            f" ({', '.join(offending)})" if offending else "")
+        return ExpectationResult(expectation, verdict.holds == wanted, detail)
+    instruction = report.instruction(words[0])
+    assert instruction is not None
+    negated = words[1] == "not"
+    wanted_class = words[-1]
+    has = wanted_class in instruction.classes or (wanted_class == "sensitive" and instruction.sensitive)
+    detail = f"{instruction.name} is " + ", ".join(instruction.classes)
+    return ExpectationResult(expectation, has != negated, detail)

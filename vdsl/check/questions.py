@@ -1,0 +1,430 @@
+"""Each Popek–Goldberg definition as a satisfiability question, answered with evidence.
+
+A question builds one or two symbolic executions of an instruction (the same evaluator
+the emulator compiles), asks z3 for states and operands that show the property, and
+either gets a model — turned into concrete states, *replayed on the emulator*, and
+reported as a `Witness` — or a proof that none exists (UNSAT).  A replay that does not
+show what z3 claimed is a bug in vdsl and raises `InternalError`.
+
+Executions that trap are excluded from every sensitivity question (the monitor gets
+control through the trap anyway); memory traps are excluded everywhere, as in PG74.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import z3
+
+from vdsl.check.machine_state import (
+    ConcreteRun,
+    StateItem,
+    SymbolicRun,
+    SymbolicState,
+    concrete_memory,
+    concrete_state,
+    control_items,
+    fresh_operands,
+    fresh_state,
+    register_items,
+    run_concrete,
+    run_symbolic,
+    timing_items,
+    valid,
+)
+from vdsl.emulator.state import MachineState
+from vdsl.errors import InternalError, VdslError
+from vdsl.ir import nodes as ir
+from vdsl.semantics.concrete import mask
+
+SOLVER_TIMEOUT_MS = 60_000
+
+
+class UndecidedError(VdslError):
+    """z3 could not decide a question within its time limit."""
+
+
+@attrs.frozen
+class GuestContext:
+    """Where guests run: the real mode their kernel is deprivileged to, and the control
+    state the monitor pins while they run (x86: IOPL = 0)."""
+
+    mode: int
+    pins: tuple[tuple[StateItem, int], ...] = ()
+
+    def constraints(self, state: SymbolicState) -> list[z3.BoolRef]:
+        return [item.symbolic(state) == value for item, value in self.pins]
+
+    def holds(self, state: MachineState) -> bool:
+        return all(item.concrete(state) == value for item, value in self.pins)
+
+
+@attrs.frozen
+class Witness:
+    """Concrete evidence: the operands, the runs on the emulator, and what they show."""
+
+    operands: tuple[tuple[str, int], ...]
+    runs: tuple[ConcreteRun, ...]
+    shows: tuple[str, ...]  # one line per run, or per finding
+    shift: int | None = None  # location-sensitivity: the relocation offset x
+
+
+@attrs.frozen
+class Answer:
+    """Whether a definition holds for an instruction, with a witness or a proof."""
+
+    question: str
+    holds: bool
+    witness: Witness | None = None
+    proof: str | None = None
+
+
+class Questions:
+    """The questions about the instructions of one ISA in one guest context."""
+
+    def __init__(self, isa: ir.Isa, context: GuestContext, timeout_ms: int = SOLVER_TIMEOUT_MS) -> None:
+        self.isa = isa
+        self.machine = isa.machine
+        self.context = context
+        self.timeout_ms = timeout_ms
+        self.control = control_items(self.machine)
+        # Control state besides the mode and the relocation base (their own questions); the
+        # relocation register's other fields (the bound) count as ordinary control state.
+        self.other_control = [i for i in self.control if i.reg is not None and i.reg != self.machine.relocation]
+        if self.machine.relocation is not None:
+            reg = self.machine.register(self.machine.relocation)
+            assert reg is not None
+            self.other_control.extend(StateItem(reg.name, f) for f in reg.fields if f.name != "base")
+        self.timing = timing_items(self.machine)
+
+    # ------------------------------------------------------------ plumbing
+    def solve(self, constraints: Sequence[z3.BoolRef], what: str) -> z3.ModelRef | None:
+        solver = z3.Solver()
+        solver.set(timeout=self.timeout_ms)
+        solver.add(*constraints)
+        result = solver.check()
+        if result == z3.sat:
+            return solver.model()
+        if result == z3.unsat:
+            return None
+        raise UndecidedError(f"z3 could not decide {what} within {self.timeout_ms // 1000} s "
+                             f"({solver.reason_unknown()})")
+
+    def start(self, inst: ir.Instruction, tag: str = "s") -> tuple[SymbolicState, list[z3.BitVecRef],
+                                                                   list[z3.BoolRef]]:
+        state = fresh_state(self.machine, tag)
+        operands = fresh_operands(inst, "op")
+        return state, operands, valid(self.machine, inst, state, operands)
+
+    def run(self, inst: ir.Instruction, state: SymbolicState, operands: list[z3.BitVecRef]) -> SymbolicRun:
+        return run_symbolic(self.machine, inst, state, operands)
+
+    def mode_exists(self, mode: z3.BitVecRef) -> list[z3.BoolRef]:
+        """`mode` names a mode (nothing to say when every value of its width does)."""
+        count = len(self.machine.modes)
+        return [z3.ULT(mode, count)] if count < 1 << self.machine.mode_width else []
+
+    def mode_value(self, mode: int) -> z3.BitVecRef:
+        return z3.BitVecVal(mode, self.machine.mode_width)
+
+    def mode_name(self, mode: int) -> str:
+        return self.machine.modes[mode] if mode < len(self.machine.modes) else str(mode)
+
+    def replay(self, inst: ir.Instruction, model: z3.ModelRef, operands: list[z3.BitVecRef],
+               starts: list[tuple[str, MachineState]]) -> tuple[tuple[tuple[str, int], ...],
+                                                                  tuple[ConcreteRun, ...]]:
+        values = tuple(model.eval(o, model_completion=True).as_long() for o in operands)
+        runs = tuple(run_concrete(self.machine, inst, values, state, label) for label, state in starts)
+        named = tuple((o.name, v) for o, v in zip(inst.operands, values, strict=True))
+        return named, runs
+
+    @staticmethod
+    def confirm(claim: bool, inst: ir.Instruction, question: str, detail: str) -> None:
+        if not claim:
+            raise InternalError(f"the witness z3 found for '{inst.name} {question}' does not replay on "
+                                f"the emulator ({detail}): the symbolic and concrete semantics disagree")
+
+    # ------------------------------------------------------------ comparisons
+    def differs(self, a: SymbolicRun, b: SymbolicRun, excluded: Sequence[StateItem],
+                address: z3.BitVecRef) -> z3.BoolRef:
+        """The two results differ outside the excluded items (registers, mode, memory, halt)."""
+        terms = [a.halted != b.halted]
+        whole = {i.reg for i in excluded if i.field is None}
+        for reg in self.machine.registers:
+            if reg.name in whole:
+                continue
+            keep = mask(reg.width)
+            for item in excluded:
+                if item.reg == reg.name and item.field is not None:
+                    keep &= ~(mask(item.field.width) << item.field.lo)
+            if keep:
+                terms.append(a.final.registers[reg.name] & keep != b.final.registers[reg.name] & keep)
+        if None not in whole:
+            terms.append(a.final.mode != b.final.mode)
+        terms.append(z3.And(z3.ULT(address, self.machine.memory.size),
+                            z3.Select(a.final.memory, address) != z3.Select(b.final.memory, address)))
+        return z3.Or(terms)
+
+    def differences(self, a: ConcreteRun, b: ConcreteRun, excluded: Sequence[StateItem]) -> list[str]:
+        """What differs between two concrete results outside the excluded items (as `differs`)."""
+        found = []
+        if a.halted != b.halted:
+            found.append("halt")
+        whole = {i.reg for i in excluded if i.field is None}
+        for index, reg in enumerate(self.machine.registers):
+            if reg.name in whole:
+                continue
+            keep = mask(reg.width)
+            for item in excluded:
+                if item.reg == reg.name and item.field is not None:
+                    keep &= ~(mask(item.field.width) << item.field.lo)
+            if a.after.slots[index] & keep != b.after.slots[index] & keep:
+                found.append(reg.name)
+        if None not in whole and a.after.mode != b.after.mode:
+            found.append(self.machine.mode_name)
+        found.extend(f"{self.machine.memory.name}[{k}]" for k, (x, y)
+                     in enumerate(zip(a.after.memory, b.after.memory, strict=True)) if x != y)
+        return found
+
+    def describe(self, run: ConcreteRun, names: Sequence[str] = ()) -> str:
+        """`label: X becomes 1, Y stays 0` for the named state (all changes when none named)."""
+        if run.trapped:
+            return f"{run.label}: traps ({run.cause})"
+        parts = []
+        for item in register_items(self.machine):
+            if names and item.reg not in names and item.name not in names:
+                continue
+            old, new = item.concrete(run.before), item.concrete(run.after)
+            if old != new:
+                parts.append(f"{item.name} becomes {new} (was {old})")
+            elif names:
+                parts.append(f"{item.name} stays {new}")
+        old_mode, new_mode = run.before.mode, run.after.mode
+        if old_mode != new_mode:
+            parts.append(f"{self.machine.mode_name} becomes {self.mode_name(new_mode)} "
+                         f"(was {self.mode_name(old_mode)})")
+        elif self.machine.mode_name in names:
+            parts.append(f"{self.machine.mode_name} stays {self.mode_name(new_mode)}")
+        memory = self.machine.memory.name
+        for address, (old, new) in enumerate(zip(run.before.memory, run.after.memory, strict=True)):
+            if old != new and (not names or f"{memory}[{address}]" in names):
+                parts.append(f"{memory}[{address}] becomes {new} (was {old})")
+        if run.halted:
+            parts.append("halts")
+        return f"{run.label}: " + (", ".join(parts) if parts else "changes nothing")
+
+    # ------------------------------------------------------------ the definitions
+    def privileged(self, inst: ir.Instruction) -> Answer:
+        """Traps in the guest mode and not in the most privileged mode, for every state of the
+        guest context and every operand (executions that memory-trap excluded)."""
+        state, operands, base = self.start(inst)
+        base += self.context.constraints(state)
+        guest = self.context.mode
+        top = self.run(inst, state.evolve(mode=self.mode_value(0)), operands)
+        low = self.run(inst, state.evolve(mode=self.mode_value(guest)), operands)
+        considered = [z3.Not(top.memory_trapped), z3.Not(low.memory_trapped)]
+        model = self.solve(base + considered + [z3.Or(top.trapped, z3.Not(low.trapped))],
+                           f"whether {inst.name} is privileged")
+        if model is None:
+            if self.solve(base + considered, f"whether {inst.name} ever runs") is None:
+                return Answer("privileged", False,
+                              proof="every execution in the guest context memory-traps")
+            return Answer("privileged", True, proof=f"traps in mode {self.mode_name(guest)} and not in "
+                          f"mode {self.mode_name(0)}, for every state and operand (z3: unsat)")
+        start = concrete_state(self.machine, model, state)
+        starts = []
+        for mode in (0, guest):
+            copy = start.copy()
+            copy.slots[copy.mode_index] = mode
+            starts.append((f"mode {self.mode_name(mode)}", copy))
+        named, runs = self.replay(inst, model, operands, starts)
+        top_run, low_run = runs
+        self.confirm(not top_run.memory_trapped and not low_run.memory_trapped
+                     and (top_run.trapped or not low_run.trapped), inst, "is not privileged",
+                     f"{top_run.cause}, {low_run.cause}")
+        shows = tuple(f"{r.label}: " + (f"traps ({r.cause})" if r.trapped else "does not trap")
+                      for r in runs)
+        return Answer("privileged", False, Witness(named, runs, shows))
+
+    def control_sensitive(self, inst: ir.Instruction, in_context: bool = False) -> Answer:
+        """Some non-trapping execution changes control state (in the guest context: with the
+        guest mode and the pins)."""
+        state, operands, base = self.start(inst)
+        if in_context:
+            base += [state.mode == self.mode_value(self.context.mode)] + self.context.constraints(state)
+        run = self.run(inst, state, operands)
+        changed = z3.Or([i.symbolic(run.final) != i.symbolic(state) for i in self.control])
+        where = " in the guest context" if in_context else ""
+        model = self.solve(base + [z3.Not(run.trapped), changed],
+                           f"whether {inst.name} changes control state{where}")
+        if model is None:
+            return Answer("control-sensitive", False,
+                          proof=f"no execution{where} that does not trap changes control state")
+        label = f"mode {self.mode_name(model.eval(state.mode, model_completion=True).as_long())}"
+        named, (concrete,) = self.replay(inst, model, operands,
+                                         [(label, concrete_state(self.machine, model, state))])
+        changes = [i.name for i in self.control if i.concrete(concrete.before) != i.concrete(concrete.after)]
+        self.confirm(not concrete.trapped and bool(changes), inst, "changes control state",
+                     concrete.cause or "nothing changed")
+        return Answer("control-sensitive", True,
+                      Witness(named, (concrete,), (self.describe(concrete, changes),)))
+
+    def mode_sensitive(self, inst: ir.Instruction) -> Answer:
+        """Two states that differ only in the mode, neither trapping, give different results
+        (outside the mode)."""
+        state, operands, base = self.start(inst)
+        first, second = (z3.BitVec(f"mode{k}", self.machine.mode_width) for k in (1, 2))
+        base += [*self.mode_exists(first), *self.mode_exists(second), first != second]
+        a = self.run(inst, state.evolve(mode=first), operands)
+        b = self.run(inst, state.evolve(mode=second), operands)
+        return self.pair(inst, "mode-sensitive", base, operands, a, b, [StateItem(None)],
+                         "no two states that differ only in the mode give different results")
+
+    def pair(self, inst: ir.Instruction, question: str, base: list[z3.BoolRef],
+             operands: list[z3.BitVecRef], a: SymbolicRun, b: SymbolicRun, excluded: list[StateItem],
+             proof: str) -> Answer:
+        """A two-state question: both runs do not trap and their results differ."""
+        address = z3.BitVec("address", self.machine.address_width)
+        model = self.solve(base + [z3.Not(a.trapped), z3.Not(b.trapped),
+                                   self.differs(a, b, excluded, address)],
+                           f"whether {inst.name} is {question}")
+        if model is None:
+            return Answer(question, False, proof=proof)
+        first, second = (concrete_state(self.machine, model, run.start) for run in (a, b))
+        if question == "mode-sensitive":
+            labels = [f"mode {self.mode_name(s.mode)}" for s in (first, second)]
+        else:  # name each state by the values it was given for the varied items
+            labels = [", ".join(f"{i.name} = {i.concrete(s)}" for i in excluded
+                                if i.concrete(first) != i.concrete(second)) for s in (first, second)]
+        starts = [(labels[0], first), (labels[1], second)]
+        named, runs = self.replay(inst, model, operands, starts)
+        found = self.differences(runs[0], runs[1], excluded)
+        self.confirm(not runs[0].trapped and not runs[1].trapped and bool(found), inst,
+                     f"is {question}", "the runs trap or agree")
+        return Answer(question, True, Witness(named, runs, tuple(self.describe(r, found) for r in runs)))
+
+    def state_sensitive(self, inst: ir.Instruction, items: list[StateItem], question: str,
+                        what: str) -> Answer:
+        """Two states that differ only in `items`, neither trapping, give results that differ
+        outside those items."""
+        if not items:
+            return Answer(question, False, proof=f"the machine declares no {what}")
+        state, operands, base = self.start(inst)
+        other = state
+        for item in items:
+            other = other.with_item(item, z3.BitVec(f"other.{item.name}", item.width(self.machine)))
+        a = self.run(inst, state, operands)
+        b = self.run(inst, other, operands)
+        return self.pair(inst, question, base, operands, a, b, items,
+                         f"no two states that differ only in {what} give different results")
+
+    def location_sensitive(self, inst: ir.Instruction, in_context: bool = False) -> Answer:
+        """Running with R's base shifted by x (and memory shifted with it) gives a result that
+        is not the shifted original."""
+        machine = self.machine
+        if machine.relocation is None:
+            return Answer("location-sensitive", False, proof="the machine does not relocate addresses")
+        reg = machine.register(machine.relocation)
+        assert reg is not None
+        base_field, bound_field = reg.field("base"), reg.field("bound")
+        assert base_field is not None and bound_field is not None
+        state, operands, constraints = self.start(inst)
+        if in_context:
+            constraints += [state.mode == self.mode_value(self.context.mode)] + \
+                self.context.constraints(state)
+        width, aw = base_field.width, machine.address_width
+        shift = z3.BitVec("x", width)
+        base_item = StateItem(reg.name, base_field)
+        old_base = base_item.symbolic(state)
+        constraints += [shift != 0, z3.ULT(z3.ZeroExt(1, old_base) + z3.ZeroExt(1, shift), 1 << width)]
+        filler = z3.Array("F", z3.BitVecSort(aw), z3.BitVecSort(machine.memory.width))
+        wide_shift = z3.ZeroExt(aw - width, shift) if aw > width else z3.Extract(aw - 1, 0, shift)
+        j = z3.BitVec("j", aw)
+        shifted_memory = z3.Lambda([j], z3.If(z3.UGE(j, wide_shift), z3.Select(state.memory, j - wide_shift),
+                                              z3.Select(filler, j)))
+        moved = state.with_item(base_item, old_base + shift).evolve(memory=shifted_memory)
+        original = self.run(inst, state, operands)
+        relocated = self.run(inst, moved, operands)
+        k = z3.BitVec("k", aw)
+        expected_base = base_item.symbolic(original.final) + shift
+        not_shifted = [original.halted != relocated.halted,
+                       original.final.mode != relocated.final.mode,
+                       base_item.symbolic(relocated.final) != expected_base,
+                       z3.UGE(z3.ZeroExt(1, base_item.symbolic(original.final)) + z3.ZeroExt(1, shift),
+                              1 << width),
+                       z3.And(z3.ULT(k + wide_shift, machine.memory.size), z3.ULT(k, machine.memory.size),
+                              z3.UGE(k + wide_shift, k),
+                              z3.Select(relocated.final.memory, k + wide_shift)
+                              != z3.Select(original.final.memory, k))]
+        keep = mask(reg.width) & ~(mask(width) << base_field.lo)
+        before, after = original.final.registers, relocated.final.registers
+        not_shifted.append(before[reg.name] & keep != after[reg.name] & keep)
+        not_shifted.extend(before[r.name] != after[r.name] for r in machine.registers if r.name != reg.name)
+        where = " among guest-context states" if in_context else ""
+        model = self.solve(constraints + [z3.Not(original.trapped), z3.Not(relocated.trapped),
+                                          z3.Or(not_shifted)],
+                           f"whether {inst.name} is location-sensitive{where}")
+        if model is None:
+            return Answer("location-sensitive", False,
+                          proof=f"every relocated run{where} is the shifted original")
+        x = model.eval(shift, model_completion=True).as_long()
+        first = concrete_state(machine, model, state)
+        second = first.copy()
+        second.set(ir.StateRef(reg.name, base_field.name), base_item.concrete(first) + x)
+        fill = concrete_memory(machine, model, filler)
+        second.memory[:] = [first.memory[a - x] if a >= x else fill[a] for a in range(machine.memory.size)]
+        named, runs = self.replay(inst, model, operands, [("at R", first), (f"at R shifted by {x}", second)])
+        found = self.unshifted(runs[0], runs[1], x, base_item)
+        self.confirm(not runs[0].trapped and not runs[1].trapped and bool(found), inst,
+                     "is location-sensitive", "the relocated run is the shifted original")
+        return Answer("location-sensitive", True,
+                      Witness(named, runs, tuple(self.describe(r, found) for r in runs), shift=x))
+
+    def unshifted(self, original: ConcreteRun, moved: ConcreteRun, x: int, base: StateItem) -> list[str]:
+        """Where the relocated result is not the original shifted by x (as `location_sensitive`)."""
+        found = []
+        machine = self.machine
+        if original.halted != moved.halted:
+            found.append("halt")
+        if original.after.mode != moved.after.mode:
+            found.append(machine.mode_name)
+        assert base.field is not None
+        old_base = base.concrete(original.after)
+        if old_base + x >= 1 << base.field.width or base.concrete(moved.after) != old_base + x:
+            found.append(base.name)
+        for index, reg in enumerate(machine.registers):
+            keep = mask(reg.width)
+            if reg.name == base.reg:
+                keep &= ~(mask(base.field.width) << base.field.lo)
+            if original.after.slots[index] & keep != moved.after.slots[index] & keep:
+                found.append(reg.name)
+        size = machine.memory.size
+        found.extend(f"{machine.memory.name}[{k + x}]" for k in range(size - x)
+                     if moved.after.memory[k + x] != original.after.memory[k])
+        return found
+
+    def user_sensitive(self, inst: ir.Instruction) -> Answer:
+        """Sensitive for some state in the guest context: control-sensitive there, or
+        location-sensitive among such states (Theorem 3)."""
+        control = self.control_sensitive(inst, in_context=True)
+        if control.holds:
+            return attrs.evolve(control, question="user-sensitive")
+        location = self.location_sensitive(inst, in_context=True)
+        if location.holds:
+            return attrs.evolve(location, question="user-sensitive")
+        return Answer("user-sensitive", False, proof=f"{control.proof}; {location.proof}")
+
+    def ask_all(self, inst: ir.Instruction) -> dict[str, Answer]:
+        """Every question about one instruction, in report order."""
+        answers = [
+            self.privileged(inst),
+            self.control_sensitive(inst),
+            self.mode_sensitive(inst),
+            self.location_sensitive(inst),
+            self.state_sensitive(inst, self.other_control, "control-state-sensitive",
+                                 "declared control state"),
+            self.user_sensitive(inst),
+            self.state_sensitive(inst, self.timing, "timing-sensitive", "declared timing state"),
+        ]
+        return {answer.question: answer for answer in answers}
