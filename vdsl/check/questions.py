@@ -91,7 +91,8 @@ class Questions:
         self.control = control_items(self.machine)
         # Control state besides the mode and the relocation base (their own questions); the
         # relocation register's other fields (the bound) count as ordinary control state.
-        self.other_control = [i for i in self.control if i.reg is not None and i.reg != self.machine.relocation]
+        relocation = self.machine.relocation
+        self.other_control = [i for i in self.control if i.reg is not None and i.reg != relocation]
         if self.machine.relocation is not None:
             reg = self.machine.register(self.machine.relocation)
             assert reg is not None
