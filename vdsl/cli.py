@@ -12,10 +12,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vdsl import __version__
+from vdsl.check.classify import IsaReport, classify_instruction, classify_isa, guest_context
+from vdsl.check.questions import Questions, UndecidedError
+from vdsl.check.vocabulary import THEOREMS
 from vdsl.emulator import DEFAULT_MAX_STEPS, RunResult, StepRecord, run_program
-from vdsl.errors import InternalError, RunError, SpecError
+from vdsl.errors import InternalError, RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
+from vdsl.ir.nodes import Isa, Spec
 from vdsl.phases import Compilation
+from vdsl.report.check import check_json, check_text, explain_json, explain_text
 from vdsl.resources import bundled_specs
 
 EXIT_OK, EXIT_FAILED, EXIT_SPEC_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
@@ -48,6 +53,9 @@ def _main(argv: Sequence[str] | None) -> int:
         else:
             print(f"error: {error}", file=sys.stderr)
         return EXIT_SPEC_ERROR
+    except UndecidedError as error:
+        print(f"vdsl: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -72,10 +80,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vdsl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    check = commands.add_parser("check", help="parse and check .vspec files")
+    check = commands.add_parser(
+        "check", help="check .vspec files: diagnostics, then each isa's classification and theorems")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("--isa", action="append", metavar="NAME",
+                       help="analyse this isa (repeatable; default: the isas the files declare)")
+    check.add_argument("--guest-mode", metavar="MODE",
+                       help="the real mode guest kernels run in (default: the isa's `guests run in`)")
+    check.add_argument("--require", action="append", choices=THEOREMS, metavar="THEOREM",
+                       help="exit 1 unless this theorem's condition holds (T1, T2, T3; repeatable)")
     _add_format(check)
     check.set_defaults(handler=_check)
+
+    explain = commands.add_parser("explain", help="why an instruction is classified as it is, with witnesses")
+    explain.add_argument("file", type=Path, metavar="FILE")
+    explain.add_argument("instruction", metavar="INSTRUCTION")
+    explain.add_argument("--isa", metavar="NAME", help="the isa (needed when several have the instruction)")
+    explain.add_argument("--guest-mode", metavar="MODE", help="the real mode guest kernels run in")
+    _add_format(explain)
+    explain.set_defaults(handler=_explain)
 
     dump_cmd = commands.add_parser("dump", help="print the resolved IR as an S-expression")
     dump_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -121,8 +144,38 @@ def _print_diagnostics(error: SpecError, output_format: str) -> None:
     print(f"{count} error{'s' if count != 1 else ''}", file=sys.stderr)
 
 
+def _analysed_isas(spec: Spec, files: list[Path], names: list[str] | None) -> list[Isa]:
+    """The isas named with --isa, else those declared in the files given (not their imports)."""
+    if names:
+        found = []
+        for name in names:
+            isa = spec.isa(name)
+            if isa is None:
+                known = [i.name for i in spec.isas]
+                raise RunError(f"there is no isa '{name}'; "
+                               + (did_you_mean(name, known) or "the isas are " + ", ".join(known)))
+            found.append(isa)
+        return found
+    given = {str(f) for f in files}
+    return [i for i in spec.isas if i.span is not None and i.span.file in given]
+
+
 def _check(args: argparse.Namespace) -> int:
     spec = Compilation(args.files).spec
+    isas = _analysed_isas(spec, args.files, args.isa)
+    if isas:
+        reports = [classify_isa(isa, args.guest_mode) for isa in isas]
+        if args.format == "json":
+            print(json.dumps(check_json(reports), indent=2))
+        else:
+            sys.stdout.write(check_text(reports))
+        failed = [e for r in reports for e in r.expectations if not e.holds]
+        unmet = [(r.isa.name, t) for r in reports for t in args.require or () if not r.verdicts[t].holds]
+        for isa_name, theorem in unmet:
+            print(f"vdsl: --require {theorem}: its condition fails for isa {isa_name}", file=sys.stderr)
+        if failed and args.format == "text":
+            print(f"vdsl: {len(failed)} expectation{'s' if len(failed) != 1 else ''} failed", file=sys.stderr)
+        return EXIT_FAILED if failed or unmet else EXIT_OK
     counts = {
         "machines": [m.name for m in spec.machines],
         "isas": [i.name for i in spec.isas],
@@ -135,6 +188,30 @@ def _check(args: argparse.Namespace) -> int:
     else:
         summary = ", ".join(f"{len(v)} {k if len(v) != 1 else k[:-1]}" for k, v in counts.items() if v)
         print(f"ok: {summary or 'nothing declared'}")
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    spec = Compilation([args.file]).spec
+    candidates = _analysed_isas(spec, [args.file], [args.isa] if args.isa else None) or list(spec.isas)
+    having = [i for i in candidates if i.instruction(args.instruction) is not None]
+    if not having:
+        known = sorted({inst.name for i in candidates for inst in i.instructions})
+        raise RunError(f"no isa has an instruction '{args.instruction}'; "
+                       + (did_you_mean(args.instruction, known) or "see `vdsl check` for the instructions"))
+    if len(having) > 1 and not args.isa:
+        raise RunError(f"several isas have {args.instruction} (" + ", ".join(i.name for i in having)
+                       + "); choose one with --isa")
+    isa = having[0]
+    instruction = isa.instruction(args.instruction)
+    assert instruction is not None
+    context = guest_context(isa, args.guest_mode)
+    report = classify_instruction(Questions(isa, context), instruction)
+    isa_report = IsaReport(isa, context, (report,), {}, ())
+    if args.format == "json":
+        print(json.dumps(explain_json(isa_report, report), indent=2))
+    else:
+        sys.stdout.write(explain_text(isa_report, report))
     return EXIT_OK
 
 

@@ -69,9 +69,12 @@ def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.mark.parametrize("spec", bundled_specs(), ids=lambda path: path.name)
 def test_check_bundled_specs(spec: Path) -> None:
+    # Every bundled spec states what the analysis must find with `expect`: checking them
+    # is itself a regression test.
     result = run_vdsl("check", str(spec))
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout.startswith("ok: ")
+    assert result.stdout.startswith("isa ")
+    assert "FAILED" not in result.stdout
 
 
 def test_check_bad_spec_prints_every_diagnostic(tmp_path: Path, write_spec: WriteSpec) -> None:
@@ -106,10 +109,21 @@ def test_check_json_diagnostics(tmp_path: Path, write_spec: WriteSpec) -> None:
 def test_check_json_ok() -> None:
     result = run_vdsl("check", "--format", "json", PG74)
     assert result.returncode == 0
-    assert json.loads(result.stdout) == {
-        "ok": True, "diagnostics": [], "machines": ["pg74"], "isas": ["pg74"],
-        "programs": ["supervisor_call", "bounds_fault"], "hypervisors": [], "scenarios": [],
-    }
+    report = json.loads(result.stdout)
+    assert (report["ok"], report["diagnostics"]) == (True, [])
+    assert [i["name"] for i in report["isas"]] == ["pg74", "pg74_getm", "pg74_lpa", "pg74_retu"]
+    pg74 = report["isas"][0]
+    assert set(pg74) == {"name", "machine", "guest_mode", "pins", "instructions", "theorems", "expectations"}
+    assert (pg74["machine"], pg74["guest_mode"], pg74["pins"]) == ("pg74", "user", {})
+    assert {t: v["holds"] for t, v in pg74["theorems"].items()} == {"T1": True, "T2": True, "T3": True}
+    lpsw = next(i for i in pg74["instructions"] if i["name"] == "LPSW")
+    assert lpsw["classes"] == ["privileged", "control-sensitive", "location-sensitive", "behaviour-sensitive"]
+    assert lpsw["evidence"]["privileged"] == {
+        "holds": True, "proved": "traps in mode user and not in mode supervisor, for every state and "
+                                 "operand (z3: unsat)"}
+    witness = lpsw["evidence"]["control-sensitive"]["witness"]
+    assert set(witness) == {"operands", "shift", "runs", "shows"}
+    assert all(e["holds"] for isa in report["isas"] for e in isa["expectations"])
 
 
 def test_check_json_missing_file_names_the_file(tmp_path: Path) -> None:
@@ -261,7 +275,8 @@ IMPORTS_PG74 = 'import "pg74.vspec"\nisa mine extends pg74 { inst NOP { } }\npro
 def test_from_another_folder(tmp_path: Path, write_spec: WriteSpec) -> None:
     write_spec(IMPORTS_PG74, "mine.vspec")
     check = run_vdsl("check", "mine.vspec", cwd=tmp_path)
-    assert (check.returncode, check.stdout) == (0, "ok: 1 machine, 2 isas, 3 programs\n")
+    assert check.returncode == 0
+    assert check.stdout.startswith("isa mine (machine pg74), guests run in user\n")
     run = run_vdsl("run", "mine.vspec", "-p", "supervisor_call", cwd=tmp_path)
     assert (run.returncode, run.stdout) == (0, SUPERVISOR_CALL_FINAL_STATE)
 

@@ -219,4 +219,4 @@ def test_compile_text_follows_imports() -> None:
         compile_text('import "no-such-file.vspec"\n', "text.vspec")
     assert [d.code for d in caught.value.diagnostics] == ["V018"]
     spec = compile_text('import "pg74.vspec"\nisa mine extends pg74 { }\n', "text.vspec")
-    assert [i.name for i in spec.isas] == ["pg74", "mine"]
+    assert [i.name for i in spec.isas] == ["pg74", "pg74_getm", "pg74_lpa", "pg74_retu", "mine"]

@@ -7,6 +7,8 @@ fails the report says so and names the instructions, never "not virtualizable".
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from vdsl.check.machine_state import state_ref_item
@@ -94,7 +96,15 @@ def guest_context(isa: ir.Isa, mode: str | None = None) -> GuestContext:
 
 
 def classify_instruction(questions: Questions, instruction: ir.Instruction) -> InstructionReport:
-    return InstructionReport(instruction.name, questions.ask_all(instruction))
+    return _classify(questions.machine, instruction, questions.context, questions.timeout_ms)
+
+
+@functools.lru_cache(maxsize=4096)
+def _classify(machine: ir.Machine, instruction: ir.Instruction, context: GuestContext,
+              timeout_ms: int) -> InstructionReport:
+    """Variants of an isa share most instructions: each is decided once per context."""
+    isa = ir.Isa("", machine, (instruction,), (), machine.modes[context.mode])
+    return InstructionReport(instruction.name, Questions(isa, context, timeout_ms).ask_all(instruction))
 
 
 def decide_theorems(reports: tuple[InstructionReport, ...]) -> dict[str, Verdict]:

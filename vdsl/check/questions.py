@@ -310,7 +310,7 @@ class Questions:
         """Two states that differ only in `items`, neither trapping, give results that differ
         outside those items."""
         if not items:
-            return Answer(question, False, proof=f"the machine declares no {what}")
+            return Answer(question, False, proof=f"the machine has no {what}")
         state, operands, base = self.start(inst)
         other = state
         for item in items:

@@ -415,7 +415,7 @@ def _resolve_isas(sink: DiagnosticSink, decls: dict[str, ir.IsaDecl], machines: 
             full = attrs.evolve(decl, machine=decl.machine or base.machine,
                                 machine_span=decl.machine_span or base.machine_span,
                                 instructions=tuple(instructions.values()),
-                                expects=base.expects + decl.expects,
+                                expects=decl.expects,  # each isa states its own
                                 guest_mode=decl.guest_mode or base.guest_mode,
                                 guest_mode_span=decl.guest_mode_span or base.guest_mode_span,
                                 pins=tuple(pins.values()))
