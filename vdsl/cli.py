@@ -195,6 +195,10 @@ def _explain(args: argparse.Namespace) -> int:
     spec = Compilation([args.file]).spec
     candidates = _analysed_isas(spec, [args.file], [args.isa] if args.isa else None) or list(spec.isas)
     having = [i for i in candidates if i.instruction(args.instruction) is not None]
+    elsewhere = [i.name for i in spec.isas if i.instruction(args.instruction) is not None]
+    if not having and args.isa and elsewhere:
+        raise RunError(f"isa {args.isa} has no instruction '{args.instruction}'; "
+                       f"{', '.join(elsewhere)} {'has' if len(elsewhere) == 1 else 'have'} it")
     if not having:
         known = sorted({inst.name for i in candidates for inst in i.instructions})
         raise RunError(f"no isa has an instruction '{args.instruction}'; "

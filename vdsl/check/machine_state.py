@@ -26,11 +26,16 @@ class StateItem:
 
     reg: str | None
     field: ir.RegisterField | None = None
+    mode_name: str = "M"  # what the machine calls its mode register
+
+    @classmethod
+    def mode(cls, machine: ir.Machine) -> StateItem:
+        return cls(None, mode_name=machine.mode_name)
 
     @property
     def name(self) -> str:
         if self.reg is None:
-            return "M"
+            return self.mode_name
         return f"{self.reg}.{self.field.name}" if self.field else self.reg
 
     def width(self, machine: ir.Machine) -> int:
@@ -61,7 +66,7 @@ class StateItem:
 
 def control_items(machine: ir.Machine) -> list[StateItem]:
     """The mode, control registers, control fields and the relocation register."""
-    items = [StateItem(None)]
+    items = [StateItem.mode(machine)]
     for reg in machine.registers:
         if reg.kind == "control" or reg.name == machine.relocation:
             items.append(StateItem(reg.name))
@@ -82,7 +87,7 @@ def timing_items(machine: ir.Machine) -> list[StateItem]:
 
 def state_ref_item(machine: ir.Machine, ref: ir.StateRef) -> StateItem:
     if ref.reg == machine.mode_name and ref.field is None:
-        return StateItem(None)
+        return StateItem.mode(machine)
     reg = machine.register(ref.reg)
     assert reg is not None
     return StateItem(reg.name, reg.field(ref.field) if ref.field else None)

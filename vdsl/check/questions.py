@@ -109,7 +109,7 @@ class Questions:
             return solver.model()
         if result == z3.unsat:
             return None
-        raise UndecidedError(f"z3 could not decide {what} within {self.timeout_ms // 1000} s "
+        raise UndecidedError(f"z3 could not decide {what} within {self.timeout_ms / 1000:g} s "
                              f"({solver.reason_unknown()})")
 
     def start(self, inst: ir.Instruction, tag: str = "s") -> tuple[SymbolicState, list[z3.BitVecRef],
@@ -279,7 +279,7 @@ class Questions:
         base += [*self.mode_exists(first), *self.mode_exists(second), first != second]
         a = self.run(inst, state.evolve(mode=first), operands)
         b = self.run(inst, state.evolve(mode=second), operands)
-        return self.pair(inst, "mode-sensitive", base, operands, a, b, [StateItem(None)],
+        return self.pair(inst, "mode-sensitive", base, operands, a, b, [StateItem.mode(self.machine)],
                          "no two states that differ only in the mode give different results")
 
     def pair(self, inst: ir.Instruction, question: str, base: list[z3.BoolRef],

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import attrs
 
-from vdsl.check.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS
+from vdsl.check.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.source import Span
@@ -460,41 +460,49 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine) ->
         _check_state_value(sink, machine, pin.target, pin.value, pin.span,
                            "pin the guests' mode with `guests run in MODE`")
     names = [i.name for i in instructions]
-    for expectation in decl.expects:
-        _check_isa_expectation(sink, expectation, names)
+    expects = [_check_isa_expectation(sink, e, names) for e in decl.expects]
     if len(sink.diagnostics) > errors_before:
         return None
-    return ir.Isa(decl.name, machine, tuple(instructions), decl.expects, guest_mode, decl.pins,
-                  span=decl.span)
+    return ir.Isa(decl.name, machine, tuple(instructions), tuple(e for e in expects if e is not None),
+                  guest_mode, decl.pins, span=decl.span)
 
 
-def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation, names: list[str]) -> None:
-    """An isa's `expect` line must be one of the forms the analysis can check."""
-    words, span = list(expectation.words), expectation.span
+def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
+                           names: list[str]) -> ir.Expectation | None:
+    """An isa's `expect` line, in canonical form, if it is one the analysis can check."""
+    words = normalize_expectation(expectation.words)
+    span = expectation.span
     forms = "write one of: " + "; ".join(f"`expect {f}`" for f in EXPECT_FORMS)
     if expectation.op is not None or len(words) < 2:
         sink.error("V037", "this expectation is not one an isa can state", span, forms)
-        return
+        return None
     if words[0] in THEOREMS:
         if words[1] not in ("holds", "fails") or (len(words) > 2 and (words[2] != "with" or len(words) < 4)):
             sink.error("V037", f"expected `{words[0]} holds` or `{words[0]} fails [with NAME ...]`", span,
                        forms)
-            return
-        for name in words[3:]:
-            if name not in names:
-                _undefined(sink, "instruction", name, span, names)
-        return
+            return None
+        missing = [name for name in words[3:] if name not in names]
+        for name in missing:
+            _undefined(sink, "instruction", name, span, names)
+        return None if missing else attrs.evolve(expectation, words=words)
     if words[0] not in names:
-        _undefined(sink, "instruction", words[0], span, [*names, *THEOREMS])
-        return
+        sink.error("V010", f"undefined instruction '{words[0]}'", span,
+                   did_you_mean(words[0], [*names, *THEOREMS]) or forms)
+        return None
     rest = words[1:]
     if rest[0] == "not":
         rest = rest[1:]
+        if not rest:
+            sink.error("V037", "a class is missing after 'not'", span,
+                       f"e.g. `expect {words[0]} not privileged`")
+            return None
     if len(rest) != 1 or rest[0] not in EXPECTABLE_CLASSES:
         wrong = " ".join(rest)
         sink.error("V037", f"unknown class '{wrong}'", span,
                    did_you_mean(wrong, EXPECTABLE_CLASSES)
                    or "the classes are " + ", ".join(EXPECTABLE_CLASSES))
+        return None
+    return attrs.evolve(expectation, words=words)
 
 
 def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine: ir.Machine,

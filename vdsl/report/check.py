@@ -64,7 +64,7 @@ def verdict_text(report: IsaReport, theorem: str) -> str:
     if verdict.holds:
         return f"{theorem}'s condition holds: {THEOREM_CONDITIONS[theorem]}"
     offenders = ", ".join(f"{r.name} ({_offence(r, theorem)})" for r in verdict.offending)
-    kind = "user-sensitive" if theorem == "T3" else "sensitive"
+    kind = {"T1": "sensitive", "T2": "sensitive or timing-dependent", "T3": "user-sensitive"}[theorem]
     return f"{theorem}'s condition fails: {kind} but not privileged: {offenders}"
 
 
