@@ -166,9 +166,10 @@ def _check(args: argparse.Namespace) -> int:
     if isas:
         reports = [classify_isa(isa, args.guest_mode) for isa in isas]
         if args.format == "json":
-            print(json.dumps(check_json(reports), indent=2))
+            print(json.dumps(check_json(reports, tuple(args.require or ())), indent=2))
         else:
             sys.stdout.write(check_text(reports))
+        sys.stdout.flush()  # the table comes before the stderr summary, even in one pipe
         failed = [e for r in reports for e in r.expectations if not e.holds]
         unmet = [(r.isa.name, t) for r in reports for t in args.require or () if not r.verdicts[t].holds]
         for isa_name, theorem in unmet:
@@ -184,7 +185,7 @@ def _check(args: argparse.Namespace) -> int:
         "scenarios": [s.name for s in spec.scenarios],
     }
     if args.format == "json":
-        print(json.dumps({"ok": True, "diagnostics": [], **counts}, indent=2))
+        print(json.dumps({"ok": True, "diagnostics": [], "declared": counts, "isas": []}, indent=2))
     else:
         summary = ", ".join(f"{len(v)} {k if len(v) != 1 else k[:-1]}" for k, v in counts.items() if v)
         print(f"ok: {summary or 'nothing declared'}")

@@ -113,7 +113,8 @@ def test_check_json_ok() -> None:
     assert (report["ok"], report["diagnostics"]) == (True, [])
     assert [i["name"] for i in report["isas"]] == ["pg74", "pg74_getm", "pg74_lpa", "pg74_retu"]
     pg74 = report["isas"][0]
-    assert set(pg74) == {"name", "machine", "guest_mode", "pins", "instructions", "theorems", "expectations"}
+    assert set(pg74) == {"name", "machine", "guest_mode", "pins", "context_from", "instructions", "theorems",
+                         "expectations"}
     assert (pg74["machine"], pg74["guest_mode"], pg74["pins"]) == ("pg74", "user", {})
     assert {t: v["holds"] for t, v in pg74["theorems"].items()} == {"T1": True, "T2": True, "T3": True}
     lpsw = next(i for i in pg74["instructions"] if i["name"] == "LPSW")

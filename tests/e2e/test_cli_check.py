@@ -113,7 +113,7 @@ isa bad (machine pg), guests run in user
   T1's condition fails: sensitive but not privileged: GETM (mode-sensitive), RETU (control-sensitive)
   T2's condition fails: sensitive or timing-dependent but not privileged: GETM (mode-sensitive), RETU (control-sensitive)
   T3's condition holds: every user-sensitive instruction is privileged
-  expect T1 fails with GETM RETU: ok (T1 fails)
+  expect T1 fails with GETM RETU: ok (T1 fails (GETM, RETU))
   expect T3 holds: ok (T3 holds)
   expect GETM mode-sensitive: ok (GETM is mode-sensitive, behaviour-sensitive)
 """
@@ -170,7 +170,8 @@ def test_failing_expectations_exit_1(vdsl) -> None:
     result = vdsl("check", "failing.vspec")
     assert result.returncode == 1
     assert result.stderr == "vdsl: 2 expectations failed\n"
-    assert "  expect T1 fails with GETM: FAILED (T1 fails; also breaking it: RETU)\n" in result.stdout
+    assert "  expect T1 fails with GETM: FAILED (T1 fails (GETM, RETU); also breaking it: RETU)\n" \
+        in result.stdout
     assert "  expect T3 fails: FAILED (T3 holds)\n" in result.stdout
     assert result.stdout.count("FAILED") == 2
     # The classification itself is printed as usual.
@@ -280,7 +281,7 @@ def test_check_json_schema(vdsl) -> None:
     assert (report["ok"], report["diagnostics"]) == (True, [])
     assert [i["name"] for i in report["isas"]] == ["good", "bad"]
     for isa in report["isas"]:
-        assert set(isa) == {"name", "machine", "guest_mode", "pins", "instructions", "theorems",
+        assert set(isa) == {"name", "machine", "guest_mode", "pins", "context_from", "instructions", "theorems",
                             "expectations"}
         assert (isa["machine"], isa["guest_mode"], isa["pins"]) == ("pg", "user", {})
         assert set(isa["theorems"]) == {"T1", "T2", "T3"}
@@ -312,7 +313,7 @@ def test_check_json_schema(vdsl) -> None:
     assert bad["theorems"]["T3"] == {
         "holds": True, "condition": "every user-sensitive instruction is privileged", "offending": []}
     assert bad["expectations"][0] == {
-        "expect": "T1 fails with GETM RETU", "holds": True, "detail": "T1 fails"}
+        "expect": "T1 fails with GETM RETU", "holds": True, "detail": "T1 fails (GETM, RETU)"}
 
 
 def check_answer_json(answer: dict) -> None:  # type: ignore[type-arg]
@@ -344,7 +345,8 @@ def test_check_json_failing(vdsl) -> None:
     assert report["ok"] is False
     failed = [e for isa in report["isas"] for e in isa["expectations"] if not e["holds"]]
     assert failed == [
-        {"expect": "T1 fails with GETM", "holds": False, "detail": "T1 fails; also breaking it: RETU"},
+        {"expect": "T1 fails with GETM", "holds": False,
+         "detail": "T1 fails (GETM, RETU); also breaking it: RETU"},
         {"expect": "T3 fails", "holds": False, "detail": "T3 holds"},
     ]
 

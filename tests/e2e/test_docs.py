@@ -2,11 +2,14 @@
 fails with its section's code), and every ```console transcript reproduces exactly.
 
 A vspec block is a whole file whose first line `// NAME.vspec` names it; console blocks
-run, in order, in a folder holding the document's vspec files written so far.
+run, in order, in a folder holding the document's vspec files written so far.  With
+VDSL_UPDATE_DOCS=1 the transcripts are rewritten with what the commands print now (review
+the diff: the prose around them must still be true).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -36,8 +39,9 @@ def fenced_blocks(text: str) -> list[tuple[str, str, str, int]]:
     return found
 
 
-def run_transcript(body: str, folder: Path) -> list[str]:
-    """Run the `$ ` commands of a console block; the differences from the shown output."""
+def run_transcript(body: str, folder: Path) -> tuple[list[str], str]:
+    """Run the `$ ` commands of a console block: the differences from the shown output, and
+    the block as it would read with the actual output."""
     commands: list[str] = []
     expected: list[list[str]] = []
     for line in body.splitlines():
@@ -47,23 +51,27 @@ def run_transcript(body: str, folder: Path) -> list[str]:
         elif commands:
             expected[-1].append(line)
     if not commands:
-        return []  # set-up instructions, not a transcript
+        return [], body  # set-up instructions, not a transcript
     script = "\n".join(f"{command} 2>&1\nstatus=$?; echo '{SEPARATOR}'; (exit $status)"
                        for command in commands)
     output = subprocess.run(["bash", "-c", script], cwd=folder, capture_output=True, text=True,
                             timeout=300, check=False).stdout
     problems = []
+    actual = []
     for command, want, have in zip(commands, expected, output.split(SEPARATOR + "\n"), strict=False):
         if "\n".join(want).rstrip("\n") != have.rstrip("\n"):
             problems.append(f"$ {command}\n--- documented\n{chr(10).join(want)}\n--- actual\n{have}")
-    return problems
+        actual.append(f"$ {command}\n" + (have.rstrip("\n") + "\n" if have.strip() else ""))
+    return problems, "".join(actual)
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_document_examples_run(document: Path, tmp_path: Path) -> None:
     failures: list[str] = []
     diagnostics_reference = document.name == "diagnostics.md"
-    for info, body, heading, line in fenced_blocks(document.read_text(encoding="utf-8")):
+    text = document.read_text(encoding="utf-8")
+    updated = text
+    for info, body, heading, line in fenced_blocks(text):
         where = f"{document.relative_to(ROOT)}:{line}"
         if info == "vspec":
             name = re.match(r"// (\S+\.vspec)", body)
@@ -80,5 +88,11 @@ def test_document_examples_run(document: Path, tmp_path: Path) -> None:
             elif result.returncode != 0:
                 failures.append(f"{where}: does not check:\n{result.stderr}")
         elif info == "console":
-            failures.extend(f"{where}: {problem}" for problem in run_transcript(body, tmp_path))
+            problems, actual = run_transcript(body, tmp_path)
+            failures.extend(f"{where}: {problem}" for problem in problems)
+            if problems:
+                updated = updated.replace("```console\n" + body, "```console\n" + actual, 1)
+    if failures and os.environ.get("VDSL_UPDATE_DOCS"):
+        document.write_text(updated, encoding="utf-8")
+        return
     assert not failures, "\n\n".join(failures)

@@ -455,17 +455,17 @@ EXPECTATIONS = [
     expect_row("theorem-holds-when-it-fails", pg(*GOOD, GETM, extra="    expect T1 holds, T3 holds\n"),
                ("T1 holds", False, "T1 fails (GETM)"), ("T3 holds", True, "T3 holds")),
     expect_row("fails-with-exactly", pg(*GOOD, GETM, RETU, extra="    expect T1 fails with RETU GETM\n"),
-               ("T1 fails with RETU GETM", True, "T1 fails")),
+               ("T1 fails with RETU GETM", True, "T1 fails (GETM, RETU)")),
     expect_row("fails-with-one-missing", pg(*GOOD, GETM, RETU, extra="    expect T1 fails with GETM\n"),
-               ("T1 fails with GETM", False, "T1 fails; also breaking it: RETU")),
+               ("T1 fails with GETM", False, "T1 fails (GETM, RETU); also breaking it: RETU")),
     expect_row("fails-with-one-too-many", pg(*GOOD, GETM, extra="    expect T1 fails with GETM LOAD\n"),
-               ("T1 fails with GETM LOAD", False, "T1 fails; not breaking it: LOAD")),
+               ("T1 fails with GETM LOAD", False, "T1 fails (GETM); not breaking it: LOAD")),
     expect_row("fails-with-but-holds", pg(*GOOD, extra="    expect T1 fails with LOAD\n"),
                ("T1 fails with LOAD", False, "T1 holds; not breaking it: LOAD")),
     expect_row("t3-fails-with",
                pg(*GOOD, GETM, LPA, extra="    expect T3 fails with LPA, T2 fails with GETM\n"),
-               ("T3 fails with LPA", True, "T3 fails"),
-               ("T2 fails with GETM", False, "T2 fails; also breaking it: LPA")),
+               ("T3 fails with LPA", True, "T3 fails (LPA)"),
+               ("T2 fails with GETM", False, "T2 fails (GETM, LPA); also breaking it: LPA")),
     expect_row("classes", pg(*GOOD, GETM, RETU, extra=(
         "    expect GETM mode-sensitive, GETM behaviour-sensitive, GETM sensitive, GETM not privileged\n"
         "    expect RETU not user-sensitive, RETU privileged, LOAD innocuous, LOAD sensitive\n"
@@ -502,6 +502,6 @@ def test_check_expectation_on_its_own() -> None:
     """An expectation that is not in the spec (the resolver's checks passed)."""
     report = report_of(pg(*GOOD, GETM))
     result = check_expectation(report, ir.Expectation(("T1", "fails", "with", "GETM")))
-    assert (result.holds, result.detail) == (True, "T1 fails")
+    assert (result.holds, result.detail) == (True, "T1 fails (GETM)")
     result = check_expectation(report, ir.Expectation(("GETM", "not", "mode-sensitive")))
     assert (result.holds, result.detail) == (False, "GETM is mode-sensitive, behaviour-sensitive")

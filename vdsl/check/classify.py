@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 
 import attrs
+import z3
 
-from vdsl.check.machine_state import state_ref_item
+from vdsl.check.machine_state import fresh_state, state_ref_item
 from vdsl.check.questions import Answer, GuestContext, Questions
 from vdsl.check.vocabulary import THEOREMS
 from vdsl.errors import RunError, did_you_mean
@@ -90,9 +91,15 @@ def guest_context(isa: ir.Isa, mode: str | None = None) -> GuestContext:
         hint = did_you_mean(chosen, machine.modes) or f"the modes of '{machine.name}' are " \
             + ", ".join(machine.modes)
         raise RunError(f"there is no mode '{chosen}' in machine '{machine.name}'; {hint}")
-    pins = tuple((state_ref_item(machine, p.target), p.value) for p in isa.pins
-                 if not (p.target.reg == machine.mode_name and p.target.field is None))
-    return GuestContext(machine.modes.index(chosen), pins)
+    pins = tuple((state_ref_item(machine, p.target), p.value) for p in isa.pins)
+    context = GuestContext(machine.modes.index(chosen), pins)
+    solver = z3.Solver()
+    solver.add(context.constraints(fresh_state(machine, "pins")))
+    if solver.check() == z3.unsat:
+        described = ", ".join(f"{item.name} = {value}" for item, value in pins)
+        raise RunError(f"the guest context of isa {isa.name} is impossible: no state has {described}; "
+                       "pin each piece of state once, to one value")
+    return context
 
 
 def classify_instruction(questions: Questions, instruction: ir.Instruction) -> InstructionReport:
@@ -142,6 +149,7 @@ def check_expectation(report: IsaReport, expectation: ir.Expectation) -> Expecta
             missing = sorted(set(named) - set(offending))
             extra = sorted(set(offending) - set(named))
             detail = f"{words[0]} {'holds' if verdict.holds else 'fails'}" + (
+                f" ({', '.join(offending)})" if offending else "") + (
                 f"; not breaking it: {', '.join(missing)}" if missing else "") + (
                 f"; also breaking it: {', '.join(extra)}" if extra else "")
             return ExpectationResult(expectation, holds, detail)

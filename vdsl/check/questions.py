@@ -231,8 +231,9 @@ class Questions:
             if self.solve(base + considered, f"whether {inst.name} ever runs") is None:
                 return Answer("privileged", False,
                               proof="every execution in the guest context memory-traps")
+            where = "every state of the guest context" if self.context.pins else "every state"
             return Answer("privileged", True, proof=f"traps in mode {self.mode_name(guest)} and not in "
-                          f"mode {self.mode_name(0)}, for every state and operand (z3: unsat)")
+                          f"mode {self.mode_name(0)}, for {where} and operand (z3: unsat)")
         start = concrete_state(self.machine, model, state)
         starts = []
         for mode in (0, guest):

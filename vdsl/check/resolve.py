@@ -52,7 +52,7 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
     sink.raise_if_any()
     return ir.Spec(
         machines=tuple(machines.values()),
-        isas=tuple(isas.values()),
+        isas=tuple(_adopt_hypervisor_context(i, resolved_hypervisors) for i in isas.values()),
         programs=tuple(programs),
         hypervisors=tuple(resolved_hypervisors),
         scenarios=tuple(scenarios.values()),
@@ -456,15 +456,37 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine) ->
             sink.error("V014", f"unknown mode '{decl.guest_mode}'", decl.guest_mode_span,
                        did_you_mean(decl.guest_mode, machine.modes)
                        or f"the modes of '{machine.name}' are {', '.join(machine.modes)}")
-    for pin in decl.pins:
-        _check_state_value(sink, machine, pin.target, pin.value, pin.span,
-                           "pin the guests' mode with `guests run in MODE`")
+    _check_pins(sink, machine, decl.pins)
     names = [i.name for i in instructions]
     expects = [_check_isa_expectation(sink, e, names) for e in decl.expects]
     if len(sink.diagnostics) > errors_before:
         return None
+    source = "isa" if decl.guest_mode is not None or decl.pins else "default"
     return ir.Isa(decl.name, machine, tuple(instructions), tuple(e for e in expects if e is not None),
-                  guest_mode, decl.pins, span=decl.span)
+                  guest_mode, decl.pins, source, span=decl.span)
+
+
+def _check_pins(sink: DiagnosticSink, machine: ir.Machine, pins: tuple[ir.Pin, ...]) -> None:
+    for pin in pins:
+        if pin.target.reg == machine.mode_name and pin.target.field is None:
+            sink.error("V038", "the mode cannot be pinned", pin.span,
+                       "say where guests run with `guests run in MODE`")
+        else:
+            _check_state_value(sink, machine, pin.target, pin.value, pin.span, "")
+
+
+def _adopt_hypervisor_context(isa: ir.Isa, hypervisors: list[ir.Hypervisor]) -> ir.Isa:
+    """An isa that declares no guest context takes the one of the hypervisor built for it
+    (or for its machine), when exactly one such context is declared."""
+    if isa.context_source != "default":
+        return isa
+    found = {(h.guest_mode, h.pins): h for h in hypervisors
+             if h.target in (isa.name, isa.machine.name) and (h.guest_mode or h.pins)}
+    if len(found) != 1:
+        return isa
+    (guest_mode, pins), hypervisor = next(iter(found.items()))
+    return attrs.evolve(isa, guest_mode=guest_mode or isa.guest_mode, pins=pins,
+                        context_source=f"hypervisor {hypervisor.name}")
 
 
 def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
@@ -1188,9 +1210,7 @@ def _resolve_hypervisor(sink: DiagnosticSink, decl: ir.Hypervisor, machines: dic
         sink.error("V023", f"cannot allocate {decl.memory_per_guest} words per guest from a "
                    f"{machine.memory.size}-word memory", decl.span_of("memory_per_guest"),
                    "allocate less memory per guest")
-    for pin in decl.pins:
-        _check_state_value(sink, machine, pin.target, pin.value, pin.span,
-                           "pin the guests' mode with `guests run in MODE`")
+    _check_pins(sink, machine, decl.pins)
     return decl if len(sink.diagnostics) == errors_before else None
 
 

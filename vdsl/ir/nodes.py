@@ -459,6 +459,7 @@ class Isa:
     expects: tuple[Expectation, ...]
     guest_mode: str  # the real mode guest kernels run in (default: the least privileged)
     pins: tuple[Pin, ...] = ()
+    context_source: str = "default"  # where the guest context came from: the isa, a hypervisor
     span: Span | None = span_field()
 
     def instruction(self, name: str) -> Instruction | None:

@@ -29,7 +29,9 @@ COLUMNS = (("privileged", "privileged"), ("control", "control-sensitive"), ("mod
 
 def context_text(report: IsaReport) -> str:
     pins = ", ".join(f"{item.name} = {value}" for item, value in report.context.pins)
-    return f"guests run in {report.guest_mode}" + (f", pinned {pins}" if pins else "")
+    source = report.isa.context_source
+    return f"guests run in {report.guest_mode}" + (f", pinned {pins}" if pins else "") + (
+        f" (from {source})" if source.startswith("hypervisor") else "")
 
 
 # ---------------------------------------------------------------- check, text
@@ -83,9 +85,11 @@ def _offence(report: InstructionReport, theorem: str) -> str:
 # ---------------------------------------------------------------- check, JSON
 
 
-def check_json(reports: list[IsaReport]) -> dict[str, Any]:
+def check_json(reports: list[IsaReport], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`ok` is what the exit status says: every expectation and every required theorem holds."""
     return {
-        "ok": all(r.holds for report in reports for r in report.expectations),
+        "ok": all(r.holds for report in reports for r in report.expectations)
+        and all(report.verdicts[t].holds for report in reports for t in required),
         "diagnostics": [],
         "isas": [_isa_json(r) for r in reports],
     }
@@ -97,6 +101,7 @@ def _isa_json(report: IsaReport) -> dict[str, Any]:
         "machine": report.isa.machine.name,
         "guest_mode": report.guest_mode,
         "pins": {item.name: value for item, value in report.context.pins},
+        "context_from": report.isa.context_source,
         "instructions": [instruction_json(i) for i in report.instructions],
         "theorems": {
             t: {"holds": v.holds, "condition": THEOREM_CONDITIONS[t],
@@ -123,7 +128,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
 
 
 def witness_json(witness: Witness) -> dict[str, Any]:
-    addresses = _interesting_addresses(witness.runs)
+    addresses = _interesting_addresses(witness.runs, witness.shift)
     return {
         "operands": dict(witness.operands),
         "shift": witness.shift,
@@ -141,13 +146,14 @@ def witness_json(witness: Witness) -> dict[str, Any]:
     }
 
 
-def _interesting_addresses(runs: tuple[ConcreteRun, ...]) -> list[int]:
-    """Memory words worth showing: written by a run, or different between the runs."""
+def _interesting_addresses(runs: tuple[ConcreteRun, ...], shift: int | None = None) -> list[int]:
+    """Memory words worth showing: written by a run, or different between the runs (not for a
+    relocation witness, whose second memory is the first moved: every word would differ)."""
     found: set[int] = set()
     for run in runs:
         found.update(a for a, (x, y) in enumerate(zip(run.before.memory, run.after.memory, strict=True))
                      if x != y)
-    if len(runs) == 2:
+    if len(runs) == 2 and shift is None:
         for attribute in ("before", "after"):
             a, b = (getattr(r, attribute).memory for r in runs)
             found.update(k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
@@ -187,11 +193,11 @@ def _witness_text(witness: Witness) -> list[str]:
     if witness.operands:
         lines.append("operands: " + ", ".join(f"{name} = {value}" for name, value in witness.operands))
     lines.extend(f"shows: {line}" for line in witness.shows)
-    lines.extend(_side_by_side(witness.runs))
+    lines.extend(_side_by_side(witness.runs, witness.shift))
     return lines
 
 
-def _side_by_side(runs: tuple[ConcreteRun, ...]) -> list[str]:
+def _side_by_side(runs: tuple[ConcreteRun, ...], shift: int | None) -> list[str]:
     """A table: one row per piece of state, before and after for each run."""
     machine = runs[0].before.machine
     moments = ("before", "after")
@@ -203,7 +209,7 @@ def _side_by_side(runs: tuple[ConcreteRun, ...]) -> list[str]:
             rows.append([item.name] + [str(v) for v in values])
     modes = [getattr(r, moment).mode for r in runs for moment in ("before", "after")]
     rows.append([machine.mode_name] + [machine.modes[m] if m < len(machine.modes) else str(m) for m in modes])
-    for address in _interesting_addresses(runs):
+    for address in _interesting_addresses(runs, shift):
         rows.append([f"{machine.memory.name}[{address}]"]
                     + [str(getattr(r, moment).memory[address]) for r in runs for moment in moments])
     rows.append(["trap"] + [x for r in runs for x in ("", r.cause or "no")])

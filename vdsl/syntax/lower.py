@@ -62,7 +62,7 @@ class _Lowering(Transformer[Token, Any]):
         if settings.get(key) is not None:
             self.diagnostics.append(Diagnostic(
                 "V035", f"{what} is given twice in this {block}", span,
-                f"remove one of them: a {block} gives {what} once"))
+                f"remove one of them: {'an' if block[0] in 'aeiou' else 'a'} {block} gives {what} once"))
         settings[key] = value
 
     def pins_once(self, pins: list[ir.Pin]) -> None:
