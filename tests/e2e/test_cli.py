@@ -123,7 +123,7 @@ def test_check_json_ok() -> None:
         "holds": True, "proved": "traps in mode user and not in mode supervisor, for every state and "
                                  "operand (z3: unsat)"}
     witness = lpsw["evidence"]["control-sensitive"]["witness"]
-    assert set(witness) == {"operands", "shift", "runs", "shows"}
+    assert set(witness) == {"operands", "shift", "runs", "shows", "reads"}
     assert all(e["holds"] for isa in report["isas"] for e in isa["expectations"])
 
 

@@ -323,7 +323,7 @@ def check_answer_json(answer: dict) -> None:  # type: ignore[type-arg]
         assert isinstance(answer["proved"], str) and answer["proved"]
         return
     witness = answer["witness"]
-    assert set(witness) == {"operands", "shift", "runs", "shows"}
+    assert set(witness) == {"operands", "shift", "runs", "shows", "reads"}
     assert witness["shift"] is None or isinstance(witness["shift"], int)
     assert len(witness["shows"]) >= 1
     assert len(witness["runs"]) in (1, 2)

@@ -68,6 +68,7 @@ class Witness:
     runs: tuple[ConcreteRun, ...]
     shows: tuple[str, ...]  # one line per run, or per finding
     shift: int | None = None  # location-sensitivity: the relocation offset x
+    reads: tuple[int, ...] = ()  # the memory words the runs read (to check a witness by hand)
 
 
 @attrs.frozen
@@ -139,6 +140,17 @@ class Questions:
         runs = tuple(run_concrete(self.machine, inst, values, state, label) for label, state in starts)
         named = tuple((o.name, v) for o, v in zip(inst.operands, values, strict=True))
         return named, runs
+
+    def reads(self, model: z3.ModelRef, runs: Sequence[SymbolicRun]) -> tuple[int, ...]:
+        """The physical words the runs read, in the model."""
+        found: set[int] = set()
+        for run in runs:
+            for when, address in run.outcome.reads:
+                if z3.is_true(model.eval(when == 1, model_completion=True)):
+                    value = model.eval(address, model_completion=True).as_long()
+                    if value < self.machine.memory.size:
+                        found.add(value)
+        return tuple(sorted(found))
 
     @staticmethod
     def confirm(claim: bool, inst: ir.Instruction, question: str, detail: str) -> None:
@@ -247,7 +259,7 @@ class Questions:
                      f"{top_run.cause}, {low_run.cause}")
         shows = tuple(f"{r.label}: " + (f"traps ({r.cause})" if r.trapped else "does not trap")
                       for r in runs)
-        return Answer("privileged", False, Witness(named, runs, shows))
+        return Answer("privileged", False, Witness(named, runs, shows, reads=self.reads(model, [top, low])))
 
     def control_sensitive(self, inst: ir.Instruction, in_context: bool = False) -> Answer:
         """Some non-trapping execution changes control state (in the guest context: with the
@@ -270,7 +282,8 @@ class Questions:
         self.confirm(not concrete.trapped and bool(changes), inst, "changes control state",
                      concrete.cause or "nothing changed")
         return Answer("control-sensitive", True,
-                      Witness(named, (concrete,), (self.describe(concrete, changes),)))
+                      Witness(named, (concrete,), (self.describe(concrete, changes),),
+                              reads=self.reads(model, [run])))
 
     def mode_sensitive(self, inst: ir.Instruction) -> Answer:
         """Two states that differ only in the mode, neither trapping, give different results
@@ -304,7 +317,8 @@ class Questions:
         found = self.differences(runs[0], runs[1], excluded)
         self.confirm(not runs[0].trapped and not runs[1].trapped and bool(found), inst,
                      f"is {question}", "the runs trap or agree")
-        return Answer(question, True, Witness(named, runs, tuple(self.describe(r, found) for r in runs)))
+        return Answer(question, True, Witness(named, runs, tuple(self.describe(r, found) for r in runs),
+                                              reads=self.reads(model, [a, b])))
 
     def state_sensitive(self, inst: ir.Instruction, items: list[StateItem], question: str,
                         what: str) -> Answer:
@@ -381,7 +395,8 @@ class Questions:
         self.confirm(not runs[0].trapped and not runs[1].trapped and bool(found), inst,
                      "is location-sensitive", "the relocated run is the shifted original")
         return Answer("location-sensitive", True,
-                      Witness(named, runs, tuple(self.describe(r, found) for r in runs), shift=x))
+                      Witness(named, runs, tuple(self.describe(r, found) for r in runs), shift=x,
+                              reads=self.reads(model, [original, relocated])))
 
     def unshifted(self, original: ConcreteRun, moved: ConcreteRun, x: int, base: StateItem) -> list[str]:
         """Where the relocated result is not the original shifted by x (as `location_sensitive`)."""

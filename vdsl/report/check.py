@@ -128,7 +128,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
 
 
 def witness_json(witness: Witness) -> dict[str, Any]:
-    addresses = _interesting_addresses(witness.runs, witness.shift)
+    addresses = _interesting_addresses(witness)
     return {
         "operands": dict(witness.operands),
         "shift": witness.shift,
@@ -143,13 +143,15 @@ def witness_json(witness: Witness) -> dict[str, Any]:
             for run in witness.runs
         ],
         "shows": list(witness.shows),
+        "reads": list(witness.reads),
     }
 
 
-def _interesting_addresses(runs: tuple[ConcreteRun, ...], shift: int | None = None) -> list[int]:
-    """Memory words worth showing: written by a run, or different between the runs (not for a
-    relocation witness, whose second memory is the first moved: every word would differ)."""
-    found: set[int] = set()
+def _interesting_addresses(witness: Witness) -> list[int]:
+    """Memory words worth showing: read or written by a run, or different between the runs (not
+    for a relocation witness, whose second memory is the first moved: every word would differ)."""
+    runs, shift = witness.runs, witness.shift
+    found: set[int] = set(witness.reads)
     for run in runs:
         found.update(a for a, (x, y) in enumerate(zip(run.before.memory, run.after.memory, strict=True))
                      if x != y)
@@ -193,23 +195,25 @@ def _witness_text(witness: Witness) -> list[str]:
     if witness.operands:
         lines.append("operands: " + ", ".join(f"{name} = {value}" for name, value in witness.operands))
     lines.extend(f"shows: {line}" for line in witness.shows)
-    lines.extend(_side_by_side(witness.runs, witness.shift))
+    lines.extend(_side_by_side(witness))
     return lines
 
 
-def _side_by_side(runs: tuple[ConcreteRun, ...], shift: int | None) -> list[str]:
+def _side_by_side(witness: Witness) -> list[str]:
     """A table: one row per piece of state, before and after for each run."""
+    runs = witness.runs
     machine = runs[0].before.machine
     moments = ("before", "after")
     rows: list[list[str]] = [["state"] + [f"{r.label} {moment}" for r in runs for moment in moments]]
     items = list(register_items(machine))
     for item in items:
         values = [item.concrete(getattr(r, moment)) for r in runs for moment in ("before", "after")]
-        if len(set(values)) > 1:
+        # the relocation register is shown always: it places every memory word of the table
+        if len(set(values)) > 1 or item.reg == machine.relocation:
             rows.append([item.name] + [str(v) for v in values])
     modes = [getattr(r, moment).mode for r in runs for moment in ("before", "after")]
     rows.append([machine.mode_name] + [machine.modes[m] if m < len(machine.modes) else str(m) for m in modes])
-    for address in _interesting_addresses(runs, shift):
+    for address in _interesting_addresses(witness):
         rows.append([f"{machine.memory.name}[{address}]"]
                     + [str(getattr(r, moment).memory[address]) for r in runs for moment in moments])
     rows.append(["trap"] + [x for r in runs for x in ("", r.cause or "no")])

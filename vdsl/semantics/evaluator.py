@@ -40,6 +40,7 @@ class Outcome(Generic[V, Mem]):
     halted: V
     pc_written: V
     next_pc: V
+    reads: list[tuple[V, V]]  # (when, physical address) of every memory read
 
 
 class Evaluator(Generic[V, Mem]):
@@ -68,13 +69,14 @@ class Evaluator(Generic[V, Mem]):
         self.halted = self.false
         self.cause = d.const(0, CAUSE_WIDTH)
         self.pc_written = self.false
+        self.reads: list[tuple[V, V]] = []
         self.instruction = instruction
         self.block(instruction.body)
         pc = self.read_register(self.machine.pc)
         next_pc = d.ite(self.pc_written, pc, self.next_pc(), self.pc_width)
         mode = self.mode_value() if self.mode_written else None
         return Outcome(self.registers, self.written, mode, self.mode_written, self.mem,
-                       self.trapped, self.cause, self.halted, self.pc_written, next_pc)
+                       self.trapped, self.cause, self.halted, self.pc_written, next_pc, self.reads)
 
     # ------------------------------------------------------------ helpers
     def live(self) -> V:
@@ -246,6 +248,7 @@ class Evaluator(Generic[V, Mem]):
 
     def read_memory(self, address: V, width: int, physical: bool, offset: int = 0) -> V:
         where = self.physical_address(address, width, physical, offset)
+        self.reads.append((self.live(), where))
         return self.domain.load(self.mem, where, self.address_width, self.machine.memory.width)
 
     def write_memory(self, address: V, width: int, physical: bool, value: V, offset: int = 0) -> None:
