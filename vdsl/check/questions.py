@@ -159,20 +159,26 @@ class Questions:
                                 f"the emulator ({detail}): the symbolic and concrete semantics disagree")
 
     # ------------------------------------------------------------ comparisons
-    def differs(self, a: SymbolicRun, b: SymbolicRun, excluded: Sequence[StateItem],
-                address: z3.BitVecRef) -> z3.BoolRef:
-        """The two results differ outside the excluded items (registers, mode, memory, halt)."""
-        terms = [a.halted != b.halted]
-        whole = {i.reg for i in excluded if i.field is None}
-        for reg in self.machine.registers:
-            if reg.name in whole:
-                continue
-            keep = mask(reg.width)
+    def compared_bits(self, excluded: Sequence[StateItem]) -> list[tuple[int, ir.Register, int]]:
+        """(index, register, mask of the bits compared) for every register with bits outside
+        the excluded items: the one definition of "outside" for both comparisons below."""
+        compared = []
+        for index, reg in enumerate(self.machine.registers):
+            keep = 0 if any(i.reg == reg.name and i.field is None for i in excluded) else mask(reg.width)
             for item in excluded:
                 if item.reg == reg.name and item.field is not None:
                     keep &= ~(mask(item.field.width) << item.field.lo)
             if keep:
-                terms.append(a.final.registers[reg.name] & keep != b.final.registers[reg.name] & keep)
+                compared.append((index, reg, keep))
+        return compared
+
+    def differs(self, a: SymbolicRun, b: SymbolicRun, excluded: Sequence[StateItem],
+                address: z3.BitVecRef) -> z3.BoolRef:
+        """The two results differ outside the excluded items (registers, mode, memory, halt)."""
+        terms = [a.halted != b.halted]
+        terms.extend(a.final.registers[reg.name] & keep != b.final.registers[reg.name] & keep
+                     for _, reg, keep in self.compared_bits(excluded))
+        whole = {i.reg for i in excluded if i.field is None}
         if None not in whole:
             terms.append(a.final.mode != b.final.mode)
         terms.append(z3.And(z3.ULT(address, self.machine.memory.size),
@@ -181,19 +187,10 @@ class Questions:
 
     def differences(self, a: ConcreteRun, b: ConcreteRun, excluded: Sequence[StateItem]) -> list[str]:
         """What differs between two concrete results outside the excluded items (as `differs`)."""
-        found = []
-        if a.halted != b.halted:
-            found.append("halt")
+        found = ["halt"] if a.halted != b.halted else []
+        found.extend(reg.name for index, reg, keep in self.compared_bits(excluded)
+                     if a.after.slots[index] & keep != b.after.slots[index] & keep)
         whole = {i.reg for i in excluded if i.field is None}
-        for index, reg in enumerate(self.machine.registers):
-            if reg.name in whole:
-                continue
-            keep = mask(reg.width)
-            for item in excluded:
-                if item.reg == reg.name and item.field is not None:
-                    keep &= ~(mask(item.field.width) << item.field.lo)
-            if a.after.slots[index] & keep != b.after.slots[index] & keep:
-                found.append(reg.name)
         if None not in whole and a.after.mode != b.after.mode:
             found.append(self.machine.mode_name)
         found.extend(f"{self.machine.memory.name}[{k}]" for k, (x, y)
