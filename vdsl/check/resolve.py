@@ -837,8 +837,12 @@ class _Scope:
             return True
         if isinstance(expr, ir.Unary) and expr.op in ("-", "~"):
             return self.adapts(expr.operand)
-        if isinstance(expr, ir.Binary) and expr.op in ARITHMETIC_OPS | SHIFT_OPS:
+        if isinstance(expr, ir.Binary) and expr.op in SHIFT_OPS:
+            return self.adapts(expr.left)  # as wide as the value it shifts
+        if isinstance(expr, ir.Binary) and expr.op in ARITHMETIC_OPS:
             return self.adapts(expr.left) and self.adapts(expr.right)
+        if isinstance(expr, ir.Call) and expr.func == "sra":
+            return self.adapts(expr.args[0])  # as wide as the value it shifts
         return False
 
     def pair(self, left: ir.Expr, right: ir.Expr, want: int | None) -> tuple[ir.Expr, ir.Expr]:
@@ -924,8 +928,12 @@ def _natural_width(expr: ir.Expr, machine: ir.Machine) -> int:
         return max(1, expr.value.bit_length())
     if isinstance(expr, ir.Unary):
         return _natural_width(expr.operand, machine)
+    if isinstance(expr, ir.Binary) and expr.op in SHIFT_OPS:
+        return _natural_width(expr.left, machine)
     if isinstance(expr, ir.Binary):
         return max(_natural_width(expr.left, machine), _natural_width(expr.right, machine))
+    if isinstance(expr, ir.Call):
+        return _natural_width(expr.args[0], machine)
     return machine.mode_width
 
 
