@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import attrs
 
 
@@ -13,11 +11,6 @@ class SourceFile:
 
     name: str
     text: str
-
-    @classmethod
-    def read(cls, path: Path) -> SourceFile:
-        data = path.read_bytes()
-        return cls(str(path), data.decode("utf-8", errors="replace"))
 
     def line(self, number: int) -> str:
         lines = self.text.splitlines()

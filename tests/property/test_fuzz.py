@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import string
+import tempfile
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -20,7 +22,7 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 from lark.lexer import PatternStr
 
-from vdsl import RunError, SpecError, compile_text, dump, run_program
+from vdsl import RunError, SpecError, compile_files, compile_text, dump, run_program
 from vdsl.resources import grammar_path
 from vdsl.syntax.parser import parser
 
@@ -46,10 +48,17 @@ def escaped(error: Exception, text: str) -> NoReturn:
     pytest.fail(f"{type(error).__name__} escaped: {str(error)[:300]}\ninput: {shown!r}", pytrace=False)
 
 
-def assert_only_diagnostics(text: str, run: bool = False) -> None:
-    """`text` compiles, or fails with diagnostics a user can read; nothing else escapes."""
+def assert_only_diagnostics(text: str | bytes, run: bool = False) -> None:
+    """`text` compiles, or fails with diagnostics a user can read; nothing else escapes.
+    Bytes are written to a file and compiled from there, the way a user's file is read."""
     try:
-        spec = compile_text(text, "fuzz.vspec")
+        if isinstance(text, bytes):
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "fuzz.vspec"
+                path.write_bytes(text)
+                spec = compile_files(path)
+        else:
+            spec = compile_text(text, "fuzz.vspec")
     except SpecError as error:
         assert error.diagnostics, "a SpecError carries at least one diagnostic"
         for diagnostic in error.diagnostics:
@@ -157,28 +166,23 @@ def test_the_grammar_generator_reaches_the_resolver() -> None:
 # ---------------------------------------------------------------- bytes and tokens
 
 
-def read_like_a_file(data: bytes) -> str:
-    """How vdsl reads a file (`SourceFile.read`)."""
-    return data.decode("utf-8", errors="replace")
-
-
 @FAST
 @given(st.binary(max_size=2000))
 def test_random_bytes_give_only_diagnostics(data: bytes) -> None:
-    assert_only_diagnostics(read_like_a_file(data))
+    assert_only_diagnostics(data)
 
 
 @pytest.mark.slow
 @LONG
 @given(st.binary(max_size=20000))
 def test_random_bytes_give_only_diagnostics_long(data: bytes) -> None:
-    assert_only_diagnostics(read_like_a_file(data))
+    assert_only_diagnostics(data)
 
 
 @QUICKER
 @given(st.binary(max_size=200).map(lambda junk: PG74.encode() + junk))
 def test_bundled_spec_followed_by_random_bytes(data: bytes) -> None:
-    assert_only_diagnostics(read_like_a_file(data))
+    assert_only_diagnostics(data)
 
 
 TOKENS = sorted(KEYWORDS) + KNOWN_NAMES + list("{}[]():;,.=<>!~^&|+-*/%\"") + [
