@@ -12,11 +12,12 @@ import functools
 import attrs
 import z3
 
-from vdsl.check.machine_state import fresh_state, state_ref_item
+from vdsl.check.machine_state import fresh_state
 from vdsl.check.questions import Answer, GuestContext, Questions
 from vdsl.check.vocabulary import THEOREMS
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
+from vdsl.ir.layout import item
 
 
 @attrs.frozen
@@ -91,7 +92,7 @@ def guest_context(isa: ir.Isa, mode: str | None = None) -> GuestContext:
         hint = did_you_mean(chosen, machine.modes) or f"the modes of '{machine.name}' are " \
             + ", ".join(machine.modes)
         raise RunError(f"there is no mode '{chosen}' in machine '{machine.name}'; {hint}")
-    pins = tuple((state_ref_item(machine, p.target), p.value) for p in isa.pins)
+    pins = tuple((item(machine, p.target), p.value) for p in isa.pins)
     context = GuestContext(machine.modes.index(chosen), pins)
     solver = z3.Solver()
     solver.add(context.constraints(fresh_state(machine, "pins")))

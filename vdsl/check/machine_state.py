@@ -1,97 +1,22 @@
-"""Machine state for the analysis: symbolic (z3) states, their concrete twins, and the
-pieces of state the definitions talk about (the mode, control state, timing state).
+"""Machine state for the analysis: symbolic (z3) states and their concrete twins.
 
-A `StateItem` is one piece of state the definitions name: the mode, a whole register,
-or one field of a register.  The same item reads a symbolic state and a concrete one,
-so that a question asked of z3 and its replay on the emulator look at the same bits.
+The pieces of state the definitions talk about (the mode, control state, timing state)
+are `vdsl.ir.layout.StateItem`s: the same item reads a symbolic state (`SymbolicState.get`)
+and a concrete one (`MachineState.get`), so that a question asked of z3 and its replay on
+the emulator look at the same bits.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import attrs
 import z3
 
 from vdsl.emulator.state import MachineState
 from vdsl.ir import nodes as ir
-from vdsl.semantics.concrete import TRAPPED, compile_instruction, mask
+from vdsl.ir.layout import StateItem
+from vdsl.semantics.concrete import TRAPPED, compile_instruction
 from vdsl.semantics.evaluator import MEMORY_CAUSE, Evaluator, Outcome
-from vdsl.semantics.symbolic import Z3Domain
-
-
-@attrs.frozen
-class StateItem:
-    """The mode (`reg` None), a whole register (`field` None), or a register's field."""
-
-    reg: str | None
-    field: ir.RegisterField | None = None
-    mode_name: str = "M"  # what the machine calls its mode register
-
-    @classmethod
-    def mode(cls, machine: ir.Machine) -> StateItem:
-        return cls(None, mode_name=machine.mode_name)
-
-    @property
-    def name(self) -> str:
-        if self.reg is None:
-            return self.mode_name
-        return f"{self.reg}.{self.field.name}" if self.field else self.reg
-
-    def width(self, machine: ir.Machine) -> int:
-        if self.reg is None:
-            return machine.mode_width
-        if self.field is not None:
-            return self.field.width
-        reg = machine.register(self.reg)
-        assert reg is not None
-        return reg.width
-
-    def symbolic(self, state: SymbolicState) -> z3.BitVecRef:
-        if self.reg is None:
-            return state.mode
-        value = state.registers[self.reg]
-        if self.field is None:
-            return value
-        return z3.Extract(self.field.lo + self.field.width - 1, self.field.lo, value)
-
-    def concrete(self, state: MachineState) -> int:
-        if self.reg is None:
-            return state.mode
-        value = state.slots[state.machine.register_index(self.reg)]
-        if self.field is None:
-            return value
-        return (value >> self.field.lo) & mask(self.field.width)
-
-
-def control_items(machine: ir.Machine) -> list[StateItem]:
-    """The mode, control registers, control fields and the relocation register."""
-    items = [StateItem.mode(machine)]
-    for reg in machine.registers:
-        if reg.kind == "control" or reg.name == machine.relocation:
-            items.append(StateItem(reg.name))
-        else:
-            items.extend(StateItem(reg.name, f) for f in reg.fields if f.kind == "control")
-    return items
-
-
-def timing_items(machine: ir.Machine) -> list[StateItem]:
-    items = []
-    for reg in machine.registers:
-        if reg.kind == "timing":
-            items.append(StateItem(reg.name))
-        else:
-            items.extend(StateItem(reg.name, f) for f in reg.fields if f.kind == "timing")
-    return items
-
-
-def state_ref_item(machine: ir.Machine, ref: ir.StateRef) -> StateItem:
-    if ref.reg == machine.mode_name and ref.field is None:
-        return StateItem.mode(machine)
-    reg = machine.register(ref.reg)
-    assert reg is not None
-    return StateItem(reg.name, reg.field(ref.field) if ref.field else None)
-
+from vdsl.semantics.symbolic import Z3Domain, insert
 
 # ---------------------------------------------------------------- symbolic states
 
@@ -105,6 +30,15 @@ class SymbolicState:
     def evolve(self, **changes: object) -> SymbolicState:
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
+    def get(self, item: StateItem) -> z3.BitVecRef:
+        """The value of an item (the mode, a register, a field) in this state."""
+        if item.reg is None:
+            return self.mode
+        value = self.registers[item.reg]
+        if item.field is None:
+            return value
+        return z3.Extract(item.field.lo + item.field.width - 1, item.field.lo, value)
+
     def with_item(self, item: StateItem, value: z3.BitVecRef) -> SymbolicState:
         """This state with one item replaced (the bits of a field, a register, the mode)."""
         if item.reg is None:
@@ -114,10 +48,7 @@ class SymbolicState:
         if item.field is None:
             registers[item.reg] = value
         else:
-            lo, width, total = item.field.lo, item.field.width, old.size()
-            parts = ([z3.Extract(total - 1, lo + width, old)] if lo + width < total else []) + [value] \
-                + ([z3.Extract(lo - 1, 0, old)] if lo > 0 else [])
-            registers[item.reg] = parts[0] if len(parts) == 1 else z3.Concat(*parts)
+            registers[item.reg] = insert(old, old.size(), item.field.lo, value, item.field.width)
         return self.evolve(registers=registers)
 
 
@@ -231,15 +162,3 @@ def run_concrete(machine: ir.Machine, instruction: ir.Instruction, operands: tup
     status = compile_instruction(machine, instruction, operands)(after.slots, after.memory, {}, None)
     cause = machine.causes[status - TRAPPED] if status >= TRAPPED else None
     return ConcreteRun(label, state, after if cause is None else state.copy(), cause, status == 1)
-
-
-def register_items(machine: ir.Machine) -> Iterator[StateItem]:
-    """Every register as an item, split into fields where it has fields (for reports)."""
-    for reg in machine.registers:
-        if reg.fields:
-            yield from (StateItem(reg.name, f) for f in reg.fields)
-            covered = sum(f.width for f in reg.fields)
-            if covered < reg.width:
-                yield StateItem(reg.name)
-        else:
-            yield StateItem(reg.name)

@@ -19,24 +19,21 @@ import z3
 
 from vdsl.check.machine_state import (
     ConcreteRun,
-    StateItem,
     SymbolicRun,
     SymbolicState,
     concrete_memory,
     concrete_state,
-    control_items,
     fresh_operands,
     fresh_state,
-    register_items,
     run_concrete,
     run_symbolic,
-    timing_items,
     valid,
 )
 from vdsl.emulator.state import MachineState
 from vdsl.errors import InternalError, VdslError
 from vdsl.ir import nodes as ir
-from vdsl.semantics.concrete import mask
+from vdsl.ir.layout import StateItem, control_items, register_items, timing_items
+from vdsl.semantics.bits import mask
 
 SOLVER_TIMEOUT_MS = 60_000
 
@@ -54,10 +51,10 @@ class GuestContext:
     pins: tuple[tuple[StateItem, int], ...] = ()
 
     def constraints(self, state: SymbolicState) -> list[z3.BoolRef]:
-        return [item.symbolic(state) == value for item, value in self.pins]
+        return [state.get(item) == value for item, value in self.pins]
 
     def holds(self, state: MachineState) -> bool:
-        return all(item.concrete(state) == value for item, value in self.pins)
+        return all(state.get(item) == value for item, value in self.pins)
 
 
 @attrs.frozen
@@ -205,7 +202,7 @@ class Questions:
         for item in register_items(self.machine):
             if names and item.reg not in names and item.name not in names:
                 continue
-            old, new = item.concrete(run.before), item.concrete(run.after)
+            old, new = run.before.get(item), run.after.get(item)
             if old != new:
                 parts.append(f"{item.name} becomes {new} (was {old})")
             elif names:
@@ -265,7 +262,7 @@ class Questions:
         if in_context:
             base += [state.mode == self.mode_value(self.context.mode)] + self.context.constraints(state)
         run = self.run(inst, state, operands)
-        changed = z3.Or([i.symbolic(run.final) != i.symbolic(state) for i in self.control])
+        changed = z3.Or([run.final.get(i) != state.get(i) for i in self.control])
         where = " in the guest context" if in_context else ""
         model = self.solve(base + [z3.Not(run.trapped), changed],
                            f"whether {inst.name} changes control state{where}")
@@ -275,7 +272,7 @@ class Questions:
         label = f"mode {self.mode_name(model.eval(state.mode, model_completion=True).as_long())}"
         named, (concrete,) = self.replay(inst, model, operands,
                                          [(label, concrete_state(self.machine, model, state))])
-        changes = [i.name for i in self.control if i.concrete(concrete.before) != i.concrete(concrete.after)]
+        changes = [i.name for i in self.control if concrete.before.get(i) != concrete.after.get(i)]
         self.confirm(not concrete.trapped and bool(changes), inst, "changes control state",
                      concrete.cause or "nothing changed")
         return Answer("control-sensitive", True,
@@ -307,8 +304,8 @@ class Questions:
         if question == "mode-sensitive":
             labels = [f"mode {self.mode_name(s.mode)}" for s in (first, second)]
         else:  # name each state by the values it was given for the varied items
-            labels = [", ".join(f"{i.name} = {i.concrete(s)}" for i in excluded
-                                if i.concrete(first) != i.concrete(second)) for s in (first, second)]
+            labels = [", ".join(f"{i.name} = {s.get(i)}" for i in excluded
+                                if first.get(i) != second.get(i)) for s in (first, second)]
         starts = [(labels[0], first), (labels[1], second)]
         named, runs = self.replay(inst, model, operands, starts)
         found = self.differences(runs[0], runs[1], excluded)
@@ -349,7 +346,7 @@ class Questions:
         width, aw = base_field.width, machine.address_width
         shift = z3.BitVec("x", width)
         base_item = StateItem(reg.name, base_field)
-        old_base = base_item.symbolic(state)
+        old_base = state.get(base_item)
         constraints += [shift != 0, z3.ULT(z3.ZeroExt(1, old_base) + z3.ZeroExt(1, shift), 1 << width)]
         filler = z3.Array("F", z3.BitVecSort(aw), z3.BitVecSort(machine.memory.width))
         wide_shift = z3.ZeroExt(aw - width, shift) if aw > width else z3.Extract(aw - 1, 0, shift)
@@ -360,11 +357,11 @@ class Questions:
         original = self.run(inst, state, operands)
         relocated = self.run(inst, moved, operands)
         k = z3.BitVec("k", aw)
-        expected_base = base_item.symbolic(original.final) + shift
+        expected_base = original.final.get(base_item) + shift
         not_shifted = [original.halted != relocated.halted,
                        original.final.mode != relocated.final.mode,
-                       base_item.symbolic(relocated.final) != expected_base,
-                       z3.UGE(z3.ZeroExt(1, base_item.symbolic(original.final)) + z3.ZeroExt(1, shift),
+                       relocated.final.get(base_item) != expected_base,
+                       z3.UGE(z3.ZeroExt(1, original.final.get(base_item)) + z3.ZeroExt(1, shift),
                               1 << width),
                        z3.And(z3.ULT(k + wide_shift, machine.memory.size), z3.ULT(k, machine.memory.size),
                               z3.UGE(k + wide_shift, k),
@@ -384,7 +381,7 @@ class Questions:
         x = model.eval(shift, model_completion=True).as_long()
         first = concrete_state(machine, model, state)
         second = first.copy()
-        second.set(ir.StateRef(reg.name, base_field.name), base_item.concrete(first) + x)
+        second.set(ir.StateRef(reg.name, base_field.name), first.get(base_item) + x)
         fill = concrete_memory(machine, model, filler)
         second.memory[:] = [first.memory[a - x] if a >= x else fill[a] for a in range(machine.memory.size)]
         named, runs = self.replay(inst, model, operands, [("at R", first), (f"at R shifted by {x}", second)])
@@ -404,8 +401,8 @@ class Questions:
         if original.after.mode != moved.after.mode:
             found.append(machine.mode_name)
         assert base.field is not None
-        old_base = base.concrete(original.after)
-        if old_base + x >= 1 << base.field.width or base.concrete(moved.after) != old_base + x:
+        old_base = original.after.get(base)
+        if old_base + x >= 1 << base.field.width or moved.after.get(base) != old_base + x:
             found.append(base.name)
         for index, reg in enumerate(machine.registers):
             keep = mask(reg.width)

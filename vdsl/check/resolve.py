@@ -15,6 +15,7 @@ import attrs
 from vdsl.check.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
+from vdsl.ir.layout import psw_words
 from vdsl.source import Span
 
 TECHNIQUES = ("trap_and_emulate", "hybrid", "binary_translation", "paravirtual", "hardware_assisted")
@@ -294,16 +295,6 @@ def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) ->
     if not ok:
         return None
     return ir.Register(decl.name, width, decl.is_pc, decl.kind, tuple(fields), span=decl.span)
-
-
-def psw_words(ref: ir.StateRef, machine_registers: dict[str, ir.Register]) -> list[ir.StateRef]:
-    """How a state reference is laid out in memory words: one word per field of a register
-    made entirely of fields (like R = (base, bound)), else one word."""
-    reg = machine_registers.get(ref.reg)
-    if ref.field is None and reg is not None and reg.fields and \
-            sum(f.width for f in reg.fields) == reg.width:
-        return [ir.StateRef(reg.name, f.name, span=ref.span) for f in reg.fields]
-    return [ref]
 
 
 def _check_state_ref(sink: DiagnosticSink, ref: ir.StateRef, registers: dict[str, ir.Register],

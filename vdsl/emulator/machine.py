@@ -14,13 +14,13 @@ import attrs
 
 from vdsl.emulator.state import MachineState
 from vdsl.ir import nodes as ir
+from vdsl.semantics.bits import mask
 from vdsl.semantics.concrete import (
     TRAPPED,
     BlockInstruction,
     CompiledBlock,
     compile_block,
     ends_block,
-    mask,
 )
 
 MEMORY = ir.BUILTIN_CAUSES.index("memory")
@@ -159,15 +159,15 @@ class Emulator:
         if trap is None:
             return False
         state = self.state
-        saved = [pc if ref.reg == self.machine.pc and ref.field is None else state.get(ref)
-                 for ref in state.psw(trap.save)]
+        saved = [pc if item.reg == self.machine.pc and item.field is None else state.get(item)
+                 for item in state.psw(trap.save)]
         word_mask = mask(self.machine.memory.width)
         for offset, value in enumerate(saved):
             self.write_physical(trap.save_at + offset, value & word_mask)
         if trap.cause_at is not None:
             self.write_physical(trap.cause_at, cause & word_mask)
-        for offset, ref in enumerate(state.psw(trap.load)):
-            state.set(ref, state.memory[trap.load_at + offset])
+        for offset, item in enumerate(state.psw(trap.load)):
+            state.set(item, state.memory[trap.load_at + offset])
         return True
 
     def write_physical(self, address: int, value: int) -> None:

@@ -6,9 +6,11 @@ from typing import Any
 
 import attrs
 
-from vdsl.check.resolve import psw_words
 from vdsl.ir import nodes as ir
-from vdsl.semantics.concrete import mask
+from vdsl.ir.layout import StateItem, item, psw_items
+from vdsl.semantics.bits import extract, insert, mask
+
+StateRefOrItem = ir.StateRef | StateItem
 
 
 @attrs.define
@@ -43,44 +45,41 @@ class MachineState:
     def copy(self) -> MachineState:
         return MachineState(self.machine, list(self.slots), list(self.memory))
 
-    def get(self, ref: ir.StateRef) -> int:
-        if ref.reg == self.machine.mode_name and ref.field is None:
-            return self.mode
-        index = self.machine.register_index(ref.reg)
-        value = self.slots[index]
-        if ref.field is None:
-            return value
-        reg = self.machine.registers[index]
-        field = reg.field(ref.field)
-        assert field is not None
-        return (value >> field.lo) & mask(field.width)
+    def _item(self, ref: StateRefOrItem) -> StateItem:
+        return ref if isinstance(ref, StateItem) else item(self.machine, ref)
 
-    def set(self, ref: ir.StateRef, value: int) -> None:
-        if ref.reg == self.machine.mode_name and ref.field is None:
+    def get(self, ref: StateRefOrItem) -> int:
+        """The value of the mode, a register or a field."""
+        found = self._item(ref)
+        if found.reg is None:
+            return self.mode
+        value = self.slots[self.machine.register_index(found.reg)]
+        return value if found.field is None else extract(value, found.field.lo, found.field.width)
+
+    def set(self, ref: StateRefOrItem, value: int) -> None:
+        """Set the mode (a mode's index), a register or a field (the value is cut to its width)."""
+        found = self._item(ref)
+        if found.reg is None:
             least_privileged = len(self.machine.modes) - 1
             self.slots[self.mode_index] = min(value & mask(self.machine.mode_width), least_privileged)
             return
-        index = self.machine.register_index(ref.reg)
+        index = self.machine.register_index(found.reg)
         reg = self.machine.registers[index]
-        if ref.field is None:
+        if found.field is None:
             self.slots[index] = value & mask(reg.width)
-            return
-        field = reg.field(ref.field)
-        assert field is not None
-        cleared = self.slots[index] & ~(mask(field.width) << field.lo)
-        self.slots[index] = cleared | ((value & mask(field.width)) << field.lo)
+        else:
+            self.slots[index] = insert(self.slots[index], reg.width, found.field.lo, value, found.field.width)
 
-    def psw(self, refs: tuple[ir.StateRef, ...]) -> list[ir.StateRef]:
-        """The state references of a trap PSW, one per memory word."""
-        registers = {r.name: r for r in self.machine.registers}
-        return [word for ref in refs for word in psw_words(ref, registers)]
+    def psw(self, refs: tuple[ir.StateRef, ...]) -> list[StateItem]:
+        """The items of a trap PSW, one per memory word."""
+        return psw_items(self.machine, refs)
 
     def registers_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for index, reg in enumerate(self.machine.registers):
             value = self.slots[index]
             if reg.fields:
-                fields = {f.name: (value >> f.lo) & mask(f.width) for f in reg.fields}
+                fields = {f.name: extract(value, f.lo, f.width) for f in reg.fields}
                 result[reg.name] = {"value": value, "fields": fields}
             else:
                 result[reg.name] = value

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from vdsl.check.classify import InstructionReport, IsaReport
-from vdsl.check.machine_state import ConcreteRun, register_items
+from vdsl.check.machine_state import ConcreteRun
 from vdsl.check.questions import Answer, Witness
 from vdsl.check.vocabulary import THEOREM_CONDITIONS, THEOREMS
+from vdsl.ir.layout import register_items
 
 QUESTION_TITLES = {
     "privileged": "privileged",
@@ -207,7 +208,7 @@ def _side_by_side(witness: Witness) -> list[str]:
     rows: list[list[str]] = [["state"] + [f"{r.label} {moment}" for r in runs for moment in moments]]
     items = list(register_items(machine))
     for item in items:
-        values = [item.concrete(getattr(r, moment)) for r in runs for moment in ("before", "after")]
+        values = [getattr(r, moment).get(item) for r in runs for moment in ("before", "after")]
         # the relocation register is shown always: it places every memory word of the table
         if len(set(values)) > 1 or item.reg == machine.relocation:
             rows.append([item.name] + [str(v) for v in values])

@@ -20,6 +20,7 @@ import attrs
 
 from vdsl.errors import InternalError
 from vdsl.ir import nodes as ir
+from vdsl.semantics.bits import EXTRACT, EXTRACT_LOW, INSERT, mask
 from vdsl.semantics.evaluator import Evaluator
 
 Value = int | str
@@ -55,14 +56,7 @@ BINARY = {
     "sra": "(((({a} ^ {s}) - {s}) >> ({b} if {b} < {w} else {w})) & {m})",
 }
 ITE = "({t} if {c} else {e})"
-INSERT = "({a} & {keep}) | ({b} << {lo})"
-EXTRACT = "({a} >> {lo}) & {m}"
-EXTRACT_LOW = "{a} & {m}"
 SEXT = "(({a} ^ {s}) - {s}) & {m}"
-
-
-def mask(width: int) -> int:
-    return (1 << width) - 1
 
 
 @functools.lru_cache(maxsize=65536)

@@ -33,6 +33,14 @@ def _shift_amount(amount: z3.BitVecRef, width: int) -> z3.BitVecRef:
     return z3.If(too_far, z3.BitVecVal(width, width), z3.Extract(width - 1, 0, amount))
 
 
+def insert(old: z3.BitVecRef, width: int, lo: int, value: z3.BitVecRef, value_width: int) -> z3.BitVecRef:
+    """`old` with bits lo .. lo + value_width - 1 replaced by `value` (a field write)."""
+    top = lo + value_width
+    parts = ([z3.Extract(width - 1, top, old)] if top < width else []) + [value] \
+        + ([z3.Extract(lo - 1, 0, old)] if lo > 0 else [])
+    return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
+
 _COMPARE: dict[str, Callable[[z3.BitVecRef, z3.BitVecRef], z3.BoolRef]] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
@@ -122,10 +130,7 @@ class Z3Domain:
 
     def insert(self, old: z3.BitVecRef, width: int, lo: int, value: z3.BitVecRef,
                value_width: int) -> z3.BitVecRef:
-        top = lo + value_width
-        parts = ([z3.Extract(width - 1, top, old)] if top < width else []) + [value] \
-            + ([z3.Extract(lo - 1, 0, old)] if lo > 0 else [])
-        return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+        return insert(old, width, lo, value, value_width)
 
     def register(self, name: str, width: int) -> z3.BitVecRef:
         return self.registers[name]

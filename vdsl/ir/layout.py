@@ -1,0 +1,120 @@
+"""Where machine state lives: the pieces of state that definitions, monitors and reports
+name, and how registers made of fields are laid out in memory words.
+
+A `StateItem` is the mode, a whole register, or one field of a register.  The analysis
+reads it from symbolic states, the emulator and the monitor from concrete ones; both go
+through the item, so they look at the same bits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import attrs
+
+from vdsl.ir import nodes as ir
+
+
+@attrs.frozen
+class StateItem:
+    """The mode (`reg` None), a whole register (`field` None), or a register's field."""
+
+    reg: str | None
+    field: ir.RegisterField | None = None
+    mode_name: str = attrs.field(default="M", eq=False)  # what the machine calls its mode register
+
+    @classmethod
+    def mode(cls, machine: ir.Machine) -> StateItem:
+        return cls(None, mode_name=machine.mode_name)
+
+    @property
+    def is_mode(self) -> bool:
+        return self.reg is None
+
+    @property
+    def name(self) -> str:
+        if self.reg is None:
+            return self.mode_name
+        return f"{self.reg}.{self.field.name}" if self.field else self.reg
+
+    def width(self, machine: ir.Machine) -> int:
+        if self.reg is None:
+            return machine.mode_width
+        if self.field is not None:
+            return self.field.width
+        reg = machine.register(self.reg)
+        assert reg is not None
+        return reg.width
+
+    def covers(self, other: StateItem) -> bool:
+        """Whether every bit of `other` belongs to this item."""
+        if self.reg != other.reg:
+            return False
+        return self.field is None or self.field == other.field
+
+
+def item(machine: ir.Machine, ref: ir.StateRef) -> StateItem:
+    """The item a state reference (`M`, `R`, `R.base`) names; the resolver has checked it."""
+    if ref.reg == machine.mode_name and ref.field is None:
+        return StateItem.mode(machine)
+    reg = machine.register(ref.reg)
+    assert reg is not None
+    field = reg.field(ref.field) if ref.field else None
+    assert ref.field is None or field is not None
+    return StateItem(reg.name, field, mode_name=machine.mode_name)
+
+
+def is_packed(reg: ir.Register) -> bool:
+    """A register made entirely of fields (like R = (base, bound)): it is stored as one
+    memory word per field, and reports show it field by field."""
+    return bool(reg.fields) and sum(f.width for f in reg.fields) == reg.width
+
+
+def psw_words(ref: ir.StateRef, registers: dict[str, ir.Register]) -> list[ir.StateRef]:
+    """How a state reference is laid out in memory words: one word per field of a packed
+    register, else one word."""
+    reg = registers.get(ref.reg)
+    if ref.field is None and reg is not None and is_packed(reg):
+        return [ir.StateRef(reg.name, f.name, span=ref.span) for f in reg.fields]
+    return [ref]
+
+
+def psw_items(machine: ir.Machine, refs: tuple[ir.StateRef, ...]) -> list[StateItem]:
+    """The items of a trap PSW, one per memory word."""
+    registers = {r.name: r for r in machine.registers}
+    return [item(machine, word) for ref in refs for word in psw_words(ref, registers)]
+
+
+def control_items(machine: ir.Machine) -> list[StateItem]:
+    """The mode, control registers, control fields and the relocation register."""
+    items = [StateItem.mode(machine)]
+    for reg in machine.registers:
+        if reg.kind == "control" or reg.name == machine.relocation:
+            items.append(StateItem(reg.name, mode_name=machine.mode_name))
+        else:
+            items.extend(StateItem(reg.name, f, mode_name=machine.mode_name)
+                         for f in reg.fields if f.kind == "control")
+    return items
+
+
+def timing_items(machine: ir.Machine) -> list[StateItem]:
+    items = []
+    for reg in machine.registers:
+        if reg.kind == "timing":
+            items.append(StateItem(reg.name, mode_name=machine.mode_name))
+        else:
+            items.extend(StateItem(reg.name, f, mode_name=machine.mode_name)
+                         for f in reg.fields if f.kind == "timing")
+    return items
+
+
+def register_items(machine: ir.Machine) -> Iterator[StateItem]:
+    """Every register as items, split into its fields where it has fields, with the whole
+    register too when the fields leave bits uncovered (for reports and diffs)."""
+    for reg in machine.registers:
+        if reg.fields:
+            yield from (StateItem(reg.name, f, mode_name=machine.mode_name) for f in reg.fields)
+            if not is_packed(reg):
+                yield StateItem(reg.name, mode_name=machine.mode_name)
+        else:
+            yield StateItem(reg.name, mode_name=machine.mode_name)
