@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vdsl import compile_files
-from vdsl.check import classify
+from vdsl.analysis import classify
 from vdsl.resources import data_dir
 
 

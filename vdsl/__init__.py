@@ -1,7 +1,7 @@
 """vdsl: a language and toolchain for machines, instruction sets and hypervisors.
 
 The public API; everything else lives in the phase packages (`vdsl.syntax`,
-`vdsl.check`, `vdsl.semantics`, `vdsl.emulator`).
+`vdsl.resolve`, `vdsl.semantics`, `vdsl.emulator`, `vdsl.analysis`).
 """
 
 __version__ = "0.1.0"

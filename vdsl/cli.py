@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vdsl import __version__
-from vdsl.check.classify import IsaReport, classify_instruction, classify_isa, guest_context
-from vdsl.check.questions import Questions, UndecidedError
-from vdsl.check.vocabulary import THEOREMS
+from vdsl.analysis.classify import IsaReport, classify_instruction, classify_isa, guest_context
+from vdsl.analysis.questions import Questions, UndecidedError
 from vdsl.emulator import DEFAULT_MAX_STEPS, RunResult, StepRecord, run_program
 from vdsl.errors import InternalError, RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
 from vdsl.ir.nodes import Isa, Spec
+from vdsl.ir.vocabulary import THEOREMS
 from vdsl.phases import Compilation
 from vdsl.report.check import check_json, check_text, explain_json, explain_text
 from vdsl.resources import bundled_specs

@@ -10,9 +10,9 @@ import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from vdsl.check.resolve import resolve
 from vdsl.errors import Diagnostic, SpecError
 from vdsl.ir import nodes as ir
+from vdsl.resolve import resolve
 from vdsl.source import SourceFile
 from vdsl.syntax.imports import load_modules
 

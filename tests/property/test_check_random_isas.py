@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vdsl import compile_text
-from vdsl.check.classify import classify_isa
+from vdsl.analysis.classify import classify_isa
 
 MACHINE = """
 machine r {

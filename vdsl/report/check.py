@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vdsl.check.classify import InstructionReport, IsaReport
-from vdsl.check.machine_state import ConcreteRun
-from vdsl.check.questions import Answer, Witness
-from vdsl.check.vocabulary import THEOREM_CONDITIONS, THEOREMS
+from vdsl.analysis.classify import InstructionReport, IsaReport
+from vdsl.analysis.questions import Answer, Witness
+from vdsl.analysis.states import ConcreteRun
 from vdsl.ir.layout import register_items
+from vdsl.ir.vocabulary import THEOREM_CONDITIONS, THEOREMS
 
 QUESTION_TITLES = {
     "privileged": "privileged",

@@ -1,4 +1,4 @@
-"""The resolver (`vdsl.check.resolve`): every diagnostic code, whole messages, all errors at once.
+"""The resolver (`vdsl.resolve`): every diagnostic code, whole messages, all errors at once.
 
 The tables are data: (test id, spec text, the diagnostics expected, in order).  Each expected
 diagnostic is written `LINE:COL CODE message; hint: hint`, the whole message and hint.  Most

@@ -1,6 +1,6 @@
-"""The questions (`vdsl.check.questions`): every witness is real.
+"""The questions (`vdsl.analysis.questions`): every witness is real.
 
-For each answer of the classification corpus (`test_check_classify.CORPUS`) that is shown by
+For each answer of the classification corpus (`test_analysis_classify.CORPUS`) that is shown by
 example — a positive sensitivity answer, a negative privileged answer — the witness runs are
 replayed here, independently of vdsl's own replay: each run's `before` state is executed with
 `compile_instruction`, and the property the answer claims is checked on the concrete states
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 from conftest import spec_from
-from test_check_classify import CORPUS, pg, report_of
+from test_analysis_classify import CORPUS, pg, report_of
 
-from vdsl.check import classify, machine_state
-from vdsl.check.classify import guest_context
-from vdsl.check.machine_state import ConcreteRun
-from vdsl.check.questions import Answer, Questions, UndecidedError, Witness
+from vdsl.analysis import classify, states
+from vdsl.analysis.classify import guest_context
+from vdsl.analysis.questions import Answer, Questions, UndecidedError, Witness
+from vdsl.analysis.states import ConcreteRun
 from vdsl.cli import main
 from vdsl.emulator.state import MachineState
 from vdsl.errors import InternalError
@@ -362,7 +362,7 @@ def test_a_lying_emulator_is_caught(monkeypatch: pytest.MonkeyPatch, instruction
     inst = isa.instruction(instruction)
     assert inst is not None
     assert ask(questions, inst).holds  # the real semantics agree with z3
-    monkeypatch.setattr(machine_state, "compile_instruction", does_nothing)
+    monkeypatch.setattr(states, "compile_instruction", does_nothing)
     with pytest.raises(InternalError) as caught:
         ask(questions, inst)
     assert str(caught.value) == message
@@ -374,7 +374,7 @@ def test_a_lying_emulator_is_caught_for_privilege(monkeypatch: pytest.MonkeyPatc
     inst = isa.instruction("GETM")
     assert inst is not None
     assert not questions.privileged(inst).holds
-    monkeypatch.setattr(machine_state, "compile_instruction", traps_below_top)
+    monkeypatch.setattr(states, "compile_instruction", traps_below_top)
     with pytest.raises(InternalError) as caught:
         questions.privileged(inst)
     assert str(caught.value) == disagreement("GETM", "is not privileged", "None, privileged")
@@ -384,7 +384,7 @@ def test_a_lying_emulator_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
                                   capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "broken.vspec"
     path.write_text(BROKEN, encoding="utf-8")
-    monkeypatch.setattr(machine_state, "compile_instruction", does_nothing)
+    monkeypatch.setattr(states, "compile_instruction", does_nothing)
     classify._classify.cache_clear()  # answers decided before the patch would skip the replay
     try:
         assert main(["check", str(path)]) == 3

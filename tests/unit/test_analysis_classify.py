@@ -1,9 +1,9 @@
-"""The classification (`vdsl.check.classify`): a corpus of small ISAs with hand-derived answers.
+"""The classification (`vdsl.analysis.classify`): a corpus of small ISAs with hand-derived answers.
 
 Every row of `CORPUS` is data: (test id, spec text, instruction, the classes expected —
 exactly, in report order — and the guest mode to classify with, None for the isa's own).
 Each answer was derived by hand from the definitions in DESIGN.md section 1; the comment
-on each row says why.  `tests/unit/test_check_questions.py` replays the witnesses of the
+on each row says why.  `tests/unit/test_analysis_questions.py` replays the witnesses of the
 same corpus on the emulator.
 
 Reminders from DESIGN.md used below: executions that trap are excluded from the
@@ -20,7 +20,7 @@ import functools
 import pytest
 from conftest import spec_from
 
-from vdsl.check.classify import IsaReport, check_expectation, classify_isa
+from vdsl.analysis.classify import IsaReport, check_expectation, classify_isa
 from vdsl.errors import RunError
 from vdsl.ir import nodes as ir
 

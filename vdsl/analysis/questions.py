@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import attrs
 import z3
 
-from vdsl.check.machine_state import (
+from vdsl.analysis.states import (
     ConcreteRun,
     SymbolicRun,
     SymbolicState,

@@ -1,6 +1,6 @@
 """Classify every instruction of an ISA and decide Theorems 1, 2 and 3 (Popek & Goldberg).
 
-Classes are derived from the answers of `vdsl.check.questions`; nothing is written
+Classes are derived from the answers of `vdsl.analysis.questions`; nothing is written
 down.  Theorem 1 (sensitive ⊆ privileged) is *sufficient only*: when its condition
 fails the report says so and names the instructions, never "not virtualizable".
 """
@@ -12,12 +12,12 @@ import functools
 import attrs
 import z3
 
-from vdsl.check.machine_state import fresh_state
-from vdsl.check.questions import Answer, GuestContext, Questions
-from vdsl.check.vocabulary import THEOREMS
+from vdsl.analysis.questions import Answer, GuestContext, Questions
+from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import item
+from vdsl.ir.vocabulary import THEOREMS
 
 
 @attrs.frozen

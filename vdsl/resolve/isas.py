@@ -1,0 +1,157 @@
+"""Resolve instruction sets: `extends`, instructions, the guest context, `expect` lines."""
+
+from __future__ import annotations
+
+import attrs
+
+from vdsl.errors import DiagnosticSink, did_you_mean
+from vdsl.ir import nodes as ir
+from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
+from vdsl.resolve.common import check_pins, check_width, extends_order, undefined
+from vdsl.resolve.types import Scope
+
+
+def resolve_isas(sink: DiagnosticSink, decls: dict[str, ir.IsaDecl], machines: dict[str, ir.Machine],
+                  machine_names: set[str]) -> dict[str, ir.Isa]:
+    merged: dict[str, ir.IsaDecl] = {}
+    isas: dict[str, ir.Isa] = {}
+    for decl in extends_order(sink, decls, "isa"):
+        full = decl
+        if decl.extends:
+            if decl.extends not in merged:
+                continue
+            base = merged[decl.extends]
+            instructions = {i.name: i for i in base.instructions}
+            for inst in decl.instructions:
+                instructions[inst.name] = inst
+            pins = {(p.target.reg, p.target.field): p for p in base.pins}
+            pins.update({(p.target.reg, p.target.field): p for p in decl.pins})
+            full = attrs.evolve(decl, machine=decl.machine or base.machine,
+                                machine_span=decl.machine_span or base.machine_span,
+                                instructions=tuple(instructions.values()),
+                                expects=decl.expects,  # each isa states its own
+                                guest_mode=decl.guest_mode or base.guest_mode,
+                                guest_mode_span=decl.guest_mode_span or base.guest_mode_span,
+                                pins=tuple(pins.values()))
+        merged[decl.name] = full
+        if full.machine is None:
+            sink.error("V022", f"isa '{decl.name}' does not say which machine it is for", decl.span,
+                       f"write `isa {decl.name} for MACHINE {{ ... }}`")
+            continue
+        machine = machines.get(full.machine)
+        if machine is None:
+            if full.machine not in machine_names:  # else: its errors are already reported
+                undefined(sink, "machine", full.machine, full.machine_span, machines)
+            continue
+        isa = _resolve_isa(sink, full, machine)
+        if isa is not None:
+            isas[decl.name] = isa
+    return isas
+
+
+def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine) -> ir.Isa | None:
+    errors_before = len(sink.diagnostics)
+    instructions: list[ir.Instruction] = []
+    seen: dict[str, ir.InstructionDecl] = {}
+    for inst in decl.instructions:
+        if inst.name in seen:
+            sink.error("V011", f"instruction '{inst.name}' is defined twice in isa '{decl.name}'",
+                       inst.span, "rename one of them")
+            continue
+        seen[inst.name] = inst
+        resolved = _resolve_instruction(sink, inst, machine, len(instructions))
+        if resolved is not None:
+            instructions.append(resolved)
+    guest_mode = machine.modes[-1]
+    if decl.guest_mode is not None:
+        if decl.guest_mode in machine.modes:
+            guest_mode = decl.guest_mode
+        else:
+            sink.error("V014", f"unknown mode '{decl.guest_mode}'", decl.guest_mode_span,
+                       did_you_mean(decl.guest_mode, machine.modes)
+                       or f"the modes of '{machine.name}' are {', '.join(machine.modes)}")
+    check_pins(sink, machine, decl.pins)
+    names = [i.name for i in instructions]
+    expects = [_check_isa_expectation(sink, e, names) for e in decl.expects]
+    if len(sink.diagnostics) > errors_before:
+        return None
+    source = "isa" if decl.guest_mode is not None or decl.pins else "default"
+    return ir.Isa(decl.name, machine, tuple(instructions), tuple(e for e in expects if e is not None),
+                  guest_mode, decl.pins, source, span=decl.span)
+
+
+def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
+                           names: list[str]) -> ir.Expectation | None:
+    """An isa's `expect` line, in canonical form, if it is one the analysis can check."""
+    words = normalize_expectation(expectation.words)
+    span = expectation.span
+    forms = "write one of: " + "; ".join(f"`expect {f}`" for f in EXPECT_FORMS)
+    if expectation.op is not None or len(words) < 2:
+        sink.error("V037", "this expectation is not one an isa can state", span, forms)
+        return None
+    if words[0] in THEOREMS:
+        if words[1] not in ("holds", "fails") or (len(words) > 2 and (words[2] != "with" or len(words) < 4)):
+            sink.error("V037", f"expected `{words[0]} holds` or `{words[0]} fails [with NAME ...]`", span,
+                       forms)
+            return None
+        missing = [name for name in words[3:] if name not in names]
+        for name in missing:
+            undefined(sink, "instruction", name, span, names)
+        return None if missing else attrs.evolve(expectation, words=words)
+    if words[0] not in names:
+        sink.error("V010", f"undefined instruction '{words[0]}'", span,
+                   did_you_mean(words[0], [*names, *THEOREMS]) or forms)
+        return None
+    rest = words[1:]
+    if rest[0] == "not":
+        rest = rest[1:]
+        if not rest:
+            sink.error("V037", "a class is missing after 'not'", span,
+                       f"e.g. `expect {words[0]} not privileged`")
+            return None
+    if len(rest) != 1 or rest[0] not in EXPECTABLE_CLASSES:
+        wrong = " ".join(rest)
+        sink.error("V037", f"unknown class '{wrong}'", span,
+                   did_you_mean(wrong, EXPECTABLE_CLASSES)
+                   or "the classes are " + ", ".join(EXPECTABLE_CLASSES))
+        return None
+    return attrs.evolve(expectation, words=words)
+
+
+def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine: ir.Machine,
+                         opcode: int) -> ir.Instruction | None:
+    errors_before = len(sink.diagnostics)
+    operands: list[ir.OperandDecl] = []
+    for operand in decl.operands:
+        if any(o.name == operand.name for o in operands):
+            sink.error("V011", f"operand '{operand.name}' is declared twice", operand.span,
+                       "give each operand its own name")
+            continue
+        if operand.name in {r.name for r in machine.registers} | {machine.mode_name} | set(machine.modes):
+            # Reported; the operand is still declared, so its uses raise no further errors.
+            sink.error("V011", f"operand '{operand.name}' has the name of machine state", operand.span,
+                       "rename the operand so that it does not hide the register or mode")
+        if operand.kind == "reg":
+            if not machine.general_registers:
+                sink.error("V022", f"operand '{operand.name}' names a register, but machine "
+                           f"'{machine.name}' has no general registers", operand.span,
+                           "declare registers that are neither pc, control nor timing state")
+                continue
+            width = max(r.width for r in machine.general_registers)
+        else:
+            width = operand.width if operand.width is not None else machine.word
+            # A bad width is reported; the operand stays declared (at the word width) so
+            # that its uses do not read as undefined names.
+            if not check_width(sink, width, operand.span, f"operand '{operand.name}'"):
+                width = machine.word
+            elif width > machine.memory.width:
+                sink.error("V023", f"operand '{operand.name}' is {width} bits, but an operand is "
+                           f"stored in one {machine.memory.width}-bit memory word", operand.span,
+                           f"declare it at most {machine.memory.width} bits wide")
+                width = machine.memory.width
+        operands.append(attrs.evolve(operand, width=width))
+    scope = Scope(machine, tuple(operands), {}, sink)
+    body = scope.block(decl.body)
+    if len(sink.diagnostics) > errors_before:
+        return None
+    return ir.Instruction(decl.name, opcode, tuple(operands), body, span=decl.span)

@@ -1,0 +1,217 @@
+"""Resolve machines: word, memory, modes, registers and their fields, relocation, the trap mechanism."""
+
+from __future__ import annotations
+
+import attrs
+
+from vdsl.errors import DiagnosticSink
+from vdsl.ir import nodes as ir
+from vdsl.ir.layout import psw_words
+from vdsl.resolve.common import check_state_ref, check_width, extends_order, undefined
+from vdsl.source import Span
+
+
+def _merge_machine(base: ir.MachineDecl, child: ir.MachineDecl) -> ir.MachineDecl:
+    """`machine child extends base`: child parts replace the base's, registers by name."""
+    registers = {r.name: r for r in base.registers}
+    for register in child.registers:
+        registers[register.name] = register
+    return attrs.evolve(
+        child,
+        word=child.word or base.word,
+        memory=child.memory or base.memory,
+        modes=child.modes or base.modes,
+        registers=tuple(registers.values()),
+        relocation=child.relocation or base.relocation,
+        trap=child.trap or base.trap,
+    )
+
+
+def resolve_machines(sink: DiagnosticSink, decls: dict[str, ir.MachineDecl]) -> dict[str, ir.Machine]:
+    merged: dict[str, ir.MachineDecl] = {}
+    machines: dict[str, ir.Machine] = {}
+    for decl in extends_order(sink, decls, "machine"):
+        if decl.extends and decl.extends not in merged:
+            continue  # its base is broken, and reported
+        full = _merge_machine(merged[decl.extends], decl) if decl.extends else decl
+        merged[decl.name] = full
+        machine = _resolve_machine(sink, full)
+        if machine is not None:
+            machines[decl.name] = machine
+    return machines
+
+
+def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine | None:
+    errors_before = len(sink.diagnostics)
+    if decl.word is None:
+        sink.error("V022", f"machine '{decl.name}' does not declare its word width", decl.span,
+                   "add `word 16` (or the width you need) to the machine")
+        word = 16
+    else:
+        word = decl.word.value
+        if not check_width(sink, word, decl.word.span, "the word width"):
+            word = 16  # go on checking the rest as if the width were sensible
+    if decl.memory is None:
+        sink.error("V022", f"machine '{decl.name}' does not declare its memory", decl.span,
+                   "add `memory E[1024]` to the machine")
+        memory = ir.Memory("E", 1, word)
+    else:
+        memory_width = decl.memory.width if decl.memory.width is not None else word
+        check_width(sink, memory_width, decl.memory.span, "the memory word width")
+        if decl.memory.size < 1:
+            sink.error("V023", "the memory needs at least one word", decl.memory.span,
+                       "e.g. `memory E[1024]`")
+        memory = ir.Memory(decl.memory.name, max(1, decl.memory.size), memory_width, span=decl.memory.span)
+    if decl.modes is None:
+        sink.error("V022", f"machine '{decl.name}' does not declare its privilege modes", decl.span,
+                   "add `modes { supervisor > user }`, most privileged first")
+        modes: tuple[str, ...] = ("supervisor", "user")
+        mode_name = "M"
+    else:
+        modes, mode_name = decl.modes.modes, decl.modes.name
+        seen: set[str] = set()
+        for mode in modes:
+            if mode in seen:
+                sink.error("V011", f"mode '{mode}' is listed twice", decl.modes.span,
+                           "each mode appears once, most privileged first")
+            seen.add(mode)
+
+    registers: list[ir.Register] = []
+    names: dict[str, Span | None] = {}
+    for reg in decl.registers:
+        if reg.name in names or reg.name == mode_name or reg.name in modes:
+            sink.error("V011", f"'{reg.name}' is defined twice in machine '{decl.name}'", reg.span,
+                       f"'{mode_name}' is the mode register and mode names are reserved"
+                       if reg.name == mode_name or reg.name in modes else "rename one of them")
+            continue
+        names[reg.name] = reg.span
+        resolved = _resolve_register(sink, reg, word)
+        if resolved is not None:
+            registers.append(resolved)
+
+    pcs = [r for r in registers if r.is_pc]
+    if not pcs:
+        sink.error("V022", f"machine '{decl.name}' has no program counter", decl.span,
+                   "mark one register with `pc`, e.g. `reg P pc`")
+        pc = ""
+    else:
+        pc = pcs[0].name
+        for extra in pcs[1:]:
+            sink.error("V011", f"machine '{decl.name}' has two program counters", extra.span,
+                       f"'{pc}' is already the pc")
+
+    by_name = {r.name: r for r in registers}
+    relocation = None
+    if decl.relocation is not None and decl.relocation.register is not None:
+        relocation = decl.relocation.register
+        relocation_register = by_name.get(relocation)
+        if relocation_register is None:
+            undefined(sink, "register", relocation, decl.relocation.span, by_name)
+        elif relocation_register.field("base") is None or relocation_register.field("bound") is None:
+            sink.error("V025", f"register '{relocation}' cannot relocate addresses: it needs fields "
+                       "'base' and 'bound'", decl.relocation.span,
+                       f"declare it as `control reg {relocation} {{ base, bound }}`")
+
+    causes: tuple[str, ...] = ir.BUILTIN_CAUSES
+    trap = None
+    if decl.trap is not None:
+        for cause in decl.trap.causes:
+            if cause in causes:
+                sink.error("V011", f"trap cause '{cause}' is declared twice", decl.trap.span,
+                           f"the built-in causes are {', '.join(ir.BUILTIN_CAUSES)}")
+            else:
+                causes = (*causes, cause)
+        trap = _resolve_trap(sink, decl, decl.trap, by_name, mode_name, memory)
+
+    if len(sink.diagnostics) > errors_before:
+        return None
+    return ir.Machine(decl.name, word, memory, tuple(modes), mode_name, tuple(registers), pc,
+                      relocation, trap, causes, span=decl.span)
+
+
+def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) -> ir.Register | None:
+    fields: list[ir.RegisterField] = []
+    next_lo = 0
+    ok = True
+    for field in decl.fields:
+        if any(f.name == field.name for f in fields):
+            sink.error("V011", f"field '{field.name}' is defined twice in register '{decl.name}'",
+                       field.span, "rename one of them")
+            ok = False
+            continue
+        width = field.width if field.width is not None else (1 if field.lo is not None else word)
+        if field.width is not None and field.width < 1:
+            sink.error("V023", f"field '{field.name}' has an empty bit range", field.span,
+                       "write the high bit first, e.g. `IOPL [13:12]`")
+            ok = False
+            continue
+        if not check_width(sink, width, field.span, f"field '{field.name}'"):
+            ok = False
+            continue
+        lo = field.lo if field.lo is not None else next_lo
+        next_lo = lo + width
+        fields.append(ir.RegisterField(field.name, lo, width, field.kind, span=field.span))
+    if decl.width is not None:
+        width = decl.width
+    elif fields:
+        width = max(f.lo + f.width for f in fields)
+    else:
+        width = word
+    if not check_width(sink, width, decl.span, f"register '{decl.name}'"):
+        return None
+    for placed in fields:
+        if placed.lo + placed.width > width:
+            sink.error("V023", f"field '{placed.name}' (bits {placed.lo}..{placed.lo + placed.width - 1}) "
+                       f"does not fit in the {width}-bit register '{decl.name}'", placed.span,
+                       "widen the register or move the field")
+            ok = False
+    for i, a in enumerate(fields):
+        for b in fields[i + 1:]:
+            if a.lo < b.lo + b.width and b.lo < a.lo + a.width:
+                sink.error("V029", f"fields '{a.name}' and '{b.name}' of register '{decl.name}' overlap",
+                           b.span, "give each field its own bits")
+                ok = False
+    if decl.is_pc and any(f.kind != "general" for f in fields):
+        sink.error("V011", f"the program counter '{decl.name}' cannot hold control or timing fields",
+                   decl.span, "declare the field on a register of its own")
+    if decl.is_pc and decl.kind != "general":
+        # Reported, but the register still counts as the pc (no "no pc" error follows).
+        sink.error("V011", f"the program counter '{decl.name}' cannot also be {decl.kind} state",
+                   decl.span, "the pc is always saved by traps; drop the qualifier")
+    if not ok:
+        return None
+    return ir.Register(decl.name, width, decl.is_pc, decl.kind, tuple(fields), span=decl.span)
+
+
+def _resolve_trap(sink: DiagnosticSink, machine: ir.MachineDecl, decl: ir.TrapDecl,
+                  registers: dict[str, ir.Register], mode_name: str,
+                  memory: ir.Memory) -> ir.TrapMechanism | None:
+    if decl.save is None or decl.load is None:
+        sink.error("V022", "the trap mechanism needs both a `save (...) -> E[n]` and a "
+                   "`load (...) <- E[n]`", decl.span,
+                   "PG74: `trap { save (M, P, R) -> E[0]; load (M, P, R) <- E[4] }`")
+        return None
+    ok = True
+    for refs, memory_name, at in ((decl.save, decl.save_memory, decl.save_at),
+                                  (decl.load, decl.load_memory, decl.load_at),
+                                  ((), decl.cause_memory, decl.cause_at)):
+        words = 0
+        for ref in refs:
+            if check_state_ref(sink, ref, registers, mode_name) is None:
+                ok = False
+            words += len(psw_words(ref, registers))
+        if memory_name is None:
+            continue
+        if memory_name != memory.name:
+            undefined(sink, "memory", memory_name, decl.span, [memory.name])
+            ok = False
+        elif at is not None and at + max(words, 1) > memory.size:
+            sink.error("V029", f"the trap area {memory_name}[{at}..{at + max(words, 1) - 1}] lies "
+                       f"outside the {memory.size}-word memory", decl.span,
+                       "choose addresses inside the memory")
+            ok = False
+    if not ok:
+        return None
+    assert decl.save_at is not None and decl.load_at is not None
+    return ir.TrapMechanism(decl.save, decl.save_at, decl.load, decl.load_at, decl.cause_at,
+                            span=decl.span)
