@@ -96,3 +96,12 @@ def test_document_examples_run(document: Path, tmp_path: Path) -> None:
         document.write_text(updated, encoding="utf-8")
         return
     assert not failures, "\n\n".join(failures)
+
+
+def test_every_diagnostic_code_has_a_section_in_the_reference() -> None:
+    used = set()
+    for path in (ROOT / "vdsl").rglob("*.py"):
+        used.update(re.findall(r"\"(V0\d\d)\"", path.read_text(encoding="utf-8")))
+    reference = (ROOT / "docs" / "reference" / "diagnostics.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^## (V0\d\d):", reference, re.MULTILINE))
+    assert used - documented == set()

@@ -136,7 +136,7 @@ def replay(machine: ir.Machine, inst: ir.Instruction, operands: tuple[int, ...],
 def in_context(state: MachineState, isa: ir.Isa, guest_mode: str) -> bool:
     machine = isa.machine
     return state.mode == machine.modes.index(guest_mode) and all(
-        state.get(p.target) == p.value for p in isa.pins)
+        state.get(p.target) == p.value for p in isa.context.pins)
 
 
 def check_privileged_witness(isa: ir.Isa, guest_mode: str, witness: Witness) -> None:

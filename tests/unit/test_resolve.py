@@ -80,7 +80,7 @@ UNDEFINED = table(
      ["2:14 V010 machine 'm' has no instruction set; hint: declare one with `isa NAME for m { ... }`"]),
     ("scenario-references", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { X }\n"
                                       "scenario s { hypervisor hh guest g runs nope }",
-     ["4:1 V010 undefined hypervisor 'hh'; hint: declare the hypervisor before using it",
+     ["4:25 V010 undefined hypervisor 'hh'; hint: declare the hypervisor before using it",
       "4:28 V010 undefined program 'nope'; hint: declare the program before using it"]),
 )
 
@@ -117,7 +117,7 @@ DUPLICATES = table(
     ("label", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { l: X l: X }",
      ["3:23 V011 label 'l' is defined twice; hint: each label marks one address"]),
     ("guest", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { X }\n"
-                        "scenario s { guest g runs p guest g runs p }",
+                        "scenario s { guest g runs p guest g runs p } hypervisor h on m { }",
      ["4:29 V011 guest 'g' is defined twice; hint: rename one of them"]),
 )
 
@@ -171,7 +171,7 @@ MODES = table(
     ("mode-number", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { init M = 5 X }",
      ["3:18 V014 there is no mode number 5; hint: set the start mode by name with `mode NAME`"]),
     ("scenario-guest", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { X }\n"
-                                 "scenario s { guest g runs p in kernel }",
+                                 "scenario s { guest g runs p in kernel } hypervisor h on m { }",
      ["4:14 V014 unknown mode 'kernel'; hint: the modes are supervisor, user"]),
     # A name compared with or assigned to the mode is meant as a mode.
     ("assigned-to-the-mode", MACHINE + "isa i for m { inst X { M = kernel } }",
@@ -591,10 +591,14 @@ VALID = [
                  "program p on i { X 15, 3 }",
                  id="operand-widths"),
     pytest.param(MACHINE + "hypervisor h on m { type 2 technique hybrid guests run in user "
-                 "allocate memory 64 per guest schedule round_robin quantum 50 pin R.base = 3 }\n"
+                 "allocate memory 64 per guest schedule round_robin quantum 50 pin R.base = 3 "
+                 "cost { trap 80, world_switch 300, } }\n"
                  "isa i for m { inst X { halt } }\nprogram p on i { X }\n"
                  "scenario s { hypervisor h guest a runs p in user guest b runs p "
-                 "expect theorem1 fails, mode-sensitive, efficiency >= 0.8 }", id="hypervisor-and-scenario"),
+                 "expect theorem1 fails, divergence at X, a equivalence, b resource_control fails, "
+                 "efficiency >= 0.8 }", id="hypervisor-and-scenario"),
+    pytest.param(MACHINE + "hypervisor h on m { }\nisa i for m { inst X { halt } }\nprogram p on i { X }\n"
+                 "scenario s { hypervisor h under h under h guest a runs p }", id="nested-monitors"),
     pytest.param("// a comment\n/* a block\n comment */\n" + MACHINE, id="comments"),
 ]
 
@@ -621,3 +625,79 @@ def test_extends_machine_adds_registers_and_keeps_the_rest() -> None:
     m2 = next(machine for machine in spec.machines if machine.name == "m2")
     assert [r.name for r in m2.registers] == ["A", "B", "P", "R", "C"]
     assert (m2.word, m2.memory.size, m2.modes, m2.relocation) == (16, 256, ("supervisor", "user"), "R")
+
+
+# ---------------------------------------------------------------- policies and scenarios
+
+ISA_AND_PROGRAM = MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { X }\n"
+
+POLICIES = table(
+    ("no-hypervisor", ISA_AND_PROGRAM + "scenario s { guest g runs p }",
+     ["4:1 V022 scenario 's' does not say which hypervisor runs its guests; hint: add `hypervisor NAME`; "
+      "declare one with `hypervisor NAME on MACHINE { ... }`"]),
+    ("which-hypervisor", ISA_AND_PROGRAM + "hypervisor h on m { }\nhypervisor k on m { }\n"
+     "scenario s { guest g runs p }",
+     ["6:1 V022 scenario 's' does not say which hypervisor runs its guests; hint: add `hypervisor NAME` "
+      "(the hypervisors are h, k)"]),
+    ("no-guests", ISA_AND_PROGRAM + "hypervisor h on m { }\nscenario s { hypervisor h }",
+     ["5:1 V022 scenario 's' runs no guests; hint: add `guest NAME runs PROGRAM`"]),
+    ("undefined-outer-monitor", ISA_AND_PROGRAM + "hypervisor h on m { }\n"
+     "scenario s { hypervisor h under hh guest g runs p }",
+     ["5:33 V010 undefined hypervisor 'hh'; hint: did you mean 'h'?"]),
+    ("unknown-cost", ISA_AND_PROGRAM + "hypervisor h on m { cost { trapp 5, exit 3 } }",
+     ["4:28 V028 unknown cost 'trapp'; hint: did you mean 'trap'?",
+      "4:37 V028 unknown cost 'exit'; hint: costs: direct, trap, emulation, world_switch, host_round_trip"]),
+    ("cost-twice", ISA_AND_PROGRAM + "hypervisor h on m { cost { trap 5, trap 3 } }",
+     ["4:36 V035 the cost of 'trap' is given twice; hint: remove one of them: a cost block gives each "
+      "figure once"]),
+    ("quantum-zero", ISA_AND_PROGRAM + "hypervisor h on m { schedule round_robin quantum 0 }",
+     ["4:30 V023 a quantum must be at least one instruction; hint: e.g. `schedule round_robin quantum 50`"]),
+    ("mixed-isas", MACHINE + "isa i for m { inst X { halt } }\nisa j for m { inst Y { halt } }\n"
+     "program p on i { X }\nprogram q on j { Y }\nhypervisor h on i { }\n"
+     "scenario s { hypervisor h guest a runs p guest b runs q }",
+     ["7:1 V039 scenario 's' mixes isas: hypervisor h is for isa i, guest b (program q) for isa j; "
+      "hint: a scenario's monitors and guests run on one isa; write one scenario per isa"]),
+    ("other-machine", MACHINE + SMALL + "}\nisa i for m { inst X { halt } }\nprogram p on i { X }\n"
+     "hypervisor h on n { }\nscenario s { hypervisor h guest a runs p }",
+     ["6:1 V039 hypervisor h runs on machine n, but the guests of scenario 's' need machine m; "
+      "hint: choose a hypervisor for that machine"]),
+    ("run-expectations", ISA_AND_PROGRAM + "hypervisor h on m { }\nscenario s { hypervisor h "
+     "guest g runs p expect equivalense, divergence at Y, efficiency >= 2, efficiency, T1 >= 1 }",
+     ["5:49 V037 unknown expectation 'equivalense'; hint: did you mean 'equivalence'?",
+      "5:62 V010 undefined instruction 'Y'; hint: declare the instruction before using it",
+      "5:79 V037 efficiency is a share between 0 and 1, not 2; hint: e.g. `expect efficiency >= 0.9`",
+      "5:96 V037 efficiency is compared with a number; hint: e.g. `expect efficiency >= 0.9` (the share "
+      "of guest instructions run directly)",
+      "5:108 V037 a theorem's condition holds or fails; it has no number; hint: write one of: "
+      "`expect equivalence`; `expect divergence`; `expect divergence at NAME`; `expect resource_control`; "
+      "`expect resource_control fails`; `expect resource_control fails at NAME`; `expect efficiency >= 0.9`; "
+      "`expect GUEST equivalence`; `expect T1 fails`"]),
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), POLICIES)
+def test_policy_and_scenario_errors(text: str, expected: list[str]) -> None:
+    assert diagnostics_of(text) == expected
+
+
+def test_a_scenario_links_its_isa_monitors_and_programs() -> None:
+    spec = spec_from(ISA_AND_PROGRAM + "hypervisor outer on m { guests run in user cost { trap 7 } }\n"
+                     "hypervisor inner on i { technique hybrid schedule round_robin quantum 9 }\n"
+                     "scenario s { hypervisor inner under outer guest a runs p in user guest b runs p "
+                     "expect a divergence, b equivalence, resource_control }")
+    scenario = spec.scenario("s")
+    assert scenario is not None
+    assert scenario.isa is spec.isa("i")
+    assert [m.name for m in scenario.monitors] == ["outer", "inner"]
+    assert scenario.monitor.technique == "hybrid" and scenario.monitor.quantum == 9
+    assert scenario.monitors[0].costs.trap == 7 and scenario.monitors[0].costs.emulation == 50
+    assert scenario.monitors[0].context.source == "hypervisor outer"
+    assert [(g.name, g.program.name, g.mode) for g in scenario.guests] == [
+        ("a", "p", "user"), ("b", "p", "supervisor")]
+    assert [e.words for e in scenario.expects] == [
+        ("a", "equivalence", "fails"), ("b", "equivalence", "holds"), ("resource_control", "holds")]
+
+
+def test_the_only_hypervisor_is_the_default() -> None:
+    spec = spec_from(ISA_AND_PROGRAM + "hypervisor h on m { }\nscenario s { guest g runs p }")
+    assert [m.name for m in spec.scenarios[0].monitors] == ["h"]

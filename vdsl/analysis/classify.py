@@ -92,7 +92,7 @@ def guest_context(isa: ir.Isa, mode: str | None = None) -> GuestContext:
         hint = did_you_mean(chosen, machine.modes) or f"the modes of '{machine.name}' are " \
             + ", ".join(machine.modes)
         raise RunError(f"there is no mode '{chosen}' in machine '{machine.name}'; {hint}")
-    pins = tuple((item(machine, p.target), p.value) for p in isa.pins)
+    pins = tuple((item(machine, p.target), p.value) for p in isa.context.pins)
     context = GuestContext(machine.modes.index(chosen), pins)
     solver = z3.Solver()
     solver.add(context.constraints(fresh_state(machine, "pins")))
@@ -111,7 +111,7 @@ def classify_instruction(questions: Questions, instruction: ir.Instruction) -> I
 def _classify(machine: ir.Machine, instruction: ir.Instruction, context: GuestContext,
               timeout_ms: int) -> InstructionReport:
     """Variants of an isa share most instructions: each is decided once per context."""
-    isa = ir.Isa("", machine, (instruction,), (), machine.modes[context.mode])
+    isa = ir.Isa("", machine, (instruction,), (), ir.GuestContext(machine.modes[context.mode]))
     return InstructionReport(instruction.name, Questions(isa, context, timeout_ms).ask_all(instruction))
 
 

@@ -10,7 +10,10 @@ import re
 
 import attrs
 
-from vdsl.ir.nodes import Machine
+from vdsl.ir.nodes import Hypervisor, Isa, Machine, Program, Spec
+
+# Declarations the spec dumps once on its own: elsewhere they are referred to by name.
+_DECLARATIONS = (Machine, Isa, Program, Hypervisor)
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.+\-*/%<>=!&|^~]+")
 
@@ -49,8 +52,18 @@ def _is_atomic(value: object) -> bool:
 def _fields(node: object) -> list[tuple[str, object]]:
     fields = [(f.name, getattr(node, f.name)) for f in attrs.fields(type(node))  # type: ignore[arg-type]
               if f.eq]
-    # An ISA refers to its machine, which the spec dumps once on its own.
-    return [(name, value.name if isinstance(value, Machine) else value) for name, value in fields]
+    if isinstance(node, Spec):  # the spec is where each declaration is dumped whole
+        return fields
+    return [(name, _reference(value)) for name, value in fields]
+
+
+def _reference(value: object) -> object:
+    """A declaration held by another node, as its name (tuples of them, as tuples of names)."""
+    if isinstance(value, _DECLARATIONS):
+        return value.name
+    if isinstance(value, tuple) and value and all(isinstance(v, _DECLARATIONS) for v in value):
+        return tuple(v.name for v in value)
+    return value
 
 
 def _inline(node: object) -> str | None:

@@ -452,15 +452,28 @@ class Instruction:
 
 
 @attrs.frozen
+class GuestContext:
+    """Where guests run: the real mode their kernel is deprivileged to, and the state the
+    monitor pins while they run (x86: IOPL = 0).  `source` says who declared it: the
+    isa, a hypervisor (`hypervisor NAME`), or nobody (`default`: the least privileged mode)."""
+
+    mode: str
+    pins: tuple[Pin, ...] = ()
+    source: str = "default"
+
+
+@attrs.frozen
 class Isa:
     name: str
     machine: Machine
     instructions: tuple[Instruction, ...]
     expects: tuple[Expectation, ...]
-    guest_mode: str  # the real mode guest kernels run in (default: the least privileged)
-    pins: tuple[Pin, ...] = ()
-    context_source: str = "default"  # where the guest context came from: the isa, a hypervisor
+    context: GuestContext  # the guest context the analysis assumes
     span: Span | None = span_field()
+
+    @property
+    def guest_mode(self) -> str:
+        return self.context.mode
 
     def instruction(self, name: str) -> Instruction | None:
         return next((i for i in self.instructions if i.name == name), None)
@@ -569,7 +582,16 @@ class Pin:
 
 
 @attrs.frozen
-class Hypervisor:
+class CostDecl:
+    """`cost { trap 100, ... }`: one figure of the cost model."""
+
+    name: str
+    value: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class HypervisorDecl:
     name: str
     target: str
     type: int
@@ -579,6 +601,7 @@ class Hypervisor:
     schedule: str
     quantum: int | None
     pins: tuple[Pin, ...]
+    costs: tuple[CostDecl, ...] = ()
     span: Span | None = span_field()
     target_span: Span | None = span_field()
     spans: tuple[tuple[str, Span], ...] = attrs.field(default=(), eq=False, repr=False, kw_only=True)
@@ -586,6 +609,44 @@ class Hypervisor:
     def span_of(self, setting: str) -> Span | None:
         """Where a setting (technique, guest_mode, ...) was written, else the whole block."""
         return dict(self.spans).get(setting, self.span)
+
+
+@attrs.frozen
+class CostModel:
+    """What the monitor's work costs, in cycles: the figures that make techniques comparable.
+
+    The defaults are round teaching figures of the right order (a direct instruction is one
+    cycle; a trap, an emulation, a world switch and a host round trip cost tens to
+    thousands); a policy overrides any of them with `cost { ... }`."""
+
+    direct: int = 1  # an instruction the guest runs on the real machine
+    trap: int = 100  # a trap into the monitor (the hardware part and the dispatcher)
+    emulation: int = 50  # an instruction (or a trap) the monitor simulates on virtual state
+    world_switch: int = 500  # the scheduler switching the real machine to another guest
+    host_round_trip: int = 2000  # type 2: every exit goes through the host OS and back
+
+
+COST_NAMES = tuple(f.name for f in attrs.fields(CostModel))
+
+
+@attrs.frozen
+class Hypervisor:
+    """A resolved policy: the machine it runs on, how it virtualizes, where guests run."""
+
+    name: str
+    machine: Machine
+    isa: Isa | None  # when the policy names an isa; else the guests' programs decide
+    type: int
+    technique: str
+    context: GuestContext
+    memory_per_guest: int | None  # None: the free memory shared equally by the guests
+    schedule: str
+    quantum: int  # guest instructions between two timer interrupts
+    costs: CostModel
+    span: Span | None = span_field()
+
+
+DEFAULT_QUANTUM = 100
 
 
 @attrs.frozen
@@ -597,12 +658,44 @@ class GuestDecl:
 
 
 @attrs.frozen
-class Scenario:
+class ScenarioDecl:
     name: str
-    hypervisor: str | None
+    hypervisors: tuple[str, ...]  # as written: `hypervisor inner under outer`
     guests: tuple[GuestDecl, ...]
     expects: tuple[Expectation, ...]
     span: Span | None = span_field()
+    hypervisor_spans: tuple[Span, ...] = attrs.field(default=(), eq=False, repr=False, kw_only=True)
+
+    def hypervisor_span(self, index: int) -> Span | None:
+        """Where the `index`th hypervisor name was written, else the whole block."""
+        return self.hypervisor_spans[index] if index < len(self.hypervisor_spans) else self.span
+
+
+@attrs.frozen
+class Guest:
+    """A guest of a scenario: its program, and the virtual mode it starts in."""
+
+    name: str
+    program: Program
+    mode: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Scenario:
+    """Guests run under a chain of monitors on one isa (the hardware)."""
+
+    name: str
+    isa: Isa
+    monitors: tuple[Hypervisor, ...]  # from the hardware up: the guests run under the last
+    guests: tuple[Guest, ...]
+    expects: tuple[Expectation, ...]
+    span: Span | None = span_field()
+
+    @property
+    def monitor(self) -> Hypervisor:
+        """The monitor the guests run under."""
+        return self.monitors[-1]
 
 
 # ---------------------------------------------------------------- files and specs
@@ -615,7 +708,7 @@ class Import:
 
 
 Declaration = (
-    MachineDecl | IsaDecl | ProgramDecl | Hypervisor | Scenario
+    MachineDecl | IsaDecl | ProgramDecl | HypervisorDecl | ScenarioDecl
 )
 
 
@@ -646,3 +739,9 @@ class Spec:
 
     def machine(self, name: str) -> Machine | None:
         return next((m for m in self.machines if m.name == name), None)
+
+    def hypervisor(self, name: str) -> Hypervisor | None:
+        return next((h for h in self.hypervisors if h.name == name), None)
+
+    def scenario(self, name: str) -> Scenario | None:
+        return next((s for s in self.scenarios if s.name == name), None)

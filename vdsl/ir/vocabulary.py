@@ -28,3 +28,25 @@ def normalize_expectation(words: tuple[str, ...]) -> tuple[str, ...]:
     if len(words) == 2 and words[0] in EXPECTABLE_CLASSES and words[1] not in EXPECTABLE_CLASSES:
         return (words[1], words[0])
     return words
+
+
+RUN_PROPERTIES = ("equivalence", "resource_control", "efficiency")
+RUN_EXPECT_FORMS = (
+    "equivalence", "divergence", "divergence at NAME", "resource_control", "resource_control fails",
+    "resource_control fails at NAME", "efficiency >= 0.9", "GUEST equivalence", "T1 fails",
+)
+
+
+def normalize_run_expectation(words: tuple[str, ...], guests: list[str]) -> tuple[str, ...]:
+    """The canonical words of a scenario's `expect` line: `[GUEST] PROPERTY holds|fails [at NAME]`.
+
+    `equivalence` is `equivalence holds`, `divergence [at NAME]` is `equivalence fails [at NAME]`,
+    `resource_control` is `resource_control holds`; theorems read as in an isa."""
+    words = tuple(THEOREM_ALIASES.get(w, w) for w in words)
+    guest = words[:1] if words and words[0] in guests else ()
+    rest = words[len(guest):]
+    if rest[:1] == ("divergence",):
+        rest = ("equivalence", "fails", *rest[1:])
+    if rest[:1] in (("equivalence",), ("resource_control",)) and (len(rest) == 1 or rest[1] == "at"):
+        rest = (rest[0], "fails" if rest[1:2] == ("at",) else "holds", *rest[1:])
+    return guest + rest

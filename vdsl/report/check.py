@@ -30,7 +30,7 @@ COLUMNS = (("privileged", "privileged"), ("control", "control-sensitive"), ("mod
 
 def context_text(report: IsaReport) -> str:
     pins = ", ".join(f"{item.name} = {value}" for item, value in report.context.pins)
-    source = report.isa.context_source
+    source = report.isa.context.source
     return f"guests run in {report.guest_mode}" + (f", pinned {pins}" if pins else "") + (
         f" (from {source})" if source.startswith("hypervisor") else "")
 
@@ -102,7 +102,7 @@ def _isa_json(report: IsaReport) -> dict[str, Any]:
         "machine": report.isa.machine.name,
         "guest_mode": report.guest_mode,
         "pins": {item.name: value for item, value in report.context.pins},
-        "context_from": report.isa.context_source,
+        "context_from": report.isa.context.source,
         "instructions": [instruction_json(i) for i in report.instructions],
         "theorems": {
             t: {"holds": v.holds, "condition": THEOREM_CONDITIONS[t],

@@ -15,7 +15,7 @@ from vdsl.ir import nodes as ir
 from vdsl.resolve.common import unique
 from vdsl.resolve.isas import resolve_isas
 from vdsl.resolve.machines import resolve_machines
-from vdsl.resolve.policies import adopt_hypervisor_context, check_scenario, resolve_hypervisor
+from vdsl.resolve.policies import adopt_hypervisor_context, resolve_hypervisor, resolve_scenario
 from vdsl.resolve.programs import resolve_program
 
 
@@ -26,26 +26,26 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
     machine_decls = unique(sink, [d for d in declarations if isinstance(d, ir.MachineDecl)], "machine")
     isa_decls = unique(sink, [d for d in declarations if isinstance(d, ir.IsaDecl)], "isa")
     program_decls = unique(sink, [d for d in declarations if isinstance(d, ir.ProgramDecl)], "program")
-    hypervisors = unique(sink, [d for d in declarations if isinstance(d, ir.Hypervisor)], "hypervisor")
-    scenarios = unique(sink, [d for d in declarations if isinstance(d, ir.Scenario)], "scenario")
+    hypervisor_decls = unique(sink, [d for d in declarations if isinstance(d, ir.HypervisorDecl)],
+                              "hypervisor")
+    scenario_decls = unique(sink, [d for d in declarations if isinstance(d, ir.ScenarioDecl)], "scenario")
 
     machines = resolve_machines(sink, machine_decls)
-    isas = resolve_isas(sink, isa_decls, machines, set(machine_decls))
-    programs = [p for p in (resolve_program(sink, d, isas, machines, set(isa_decls))
-                            for d in program_decls.values()) if p is not None]
-    resolved_hypervisors = [
-        h for h in (resolve_hypervisor(sink, h, machines, isas, set(machine_decls) | set(isa_decls))
-                    for h in hypervisors.values()) if h is not None
-    ]
-    for scenario in scenarios.values():
-        check_scenario(sink, scenario, hypervisors, program_decls, programs, isas)
+    isas = {name: adopt_hypervisor_context(isa, hypervisor_decls)
+            for name, isa in resolve_isas(sink, isa_decls, machines, set(machine_decls)).items()}
+    programs = {d.name: p for d in program_decls.values()
+                if (p := resolve_program(sink, d, isas, machines, set(isa_decls))) is not None}
+    hypervisors = {d.name: h for d in hypervisor_decls.values()
+                   if (h := resolve_hypervisor(sink, d, machines, isas, set(machine_decls) | set(isa_decls)))
+                   is not None}
+    scenarios = [s for d in scenario_decls.values()
+                 if (s := resolve_scenario(sink, d, hypervisor_decls, hypervisors, program_decls, programs,
+                                           isas)) is not None]
     sink.raise_if_any()
     return ir.Spec(
         machines=tuple(machines.values()),
-        isas=tuple(adopt_hypervisor_context(i, resolved_hypervisors) for i in isas.values()),
-        programs=tuple(programs),
-        hypervisors=tuple(resolved_hypervisors),
-        scenarios=tuple(scenarios.values()),
+        isas=tuple(isas.values()),
+        programs=tuple(programs.values()),
+        hypervisors=tuple(hypervisors.values()),
+        scenarios=tuple(scenarios),
     )
-
-

@@ -9,6 +9,7 @@ from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
 from vdsl.resolve.common import check_pins, check_width, extends_order, undefined
 from vdsl.resolve.types import Scope
+from vdsl.source import Span
 
 
 def resolve_isas(sink: DiagnosticSink, decls: dict[str, ir.IsaDecl], machines: dict[str, ir.Machine],
@@ -77,7 +78,7 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine) ->
         return None
     source = "isa" if decl.guest_mode is not None or decl.pins else "default"
     return ir.Isa(decl.name, machine, tuple(instructions), tuple(e for e in expects if e is not None),
-                  guest_mode, decl.pins, source, span=decl.span)
+                  ir.GuestContext(guest_mode, decl.pins, source), span=decl.span)
 
 
 def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
@@ -90,14 +91,8 @@ def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
         sink.error("V037", "this expectation is not one an isa can state", span, forms)
         return None
     if words[0] in THEOREMS:
-        if words[1] not in ("holds", "fails") or (len(words) > 2 and (words[2] != "with" or len(words) < 4)):
-            sink.error("V037", f"expected `{words[0]} holds` or `{words[0]} fails [with NAME ...]`", span,
-                       forms)
-            return None
-        missing = [name for name in words[3:] if name not in names]
-        for name in missing:
-            undefined(sink, "instruction", name, span, names)
-        return None if missing else attrs.evolve(expectation, words=words)
+        ok = check_theorem_expectation(sink, words, span, names, forms)
+        return attrs.evolve(expectation, words=words) if ok else None
     if words[0] not in names:
         sink.error("V010", f"undefined instruction '{words[0]}'", span,
                    did_you_mean(words[0], [*names, *THEOREMS]) or forms)
@@ -116,6 +111,19 @@ def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
                    or "the classes are " + ", ".join(EXPECTABLE_CLASSES))
         return None
     return attrs.evolve(expectation, words=words)
+
+
+def check_theorem_expectation(sink: DiagnosticSink, words: tuple[str, ...], span: Span | None,
+                              names: list[str], forms: str) -> bool:
+    """Whether `T1 holds` / `T1 fails [with NAME ...]` is well formed and names instructions."""
+    if len(words) < 2 or words[1] not in ("holds", "fails") or (
+            len(words) > 2 and (words[2] != "with" or len(words) < 4)):
+        sink.error("V037", f"expected `{words[0]} holds` or `{words[0]} fails [with NAME ...]`", span, forms)
+        return False
+    missing = [name for name in words[3:] if name not in names]
+    for name in missing:
+        undefined(sink, "instruction", name, span, names)
+    return not missing
 
 
 def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine: ir.Machine,

@@ -1,4 +1,9 @@
-"""Resolve hypervisor policies and scenarios."""
+"""Resolve hypervisor policies and scenarios into linked IR.
+
+A resolved `Hypervisor` points at its machine (and isa, when it names one) and carries its
+guest context and cost model; a resolved `Scenario` points at the isa its guests run on
+(the hardware), the chain of monitors from the hardware up, and each guest's program.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,20 @@ import attrs
 
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
+from vdsl.ir.vocabulary import RUN_EXPECT_FORMS, THEOREMS, normalize_run_expectation
 from vdsl.resolve.common import check_pins, undefined
+from vdsl.resolve.isas import check_theorem_expectation
 
 TECHNIQUES = ("trap_and_emulate", "hybrid", "binary_translation", "paravirtual", "hardware_assisted")
-
-
 SCHEDULES = ("round_robin",)
-
-
 HYPERVISOR_TYPES = (0, 1, 2)
 
 
-def resolve_hypervisor(sink: DiagnosticSink, decl: ir.Hypervisor, machines: dict[str, ir.Machine],
-                        isas: dict[str, ir.Isa], known: set[str]) -> ir.Hypervisor | None:
+def resolve_hypervisor(sink: DiagnosticSink, decl: ir.HypervisorDecl, machines: dict[str, ir.Machine],
+                       isas: dict[str, ir.Isa], known: set[str]) -> ir.Hypervisor | None:
     errors_before = len(sink.diagnostics)
-    machine = machines.get(decl.target) or (isas[decl.target].machine if decl.target in isas else None)
+    isa = isas.get(decl.target)
+    machine = isa.machine if isa is not None else machines.get(decl.target)
     if machine is None:
         if decl.target not in known:
             undefined(sink, "machine", decl.target, decl.target_span, list(machines) + list(isas))
@@ -34,6 +38,9 @@ def resolve_hypervisor(sink: DiagnosticSink, decl: ir.Hypervisor, machines: dict
     if decl.schedule not in SCHEDULES:
         sink.error("V028", f"unknown schedule '{decl.schedule}'", decl.span_of("schedule"),
                    did_you_mean(decl.schedule, SCHEDULES) or "schedules: " + ", ".join(SCHEDULES))
+    if decl.quantum is not None and decl.quantum < 1:
+        sink.error("V023", "a quantum must be at least one instruction", decl.span_of("schedule"),
+                   "e.g. `schedule round_robin quantum 50`")
     if decl.guest_mode is not None and decl.guest_mode not in machine.modes:
         sink.error("V014", f"unknown mode '{decl.guest_mode}'", decl.span_of("guest_mode"),
                    did_you_mean(decl.guest_mode, machine.modes)
@@ -42,40 +49,154 @@ def resolve_hypervisor(sink: DiagnosticSink, decl: ir.Hypervisor, machines: dict
         sink.error("V023", f"cannot allocate {decl.memory_per_guest} words per guest from a "
                    f"{machine.memory.size}-word memory", decl.span_of("memory_per_guest"),
                    "allocate less memory per guest")
+    for cost in decl.costs:
+        if cost.name not in ir.COST_NAMES:
+            sink.error("V028", f"unknown cost '{cost.name}'", cost.span,
+                       did_you_mean(cost.name, ir.COST_NAMES) or "costs: " + ", ".join(ir.COST_NAMES))
     check_pins(sink, machine, decl.pins)
-    return decl if len(sink.diagnostics) == errors_before else None
+    if len(sink.diagnostics) > errors_before:
+        return None
+    default_mode = isa.context.mode if isa is not None else machine.modes[-1]
+    context = ir.GuestContext(decl.guest_mode or default_mode, decl.pins, f"hypervisor {decl.name}")
+    costs = ir.CostModel(**{c.name: c.value for c in decl.costs})
+    return ir.Hypervisor(decl.name, machine, isa, decl.type, decl.technique, context,
+                         decl.memory_per_guest, decl.schedule, decl.quantum or ir.DEFAULT_QUANTUM, costs,
+                         span=decl.span)
 
 
-def check_scenario(sink: DiagnosticSink, scenario: ir.Scenario, hypervisors: dict[str, ir.Hypervisor],
-                    program_decls: dict[str, ir.ProgramDecl], programs: list[ir.Program],
-                    isas: dict[str, ir.Isa]) -> None:
-    if scenario.hypervisor is not None and scenario.hypervisor not in hypervisors:
-        undefined(sink, "hypervisor", scenario.hypervisor, scenario.span, hypervisors)
+def resolve_scenario(sink: DiagnosticSink, decl: ir.ScenarioDecl,
+                     hypervisor_decls: dict[str, ir.HypervisorDecl], hypervisors: dict[str, ir.Hypervisor],
+                     program_decls: dict[str, ir.ProgramDecl],
+                     programs: dict[str, ir.Program], isas: dict[str, ir.Isa]) -> ir.Scenario | None:
+    errors_before = len(sink.diagnostics)
+    names = decl.hypervisors
+    if not names:
+        if len(hypervisor_decls) != 1:
+            sink.error("V022", f"scenario '{decl.name}' does not say which hypervisor runs its guests",
+                       decl.span, "add `hypervisor NAME`" + (
+                           " (the hypervisors are " + ", ".join(hypervisor_decls) + ")"
+                           if hypervisor_decls
+                           else "; declare one with `hypervisor NAME on MACHINE { ... }`"))
+            return None
+        names = tuple(hypervisor_decls)
+    for index, name in enumerate(names):
+        if name not in hypervisor_decls:
+            undefined(sink, "hypervisor", name, decl.hypervisor_span(index), hypervisor_decls)
+    monitors = tuple(hypervisors[n] for n in reversed(names) if n in hypervisors)
+    guests = _resolve_guests(sink, decl, program_decls, programs, isas)
+    if not decl.guests:
+        sink.error("V022", f"scenario '{decl.name}' runs no guests", decl.span,
+                   "add `guest NAME runs PROGRAM`")
+    if len(sink.diagnostics) > errors_before or len(monitors) < len(names):
+        return None
+    isa = _hardware(sink, decl, monitors, guests, isas)
+    if isa is None:
+        return None
+    instruction_names = [i.name for i in isa.instructions]
+    expects = [_check_run_expectation(sink, e, instruction_names, [g.name for g in guests])
+               for e in decl.expects]
+    if len(sink.diagnostics) > errors_before:
+        return None
+    return ir.Scenario(decl.name, isa, monitors, tuple(guests), tuple(e for e in expects if e is not None),
+                       span=decl.span)
+
+
+def _resolve_guests(sink: DiagnosticSink, decl: ir.ScenarioDecl, program_decls: dict[str, ir.ProgramDecl],
+                    programs: dict[str, ir.Program], isas: dict[str, ir.Isa]) -> list[ir.Guest]:
+    guests: list[ir.Guest] = []
     seen: set[str] = set()
-    for guest in scenario.guests:
+    for guest in decl.guests:
         if guest.name in seen:
             sink.error("V011", f"guest '{guest.name}' is defined twice", guest.span, "rename one of them")
         seen.add(guest.name)
         if guest.program not in program_decls:
             undefined(sink, "program", guest.program, guest.span, program_decls)
             continue
-        program = next((p for p in programs if p.name == guest.program), None)
-        if guest.mode is not None and program is not None:
-            modes = isas[program.isa].machine.modes
-            if guest.mode not in modes:
-                sink.error("V014", f"unknown mode '{guest.mode}'", guest.span,
-                           did_you_mean(guest.mode, modes) or "the modes are " + ", ".join(modes))
+        program = programs.get(guest.program)
+        if program is None:
+            continue  # the program has errors of its own
+        modes = isas[program.isa].machine.modes
+        if guest.mode is not None and guest.mode not in modes:
+            sink.error("V014", f"unknown mode '{guest.mode}'", guest.span,
+                       did_you_mean(guest.mode, modes) or "the modes are " + ", ".join(modes))
+            continue
+        guests.append(ir.Guest(guest.name, program, guest.mode or program.start_mode, span=guest.span))
+    return guests
 
 
-def adopt_hypervisor_context(isa: ir.Isa, hypervisors: list[ir.Hypervisor]) -> ir.Isa:
+def _hardware(sink: DiagnosticSink, decl: ir.ScenarioDecl, monitors: tuple[ir.Hypervisor, ...],
+              guests: list[ir.Guest], isas: dict[str, ir.Isa]) -> ir.Isa | None:
+    """The isa the scenario runs on: the one its hypervisors name, else its guests' programs'."""
+    named = [(m.isa, f"hypervisor {m.name}") for m in monitors if m.isa is not None]
+    named += [(isas[g.program.isa], f"guest {g.name} (program {g.program.name})") for g in guests]
+    isa, source = named[0]
+    for other, where in named[1:]:
+        if other.name != isa.name:
+            sink.error("V039", f"scenario '{decl.name}' mixes isas: {source} is for isa {isa.name}, "
+                       f"{where} for isa {other.name}", decl.span,
+                       "a scenario's monitors and guests run on one isa; write one scenario per isa")
+            return None
+    for monitor in monitors:
+        if monitor.machine.name != isa.machine.name:
+            sink.error("V039", f"hypervisor {monitor.name} runs on machine {monitor.machine.name}, but "
+                       f"the guests of scenario '{decl.name}' need machine {isa.machine.name}", decl.span,
+                       "choose a hypervisor for that machine")
+            return None
+    return isa
+
+
+def _check_run_expectation(sink: DiagnosticSink, expectation: ir.Expectation, names: list[str],
+                           guests: list[str]) -> ir.Expectation | None:
+    """A scenario's `expect` line, in canonical form, if it is one a run can check."""
+    forms = "write one of: " + "; ".join(f"`expect {f}`" for f in RUN_EXPECT_FORMS)
+    words = normalize_run_expectation(expectation.words, guests)
+    span = expectation.span
+    if words and words[0] in THEOREMS:
+        if expectation.op is not None:
+            sink.error("V037", "a theorem's condition holds or fails; it has no number", span, forms)
+            return None
+        ok = check_theorem_expectation(sink, words, span, names, forms)
+        return attrs.evolve(expectation, words=words) if ok else None
+    subject = words[1:] if words and words[0] in guests else words
+    if not subject:
+        sink.error("V037", "this expectation is not one a scenario can state", span, forms)
+        return None
+    prop, rest = subject[0], subject[1:]
+    if prop == "efficiency":
+        if expectation.op is None or rest:
+            sink.error("V037", "efficiency is compared with a number", span,
+                       "e.g. `expect efficiency >= 0.9` (the share of guest instructions run directly)")
+            return None
+        if not 0 <= (expectation.value or 0) <= 1:
+            sink.error("V037", f"efficiency is a share between 0 and 1, not {expectation.value:g}", span,
+                       "e.g. `expect efficiency >= 0.9`")
+            return None
+        return attrs.evolve(expectation, words=words)
+    if prop not in ("equivalence", "resource_control") or expectation.op is not None \
+            or not rest or rest[0] not in ("holds", "fails") \
+            or (len(rest) > 1 and (rest[0] != "fails" or rest[1] != "at" or len(rest) != 3)):
+        shown = " ".join(expectation.words)
+        message = f"unknown expectation '{shown}'" if prop not in ("equivalence", "resource_control",
+                                                                    *guests) else \
+            f"this expectation is not one a scenario can state: '{shown}'"
+        sink.error("V037", message, span, did_you_mean(prop, ["equivalence", "divergence", "resource_control",
+                                                              "efficiency", *THEOREMS]) or forms)
+        return None
+    if len(rest) == 3 and rest[2] not in names:
+        undefined(sink, "instruction", rest[2], span, names)
+        return None
+    return attrs.evolve(expectation, words=words)
+
+
+def adopt_hypervisor_context(isa: ir.Isa, hypervisors: dict[str, ir.HypervisorDecl]) -> ir.Isa:
     """An isa that declares no guest context takes the one of the hypervisor built for it
     (or for its machine), when exactly one such context is declared."""
-    if isa.context_source != "default":
+    if isa.context.source != "default":
         return isa
-    found = {(h.guest_mode, h.pins): h for h in hypervisors
+    found = {(h.guest_mode, h.pins): h for h in hypervisors.values()
              if h.target in (isa.name, isa.machine.name) and (h.guest_mode or h.pins)}
     if len(found) != 1:
         return isa
     (guest_mode, pins), hypervisor = next(iter(found.items()))
-    return attrs.evolve(isa, guest_mode=guest_mode or isa.guest_mode, pins=pins,
-                        context_source=f"hypervisor {hypervisor.name}")
+    context = ir.GuestContext(guest_mode or isa.context.mode, pins, f"hypervisor {hypervisor.name}")
+    return attrs.evolve(isa, context=context)

@@ -371,7 +371,7 @@ class _Lowering(Transformer[Token, Any]):
         return ir.InitDecl(children[0], parse_int(children[1]), span=self.span(meta))
 
     # ------------------------------------------------------------ policies
-    def hypervisor(self, meta: Any, children: list[Any]) -> ir.Hypervisor:
+    def hypervisor(self, meta: Any, children: list[Any]) -> ir.HypervisorDecl:
         given: dict[str, Any] = {}
         spans: list[tuple[str, Span]] = []
         pins = []
@@ -384,13 +384,13 @@ class _Lowering(Transformer[Token, Any]):
                     spans.append((child.key, child.span))
         settings: dict[str, Any] = {"type": 1, "technique": "trap_and_emulate", "guest_mode": None,
                                     "memory_per_guest": None, "schedule": "round_robin",
-                                    "quantum": None}
+                                    "quantum": None, "costs": ()}
         for value in given.values():
             settings.update(value)
         self.pins_once(pins)
-        return ir.Hypervisor(str(children[0]), str(children[1]), pins=tuple(pins),
-                             span=self.span(meta), target_span=self.token_span(children[1]),
-                             spans=tuple(spans), **settings)
+        return ir.HypervisorDecl(str(children[0]), str(children[1]), pins=tuple(pins),
+                                 span=self.span(meta), target_span=self.token_span(children[1]),
+                                 spans=tuple(spans), **settings)
 
     def hv_type(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("type", {"type": parse_int(children[0])}, self.span(meta), "`type`")
@@ -412,23 +412,46 @@ class _Lowering(Transformer[Token, Any]):
         return _Setting("schedule", {"schedule": str(children[0]), "quantum": quantum},
                         self.token_span(children[0]), "`schedule`")
 
+    def hv_costs(self, meta: Any, children: list[ir.CostDecl]) -> _Setting:
+        seen: dict[str, ir.CostDecl] = {}
+        for cost in children:
+            if cost.name in seen:
+                self.diagnostics.append(Diagnostic(
+                    "V035", f"the cost of '{cost.name}' is given twice", cost.span,
+                    "remove one of them: a cost block gives each figure once"))
+            seen[cost.name] = cost
+        return _Setting("costs", {"costs": tuple(children)}, self.span(meta), "a cost block")
+
+    def hv_cost(self, meta: Any, children: list[Token]) -> ir.CostDecl:
+        return ir.CostDecl(str(children[0]), parse_int(children[1]), span=self.span(meta))
+
     def pin_decl(self, meta: Any, children: list[Any]) -> ir.Pin:
         return ir.Pin(children[0], parse_int(children[1]), span=self.span(meta))
 
-    def scenario(self, meta: Any, children: list[Any]) -> ir.Scenario:
-        hypervisor, guests, expects = None, [], []
+    def scenario(self, meta: Any, children: list[Any]) -> ir.ScenarioDecl:
+        hypervisors: tuple[str, ...] = ()
+        hypervisor_spans: tuple[Span, ...] = ()
+        guests, expects = [], []
         for child in children[1:]:
-            if isinstance(child, str):
-                hypervisor = child
+            if isinstance(child, _Setting):
+                if hypervisors:
+                    self.diagnostics.append(Diagnostic(
+                        "V035", "the scenario names its hypervisor twice", child.span,
+                        "remove one of them: a scenario gives `hypervisor` once "
+                        "(`hypervisor inner under outer` nests monitors)"))
+                else:
+                    hypervisors, hypervisor_spans = child.value["hypervisors"], child.value["spans"]
             elif isinstance(child, ir.GuestDecl):
                 guests.append(child)
             else:
                 expects.extend(child)
-        return ir.Scenario(str(children[0]), hypervisor, tuple(guests), tuple(expects),
-                           span=self.span(meta))
+        return ir.ScenarioDecl(str(children[0]), hypervisors, tuple(guests), tuple(expects),
+                               span=self.span(meta), hypervisor_spans=hypervisor_spans)
 
-    def sc_hypervisor(self, meta: Any, children: list[Token]) -> str:
-        return str(children[0])
+    def sc_hypervisor(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("hypervisor", {"hypervisors": tuple(str(c) for c in children),
+                                       "spans": tuple(self.token_span(c) for c in children)},
+                        self.span(meta), "`hypervisor`")
 
     def sc_guest(self, meta: Any, children: list[Token]) -> ir.GuestDecl:
         mode = str(children[2]) if len(children) > 2 else None
