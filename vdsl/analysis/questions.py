@@ -29,10 +29,10 @@ from vdsl.analysis.states import (
     run_symbolic,
     valid,
 )
-from vdsl.emulator.state import MachineState
+from vdsl.emulator.state import MachineState, differences
 from vdsl.errors import InternalError, VdslError
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import StateItem, control_items, register_items, timing_items
+from vdsl.ir.layout import StateItem, compared_bits, control_items, register_items, timing_items
 from vdsl.semantics.bits import mask
 
 SOLVER_TIMEOUT_MS = 60_000
@@ -156,25 +156,12 @@ class Questions:
                                 f"the emulator ({detail}): the symbolic and concrete semantics disagree")
 
     # ------------------------------------------------------------ comparisons
-    def compared_bits(self, excluded: Sequence[StateItem]) -> list[tuple[int, ir.Register, int]]:
-        """(index, register, mask of the bits compared) for every register with bits outside
-        the excluded items: the one definition of "outside" for both comparisons below."""
-        compared = []
-        for index, reg in enumerate(self.machine.registers):
-            keep = 0 if any(i.reg == reg.name and i.field is None for i in excluded) else mask(reg.width)
-            for item in excluded:
-                if item.reg == reg.name and item.field is not None:
-                    keep &= ~(mask(item.field.width) << item.field.lo)
-            if keep:
-                compared.append((index, reg, keep))
-        return compared
-
     def differs(self, a: SymbolicRun, b: SymbolicRun, excluded: Sequence[StateItem],
                 address: z3.BitVecRef) -> z3.BoolRef:
         """The two results differ outside the excluded items (registers, mode, memory, halt)."""
         terms = [a.halted != b.halted]
         terms.extend(a.final.registers[reg.name] & keep != b.final.registers[reg.name] & keep
-                     for _, reg, keep in self.compared_bits(excluded))
+                     for _, reg, keep in compared_bits(self.machine, excluded))
         whole = {i.reg for i in excluded if i.field is None}
         if None not in whole:
             terms.append(a.final.mode != b.final.mode)
@@ -185,14 +172,7 @@ class Questions:
     def differences(self, a: ConcreteRun, b: ConcreteRun, excluded: Sequence[StateItem]) -> list[str]:
         """What differs between two concrete results outside the excluded items (as `differs`)."""
         found = ["halt"] if a.halted != b.halted else []
-        found.extend(reg.name for index, reg, keep in self.compared_bits(excluded)
-                     if a.after.slots[index] & keep != b.after.slots[index] & keep)
-        whole = {i.reg for i in excluded if i.field is None}
-        if None not in whole and a.after.mode != b.after.mode:
-            found.append(self.machine.mode_name)
-        found.extend(f"{self.machine.memory.name}[{k}]" for k, (x, y)
-                     in enumerate(zip(a.after.memory, b.after.memory, strict=True)) if x != y)
-        return found
+        return found + [d.where for d in differences(a.after, b.after, excluded)]
 
     def describe(self, run: ConcreteRun, names: Sequence[str] = ()) -> str:
         """`label: X becomes 1, Y stays 0` for the named state (all changes when none named)."""
@@ -394,22 +374,13 @@ class Questions:
 
     def unshifted(self, original: ConcreteRun, moved: ConcreteRun, x: int, base: StateItem) -> list[str]:
         """Where the relocated result is not the original shifted by x (as `location_sensitive`)."""
-        found = []
         machine = self.machine
-        if original.halted != moved.halted:
-            found.append("halt")
-        if original.after.mode != moved.after.mode:
-            found.append(machine.mode_name)
+        found = ["halt"] if original.halted != moved.halted else []
+        found.extend(d.where for d in differences(original.after, moved.after, [base], addresses=()))
         assert base.field is not None
         old_base = original.after.get(base)
         if old_base + x >= 1 << base.field.width or moved.after.get(base) != old_base + x:
             found.append(base.name)
-        for index, reg in enumerate(machine.registers):
-            keep = mask(reg.width)
-            if reg.name == base.reg:
-                keep &= ~(mask(base.field.width) << base.field.lo)
-            if original.after.slots[index] & keep != moved.after.slots[index] & keep:
-                found.append(reg.name)
         size = machine.memory.size
         found.extend(f"{machine.memory.name}[{k + x}]" for k in range(size - x)
                      if moved.after.memory[k + x] != original.after.memory[k])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import StateItem, item, psw_items
+from vdsl.ir.layout import StateItem, compared_bits, item, psw_items
 from vdsl.semantics.bits import extract, insert, mask
 
 StateRefOrItem = ir.StateRef | StateItem
@@ -84,6 +85,49 @@ class MachineState:
             else:
                 result[reg.name] = value
         return result
+
+
+@attrs.frozen
+class Difference:
+    """One place where two states differ: a field, the bits of a register outside its
+    fields (or a whole register without fields), the mode, or a memory word."""
+
+    where: str  # "A", "EFLAGS.IF", "M", "E[12]"
+    first: int
+    second: int
+    item: StateItem | None = None  # None for a memory word
+    address: int | None = None
+
+
+def differences(first: MachineState, second: MachineState, excluded: Sequence[StateItem] = (),
+                addresses: Iterable[int] | None = None) -> list[Difference]:
+    """Where two states of one machine differ, outside the excluded items: registers field by
+    field, the mode, and the memory words at `addresses` (default: all of them).  The one
+    definition of a state diff: witnesses, traces and the monitor's equivalence check use it."""
+    machine = first.machine
+    found: list[Difference] = []
+    for index, reg, keep in compared_bits(machine, excluded):
+        changed = (first.slots[index] ^ second.slots[index]) & keep
+        if not changed:
+            continue
+        other = changed
+        for field in reg.fields:
+            bits = mask(field.width) << field.lo
+            other &= ~bits
+            if changed & bits:
+                field_item = StateItem(reg.name, field, mode_name=machine.mode_name)
+                found.append(Difference(field_item.name, first.get(field_item), second.get(field_item),
+                                        field_item))
+        if other:
+            whole = StateItem(reg.name, mode_name=machine.mode_name)
+            found.append(Difference(reg.name, first.slots[index], second.slots[index], whole))
+    if not any(i.is_mode for i in excluded) and first.mode != second.mode:
+        found.append(Difference(machine.mode_name, first.mode, second.mode, StateItem.mode(machine)))
+    words = range(len(first.memory)) if addresses is None else sorted(set(addresses))
+    name = machine.memory.name
+    found.extend(Difference(f"{name}[{a}]", first.memory[a], second.memory[a], address=a)
+                 for a in words if first.memory[a] != second.memory[a])
+    return found
 
 
 def load_program(isa: ir.Isa, program: ir.Program) -> MachineState:

@@ -8,7 +8,7 @@ through the item, so they look at the same bits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -51,6 +51,20 @@ class StateItem:
         if self.reg != other.reg:
             return False
         return self.field is None or self.field == other.field
+
+
+def compared_bits(machine: ir.Machine, excluded: Sequence[StateItem]) -> list[tuple[int, ir.Register, int]]:
+    """(index, register, mask of the bits compared) for every register with bits outside the
+    excluded items: the one definition of "outside" for symbolic and concrete comparisons."""
+    compared = []
+    for index, reg in enumerate(machine.registers):
+        keep = 0 if any(i.reg == reg.name and i.field is None for i in excluded) else (1 << reg.width) - 1
+        for excluded_item in excluded:
+            if excluded_item.reg == reg.name and excluded_item.field is not None:
+                keep &= ~(((1 << excluded_item.field.width) - 1) << excluded_item.field.lo)
+        if keep:
+            compared.append((index, reg, keep))
+    return compared
 
 
 def item(machine: ir.Machine, ref: ir.StateRef) -> StateItem:
