@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from vdsl import compile_files
 from vdsl.emulator.state import MachineState
 from vdsl.ir import nodes as ir
-from vdsl.semantics.concrete import TRAPPED, compile_instruction, mask
+from vdsl.semantics.bits import mask
+from vdsl.semantics.concrete import Stop, compile_instruction
 from vdsl.semantics.evaluator import Evaluator
 from vdsl.semantics.symbolic import Z3Domain
 
@@ -119,11 +120,11 @@ def test_symbolic_and_compiled_domains_agree(case: Case) -> None:
     for address, word in words:
         state.memory[address] = word
     concrete = state.copy()
-    status = compile_instruction(isa.machine, inst, operands)(concrete.slots, concrete.memory, {}, None)
+    stop, concrete_cause = compile_instruction(isa.machine, inst, operands)(concrete.slots, concrete.memory, {}, None)
     trapped, cause, symbolic = symbolic_run(isa, inst, state, operands)
-    assert (status >= TRAPPED) == trapped, inst.name
+    assert (stop == Stop.TRAPPED) == trapped, inst.name
     if trapped:
-        assert status - TRAPPED == cause
+        assert concrete_cause == cause
         assert concrete.slots == state.slots and concrete.memory == state.memory
     else:
         assert concrete.slots == symbolic.slots, inst.name

@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 
 from vdsl import Emulator, MachineState, StepRecord
 from vdsl.ir import nodes as ir
-from vdsl.semantics.concrete import compile_instruction
+from vdsl.semantics.concrete import Stop, compile_instruction
 
 MAX_WIDTH = 70
 
@@ -139,7 +139,7 @@ def execute(spec: ir.Spec, name: str, operands: tuple[int, ...], registers: dict
     for reg, value in registers.items():
         state.set(ir.StateRef(reg), value)
     step = compile_instruction(isa.machine, instruction, operands)
-    assert step(state.slots, state.memory, {}, None) == 0
+    assert step(state.slots, state.memory, {}, None) == (Stop.CONTINUE, 0)
     assert state.get(ir.StateRef("P")) == instruction.size
     return state
 

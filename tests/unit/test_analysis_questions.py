@@ -29,7 +29,8 @@ from vdsl.cli import main
 from vdsl.emulator.state import MachineState
 from vdsl.errors import InternalError
 from vdsl.ir import nodes as ir
-from vdsl.semantics.concrete import HALTED, TRAPPED, compile_instruction, mask
+from vdsl.semantics.bits import mask
+from vdsl.semantics.concrete import Stop, compile_instruction
 
 Bits = dict[int, int]  # slot index -> the bits of that slot
 
@@ -123,10 +124,10 @@ def replay(machine: ir.Machine, inst: ir.Instruction, operands: tuple[int, ...],
         else:
             assert 0 <= value <= mask(operand.width or machine.word)
     after = before.copy()
-    status = compile_instruction(machine, inst, operands)(after.slots, after.memory, {}, None)
-    cause = machine.causes[status - TRAPPED] if status >= TRAPPED else None
+    stop, cause_index = compile_instruction(machine, inst, operands)(after.slots, after.memory, {}, None)
+    cause = machine.causes[cause_index] if stop == Stop.TRAPPED else None
     assert run.cause == cause, run.label
-    assert run.halted == (status == HALTED), run.label
+    assert run.halted == (stop == Stop.HALTED), run.label
     if cause is None:
         assert (run.after.slots, run.after.memory) == (after.slots, after.memory), run.label
     else:  # a trapping instruction changes nothing
@@ -259,8 +260,8 @@ def test_always_memory_trapping_never_runs() -> None:
     for mode in (0, 1):
         state = MachineState.empty(report.isa.machine)
         state.slots[state.mode_index] = mode
-        status = compile_instruction(report.isa.machine, inst, ())(state.slots, state.memory, {}, None)
-        assert report.isa.machine.causes[status - TRAPPED] == "memory"
+        stop, cause = compile_instruction(report.isa.machine, inst, ())(state.slots, state.memory, {}, None)
+        assert stop == Stop.TRAPPED and report.isa.machine.causes[cause] == "memory"
 
 
 def test_location_witness_names_its_shift() -> None:
@@ -319,17 +320,17 @@ def questions_for(text: str) -> tuple[Questions, ir.Isa]:
 
 
 def does_nothing(machine: ir.Machine, instruction: ir.Instruction, operands: tuple[int, ...]):
-    def step(r: list[int], E: list[int], W: object, L: object) -> int:
-        return 0  # continue, nothing written: not even the pc
+    def step(r: list[int], E: list[int], W: object, L: object) -> tuple[Stop, int]:
+        return Stop.CONTINUE, 0  # nothing written: not even the pc
     return step
 
 
 def traps_below_top(machine: ir.Machine, instruction: ir.Instruction, operands: tuple[int, ...]):
     real = compile_instruction(machine, instruction, operands)
 
-    def step(r: list[int], E: list[int], W: object, L: object) -> int:
+    def step(r: list[int], E: list[int], W: object, L: object) -> tuple[Stop, int]:
         if r[len(machine.registers)] != 0:
-            return TRAPPED + machine.causes.index("privileged")
+            return Stop.TRAPPED, machine.causes.index("privileged")
         return real(r, E, W, L)  # type: ignore[arg-type]
     return step
 

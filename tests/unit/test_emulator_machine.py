@@ -3,10 +3,12 @@ faults, self-modifying code and traces."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from conftest import SPECS, spec_from
 
-from vdsl import RunResult, StepRecord, compile_files, run_program
+from vdsl import Emulator, RunResult, StepRecord, compile_files, load_program, run_program
+from vdsl.emulator.traps import compiled_traps
 from vdsl.ir import nodes as ir
 
 # ---------------------------------------------------------------- the bundled PG74 spec
@@ -477,3 +479,150 @@ def test_the_trace_of_a_fetch_fault_names_no_instruction() -> None:
     assert (fault.step, fault.pc, fault.mode, fault.instruction, fault.operands, fault.trapped) == \
         (4, 4, "user", None, (), "memory")
     assert fault.memory == ((0, 0, 1), (1, 0, 4), (2, 0, 64), (3, 0, 4), (8, 0, 0))
+
+
+# ---------------------------------------------------------------- driving the emulator (monitors)
+
+GUARDED = spec_from("""
+    machine g {
+        word 8
+        memory E[64]
+        modes { high > mid > low }
+        reg A
+        reg P pc
+        control reg R { base: 8, bound: 8 }
+        relocate through R
+        trap { causes { svc } save (M, P, R) -> E[0]; load (M, P, R) <- E[4]; cause -> E[8] }
+    }
+    isa g for g {
+        inst LD a    { A = mem[a] }
+        inst ST a    { mem[a] = A }
+        inst PST a   { phys[a] = A }
+        inst PLD a   { A = phys[a] }
+        inst SVC     { trap svc }
+        inst BAD a   { A = phys[a]  trap svc }      // reads, then traps: the read never happened
+        inst HALT    { halt }
+    }
+    program inside on g {                    // P is relative to R: the code at E[32] is at P = 0
+        init R.base = 32  init R.bound = 16  init P = 0
+        org 32
+        LD 10  ST 11  HALT
+    }
+    program escapes on g {
+        init R.base = 32  init R.bound = 16  init P = 0
+        org 32
+        LD 10  PST 2  PLD 60  BAD 3  HALT
+    }
+    program runs_off on g {
+        init R.base = 32  init R.bound = 32  init P = 14
+        org 46
+        LD 0  HALT
+    }
+""")
+
+
+@attrs.define
+class Guard:
+    lo: int
+    hi: int
+    holes: frozenset[int] = frozenset()
+    seen: list[tuple[int, bool, int]] = attrs.Factory(list)
+
+    def violation(self, address: int, write: bool, pc: int) -> None:
+        self.seen.append((address, write, pc))
+
+
+def emulator_for(spec: ir.Spec, program: str, **options: object) -> Emulator:
+    isa = spec.isas[0]
+    found = spec.program(program)
+    assert found is not None
+    return Emulator(isa, load_program(isa, found), **options)  # type: ignore[arg-type]
+
+
+def test_step_runs_one_instruction_and_the_counters_count_steps_and_traps() -> None:
+    emulator = emulator_for(ACC, "supervisor_call")
+    first = emulator.step()
+    assert (first.status, first.steps) == ("step_limit", 1)
+    assert emulator.state.mode == 1                                  # LPSW entered user mode
+    assert emulator.run(100).status == "halted"
+    assert (emulator.counters.steps, emulator.counters.traps, emulator.counters.completed) == (4, 1, 3)
+
+
+def test_a_trap_hook_replaces_the_trap_mechanism_and_may_end_the_run() -> None:
+    seen: list[tuple[str, int, int]] = []
+
+    def hook(cause: int, pc: int) -> str | None:
+        seen.append((ACC.machines[0].causes[cause], pc, emulator.state.get(ir.StateRef("A"))))
+        return "exit"
+
+    emulator = emulator_for(ACC, "supervisor_call", on_trap=hook)
+    result = emulator.run(100)
+    # SVC at user pc 2 trapped; it changed nothing (A keeps 5, not 0xDEAD); no PSW was saved
+    assert seen == [("svc", 2, 5)]
+    assert (result.status, result.steps, result.cause) == ("exit", 3, "svc")
+    assert result.message == "exit after trap 'svc' at pc 2"
+    assert emulator.state.memory[0:4] == [0, 0, 0, 0] and emulator.state.mode == 1
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_the_guard_sees_no_access_inside_its_window(single: bool) -> None:
+    guard = Guard(32, 48)
+    emulator = emulator_for(GUARDED, "inside", guard=guard)
+    result = emulator.run(1) if single else emulator.run(100)
+    for _ in range(10):
+        if result.status != "step_limit":
+            break
+        result = emulator.run(1)
+    assert result.status == "halted" and guard.seen == []
+    assert emulator.state.memory[43] == emulator.state.memory[42]
+
+
+def test_the_guard_sees_every_physical_access_outside_its_window() -> None:
+    guard = Guard(32, 48, frozenset({42}))
+    emulator = emulator_for(GUARDED, "escapes", guard=guard, on_trap=lambda cause, pc: "exit")
+    assert emulator.run(100).status == "exit"
+    # LD 10 reads E[42] (a hole), PST 2 writes E[2], PLD 60 reads E[60]; BAD's read came before
+    # its trap, so it never happened
+    assert guard.seen == [(42, False, 0), (2, True, 2), (60, False, 4)]
+    assert emulator.state.memory[2] == emulator.state.memory[42]     # the store still happened
+
+
+def test_the_guard_sees_a_fetch_outside_its_window() -> None:
+    guard = Guard(32, 48)
+    emulator = emulator_for(GUARDED, "runs_off", guard=guard)
+    assert emulator.run(100).status == "halted"
+    assert guard.seen == [(48, False, 16)]                           # HALT's fetch at E[48]
+
+
+def test_the_trap_mechanism_cuts_and_widens_words_and_a_loaded_mode_names_a_mode() -> None:
+    spec = spec_from("""
+        machine t {
+            word 8
+            memory E[32]
+            modes { a > b > c }                       // 2 bits of mode: the value 3 names no mode
+            reg W: 12
+            reg P pc
+            trap { save (M, P, W) -> E[0]; load (M, P, W) <- E[4] }
+        }
+        isa t for t { inst SVC { trap illegal } inst HALT { halt } }
+        program p on t {
+            init W = 0xABC
+            data 4: 3, 20, 0xFF
+            org 10
+            SVC
+            org 20
+            HALT
+        }
+    """)
+    result = run_program(spec, "p")
+    assert result.status == "halted"
+    assert result.state.memory[0:3] == [0, 10, 0xBC]                # W cut to the 8-bit word
+    assert result.state.mode == 2                                    # 3 is no mode: the least privileged
+    assert result.state.get(ir.StateRef("W")) == 0xFF                # widened into 12 bits
+
+
+def test_the_trap_path_is_compiled_once_per_machine() -> None:
+    machine = ACC.machines[0]
+    assert compiled_traps(machine) is compiled_traps(machine)
+    assert len(compiled_traps(machine)) == len(machine.causes)
+    assert "def block" in compiled_traps(machine)[0].source  # type: ignore[attr-defined]

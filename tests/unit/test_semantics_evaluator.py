@@ -15,7 +15,7 @@ from conftest import spec_from
 
 from vdsl import Emulator, MachineState, RunResult
 from vdsl.ir import nodes as ir
-from vdsl.semantics.concrete import compile_instruction
+from vdsl.semantics.concrete import Stop, compile_instruction
 
 # ---------------------------------------------------------------- helpers
 
@@ -483,7 +483,7 @@ def test_the_pc_advance_wraps_at_the_pc_width() -> None:
     state = MachineState.empty(machine)
     state.set(ir.StateRef("P"), 0xFFFF)
     step = compile_instruction(machine, nop1, (7,))
-    assert step(state.slots, state.memory, {}, None) == 0
+    assert step(state.slots, state.memory, {}, None) == (Stop.CONTINUE, 0)
     assert state.get(ir.StateRef("P")) == 1
 
 

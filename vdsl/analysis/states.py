@@ -14,7 +14,7 @@ import z3
 from vdsl.emulator.state import MachineState
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import StateItem
-from vdsl.semantics.concrete import TRAPPED, compile_instruction
+from vdsl.semantics.concrete import Stop, compile_instruction
 from vdsl.semantics.evaluator import MEMORY_CAUSE, Evaluator, Outcome
 from vdsl.semantics.symbolic import Z3Domain, insert
 
@@ -159,6 +159,7 @@ class ConcreteRun:
 def run_concrete(machine: ir.Machine, instruction: ir.Instruction, operands: tuple[int, ...],
                  state: MachineState, label: str) -> ConcreteRun:
     after = state.copy()
-    status = compile_instruction(machine, instruction, operands)(after.slots, after.memory, {}, None)
-    cause = machine.causes[status - TRAPPED] if status >= TRAPPED else None
-    return ConcreteRun(label, state, after if cause is None else state.copy(), cause, status == 1)
+    step = compile_instruction(machine, instruction, operands)
+    stop, cause_index = step(after.slots, after.memory, {}, None)
+    cause = machine.causes[cause_index] if stop == Stop.TRAPPED else None
+    return ConcreteRun(label, state, after if cause is None else state.copy(), cause, stop == Stop.HALTED)

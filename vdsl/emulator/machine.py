@@ -1,8 +1,12 @@
 """The bare-machine emulator: fetch, relocate, run compiled instructions, take traps.
 
 Instructions live in memory as words: the opcode (the instruction's index in its ISA),
-then one word per operand.  Each instruction is compiled once per (opcode, operands)
-and cached by physical address; a write to a word of cached code forgets that entry.
+then one word per operand.  Code is compiled in blocks and cached by physical address; a
+write to a word of cached code forgets the blocks that cover it.
+
+A monitor drives the emulator without subclassing it: `run(budget)` and `step()`, a trap
+hook (the machine's own trap mechanism is the default), an optional access guard that
+guarded code checks on every physical access, fetches included, and counters of what ran.
 """
 
 from __future__ import annotations
@@ -12,19 +16,26 @@ from typing import Any
 
 import attrs
 
-from vdsl.emulator.state import MachineState
+from vdsl.emulator.state import MachineState, differences
+from vdsl.emulator.traps import compiled_traps
 from vdsl.ir import nodes as ir
-from vdsl.semantics.bits import mask
+from vdsl.semantics.bits import extract_code
 from vdsl.semantics.concrete import (
-    TRAPPED,
+    AccessGuard,
     BlockInstruction,
     CompiledBlock,
+    Stop,
     compile_block,
     ends_block,
 )
 
 MEMORY = ir.BUILTIN_CAUSES.index("memory")
 ILLEGAL = ir.BUILTIN_CAUSES.index("illegal")
+BLOCK_LIMIT = 64  # instructions per compiled block at most
+
+TrapHook = Callable[[int, int], "str | None"]
+"""`hook(cause, pc)`: an instruction at `pc` trapped with `cause` (it changed nothing).
+The hook returns None to let the run go on, or a status that ends the run."""
 
 
 @attrs.frozen
@@ -58,7 +69,8 @@ class StepRecord:
 
 @attrs.frozen
 class RunResult:
-    """How a run ended: `halted`, `step_limit`, or `trap` (a trap with no trap mechanism)."""
+    """How a run ended: `halted`, `step_limit` (the budget ran out), `trap` (a trap with no
+    trap mechanism), or a status a trap hook chose."""
 
     status: str
     steps: int
@@ -69,31 +81,74 @@ class RunResult:
 
 
 @attrs.define
+class Counters:
+    """What an emulator has run: steps (instructions executed, trapping ones included) and
+    traps taken.  The instructions that ran to completion are `steps - traps`."""
+
+    steps: int = 0
+    traps: int = 0
+
+    @property
+    def completed(self) -> int:
+        return self.steps - self.traps
+
+
+@attrs.frozen
 class _Block:
     """Compiled code for a straight-line run of instructions starting at one address."""
 
     run: CompiledBlock
     count: int  # instructions
     words: int  # memory words the run occupies
-    first: str  # the first instruction's name and operands, for the trace
-    operands: tuple[int, ...]
+    first: BlockInstruction | None  # None: the fetch itself faults
 
 
-BLOCK_LIMIT = 64  # instructions per compiled block at most
+def _fault(cause: int) -> _Block:
+    """A 'block' whose fetch traps: an illegal opcode, or a fetch outside memory or the bound."""
+
+    def run(r: list[int], E: list[int], W: object, L: object, G: object,
+            budget: int) -> tuple[int, Stop, int]:
+        return 1, Stop.TRAPPED, cause
+
+    return _Block(run, 1, 0, None)
+
+
+_FAULTS = {cause: _fault(cause) for cause in (MEMORY, ILLEGAL)}
+
+
+def fetch_window(machine: ir.Machine) -> Callable[[list[int]], tuple[int, int]]:
+    """`window(slots) -> (offset, limit)`: pc values below `limit` fetch from pc + offset."""
+    if machine.relocation is None:
+        size = machine.memory.size
+        return lambda slots: (0, size)
+    reg = machine.register(machine.relocation)
+    assert reg is not None
+    base, bound = reg.field("base"), reg.field("bound")
+    assert base is not None and bound is not None
+    value = f"slots[{machine.register_index(reg.name)}]"
+    offset, limit = extract_code(value, base.lo, base.width), extract_code(value, bound.lo, bound.width)
+    code = f"lambda slots: ({offset}, {limit})"
+    window: Callable[[list[int]], tuple[int, int]] = eval(code, {"__builtins__": {}})  # noqa: S307
+    return window
 
 
 class Emulator:
     """Runs an ISA's instructions on a concrete machine state.
 
-    Code is compiled in blocks: straight-line runs of instructions that end with one
-    that may jump, halt or move the relocation window.  Tracing, and the last steps
-    before the step limit, run one instruction per block.
+    Code is compiled in blocks: straight-line runs of instructions that end with one that
+    may jump, halt or move the relocation window.  Tracing, the last steps before the
+    budget runs out, and a block that would reach past the bound run one instruction per
+    block.
     """
 
-    def __init__(self, isa: ir.Isa, state: MachineState) -> None:
+    def __init__(self, isa: ir.Isa, state: MachineState, *, on_trap: TrapHook | None = None,
+                 guard: AccessGuard | None = None) -> None:
         self.isa = isa
         self.machine = isa.machine
         self.state = state
+        self.on_trap: TrapHook = on_trap or self.trap_mechanism
+        self.guard = guard
+        self.counters = Counters()
         self.blocks: dict[int, _Block] = {}
         self.singles: dict[int, _Block] = {}
         self.watch: dict[int, Callable[[int], None]] = {}
@@ -101,6 +156,9 @@ class Emulator:
         self.log: list[tuple[int, int, int]] | None = None
         self.initial_memory = list(state.memory)
         self.general = {self.machine.register_index(r.name) for r in self.machine.general_registers}
+        self.traps = compiled_traps(self.machine)
+        self.window = fetch_window(self.machine)
+        self.pc_index = self.machine.register_index(self.machine.pc)
 
     # ------------------------------------------------------------ decoding
     def forget(self, address: int) -> None:
@@ -113,28 +171,28 @@ class Emulator:
         for word in [w for w in self.watch if w not in covered]:
             del self.watch[word]
 
-    def decode(self, address: int) -> BlockInstruction | int:
-        """The instruction at a physical address, or the cause of the trap fetching it."""
+    def decode(self, address: int) -> BlockInstruction | _Block:
+        """The instruction at a physical address, or the fault block of a fetch that traps."""
         memory = self.state.memory
         opcode = memory[address]
         if opcode >= len(self.isa.instructions):
-            return ILLEGAL
+            return _FAULTS[ILLEGAL]
         inst = self.isa.instructions[opcode]
         if address + inst.size > len(memory):
-            return MEMORY
+            return _FAULTS[MEMORY]
         operands = tuple(memory[address + 1:address + inst.size])
         for operand, value in zip(inst.operands, operands, strict=False):
             if operand.kind == "reg" and value not in self.general:
-                return ILLEGAL
+                return _FAULTS[ILLEGAL]
         return BlockInstruction(inst, operands, 0)
 
-    def build(self, address: int, limit: int) -> _Block | int:
+    def build(self, address: int, limit: int) -> _Block:
         """Compile the block at a physical address (at most `limit` instructions)."""
         items: list[BlockInstruction] = []
         offset = 0
         while len(items) < limit and address + offset < len(self.state.memory):
             decoded = self.decode(address + offset)
-            if isinstance(decoded, int):
+            if isinstance(decoded, _Block):
                 if not items:
                     return decoded
                 break
@@ -145,119 +203,115 @@ class Emulator:
                 self.block_ends[key] = ends_block(self.machine, decoded.instruction, decoded.operands)
             if self.block_ends[key]:
                 break
-        block = _Block(compile_block(self.machine, items), len(items), offset, items[0].instruction.name,
-                       items[0].operands)
+        block = _Block(compile_block(self.machine, items, guarded=self.guard is not None), len(items), offset,
+                       items[0])
         (self.singles if limit == 1 else self.blocks)[address] = block
         for word in range(address, address + offset):
             self.watch[word] = self.forget
         return block
 
+    def fetch(self, pc: int, budget: int, single: bool) -> _Block:
+        """The block to run at `pc`: fetched through the relocation window, one instruction
+        when asked or when a block would run past the budget, the bound or memory."""
+        offset, limit = self.window(self.state.slots)
+        size = len(self.state.memory)
+        if not (pc < limit and pc + offset < size):
+            return _FAULTS[MEMORY]
+        address = pc + offset
+        block = None if single else self.blocks.get(address) or self.build(address, BLOCK_LIMIT)
+        if block is None or block.count > budget or pc + block.words > limit or address + block.words > size \
+                or (self.guard is not None and self.outside_guard(address, block.words) is not None):
+            block = self.singles.get(address) or self.build(address, 1)
+            if pc + block.words > limit or address + block.words > size:
+                return _FAULTS[MEMORY]
+            if self.guard is not None and block.first is not None:
+                outside = self.outside_guard(address, block.words)
+                if outside is not None:
+                    self.guard.violation(outside, False, pc)
+        return block
+
+    def outside_guard(self, address: int, words: int) -> int | None:
+        """The first of the words at `address` that the guard's window leaves out."""
+        guard = self.guard
+        assert guard is not None
+        return next((a for a in range(address, address + words)
+                     if not guard.lo <= a < guard.hi or a in guard.holes), None)
+
     # ------------------------------------------------------------ traps
-    def take_trap(self, cause: int, pc: int) -> bool:
-        """Run the machine's trap mechanism; False when the machine declares none."""
-        trap = self.machine.trap
-        if trap is None:
+    def trap_mechanism(self, cause: int, pc: int) -> str | None:
+        """The default trap hook: the machine's own mechanism, or the end of the run when
+        the machine declares none."""
+        return None if self.take_trap(cause) else "trap"
+
+    def take_trap(self, cause: int) -> bool:
+        """Run the machine's (compiled) trap mechanism; False when the machine declares none."""
+        if not self.traps:
             return False
-        state = self.state
-        saved = [pc if item.reg == self.machine.pc and item.field is None else state.get(item)
-                 for item in state.psw(trap.save)]
-        word_mask = mask(self.machine.memory.width)
-        for offset, value in enumerate(saved):
-            self.write_physical(trap.save_at + offset, value & word_mask)
-        if trap.cause_at is not None:
-            self.write_physical(trap.cause_at, cause & word_mask)
-        for offset, item in enumerate(state.psw(trap.load)):
-            state.set(item, state.memory[trap.load_at + offset])
+        self.traps[cause](self.state.slots, self.state.memory, self.watch, self.log, None, 0)
         return True
 
-    def write_physical(self, address: int, value: int) -> None:
-        if self.log is not None:
-            self.log.append((address, self.state.memory[address], value))
-        self.state.memory[address] = value
-        if address in self.watch:
-            self.forget(address)
-
     # ------------------------------------------------------------ running
+    def step(self, trace: Callable[[StepRecord], None] | None = None) -> RunResult:
+        """Run one instruction (taking its trap, if it traps)."""
+        return self.run(1, trace)
+
     def run(self, max_steps: int, trace: Callable[[StepRecord], None] | None = None) -> RunResult:
-        """Run until halt, an unhandled trap, or `max_steps` steps."""
+        """Run until halt, a trap the hook ends the run on, or `max_steps` steps."""
         machine = self.machine
         state = self.state
-        r, memory, watch = state.slots, state.memory, self.watch
-        pc_index = machine.register_index(machine.pc)
-        size = machine.memory.size
-        relocation = None
-        if machine.relocation is not None:
-            reg = machine.register(machine.relocation)
-            assert reg is not None
-            base, bound = reg.field("base"), reg.field("bound")
-            assert base is not None and bound is not None
-            relocation = (machine.register_index(reg.name), base.lo, mask(base.width), bound.lo,
-                          mask(bound.width))
+        r, memory, watch, guard = state.slots, state.memory, self.watch, self.guard
+        pc_index, fetch, counters = self.pc_index, self.fetch, self.counters
         self.log = [] if trace is not None else None
-        blocks, singles, build = self.blocks, self.singles, self.build
         steps = 0
         while steps < max_steps:
             pc = r[pc_index]
-            if relocation is not None:
-                value = r[relocation[0]]
-                offset = (value >> relocation[1]) & relocation[2]
-                limit = (value >> relocation[3]) & relocation[4]
-            else:
-                offset, limit = 0, size
-            before = list(r) if trace is not None else None
-            block: _Block | int = MEMORY
-            if pc < limit and pc + offset < size:
-                address = pc + offset
-                block = blocks.get(address) or build(address, BLOCK_LIMIT)
-                # One instruction at a time when tracing, near the step limit, or when the
-                # block reaches past the bound (the fetch that faults must be the one to trap).
-                if not isinstance(block, int) and (
-                        trace is not None or block.count > max_steps - steps
-                        or pc + block.words > limit or address + block.words > size):
-                    block = singles.get(address) or build(address, 1)
-                    if not isinstance(block, int) and (pc + block.words > limit
-                                                       or address + block.words > size):
-                        block = MEMORY
-            if isinstance(block, int):
-                status, executed = TRAPPED + block, 1
-            else:
-                status, executed = block.run(r, memory, watch, self.log, max_steps - steps)
+            before = state.copy() if trace is not None else None
+            block = fetch(pc, max_steps - steps, trace is not None)
+            executed, stop, cause = block.run(r, memory, watch, self.log, guard, max_steps - steps)
             steps += executed
-            if status >= TRAPPED:
-                cause = status - TRAPPED
+            counters.steps += executed
+            if stop == Stop.TRAPPED:
+                counters.traps += 1
                 trapped_pc = r[pc_index]
-                handled = self.take_trap(cause, trapped_pc)
+                ended = self.on_trap(cause, trapped_pc)
                 if trace is not None:
                     trace(self.record(steps, trapped_pc, before, block, machine.causes[cause]))
-                if not handled:
-                    return RunResult("trap", steps, state,
-                                     f"trap '{machine.causes[cause]}' at pc {trapped_pc}, and machine "
-                                     f"'{machine.name}' declares no trap mechanism",
-                                     self.initial_memory, machine.causes[cause])
+                if ended is not None:
+                    return self.result(ended, steps, self.trap_message(ended, cause, trapped_pc),
+                                       machine.causes[cause])
                 continue
             if trace is not None:
                 trace(self.record(steps, pc, before, block, None))
-            if status:
-                return RunResult("halted", steps, state,
-                                 f"halted after {steps} step{'s' if steps != 1 else ''}",
-                                 self.initial_memory)
-        return RunResult("step_limit", steps, state,
-                         f"stopped after {max_steps} steps without reaching halt "
-                         "(raise the limit with --max-steps)", self.initial_memory)
+            if stop == Stop.HALTED:
+                return self.result("halted", steps, f"halted after {steps} step{'s' if steps != 1 else ''}")
+        return self.result("step_limit", steps, f"stopped after {max_steps} steps without reaching halt "
+                           "(raise the limit with --max-steps)")
 
-    def record(self, step: int, pc: int, before: list[int] | None, decoded: _Block | int,
+    def trap_message(self, status: str, cause: int, pc: int) -> str:
+        name = self.machine.causes[cause]
+        if status == "trap":
+            return f"trap '{name}' at pc {pc}, and machine '{self.machine.name}' declares no trap mechanism"
+        return f"{status} after trap '{name}' at pc {pc}"
+
+    def result(self, status: str, steps: int, message: str, cause: str | None = None) -> RunResult:
+        return RunResult(status, steps, self.state, message, self.initial_memory, cause)
+
+    def record(self, step: int, pc: int, before: MachineState | None, block: _Block,
                cause: str | None) -> StepRecord:
         assert before is not None and self.log is not None
-        state = self.state
-        mode = self.machine.modes[before[state.mode_index]]
-        changes = {}
-        for index, (old, new) in enumerate(zip(before, state.slots, strict=False)):
-            if old != new:
-                names = self.machine.registers
-                name = names[index].name if index < state.mode_index else self.machine.mode_name
-                changes[name] = (old, new)
+        registers = {}
+        for difference in differences(before, self.state, addresses=()):
+            item = difference.item
+            assert item is not None
+            if item.reg is None:
+                registers[self.machine.mode_name] = (before.mode, self.state.mode)
+            else:
+                index = self.machine.register_index(item.reg)
+                registers[item.reg] = (before.slots[index], self.state.slots[index])
         writes = tuple(self.log)
         self.log.clear()
-        if isinstance(decoded, int):
-            return StepRecord(step, pc, mode, None, (), cause, changes, writes)
-        return StepRecord(step, pc, mode, decoded.first, decoded.operands, cause, changes, writes)
+        mode = self.machine.modes[before.mode]
+        first = block.first
+        if first is None:
+            return StepRecord(step, pc, mode, None, (), cause, registers, writes)
+        return StepRecord(step, pc, mode, first.instruction.name, first.operands, cause, registers, writes)

@@ -61,8 +61,11 @@ class MachineState:
         """Set the mode (a mode's index), a register or a field (the value is cut to its width)."""
         found = self._item(ref)
         if found.reg is None:
-            least_privileged = len(self.machine.modes) - 1
-            self.slots[self.mode_index] = min(value & mask(self.machine.mode_width), least_privileged)
+            # Only instruction semantics (and the trap mechanism, compiled like them) turn an
+            # arbitrary value into a mode; here the value must already name one.
+            if not 0 <= value < len(self.machine.modes):
+                raise ValueError(f"there is no mode number {value} in machine '{self.machine.name}'")
+            self.slots[self.mode_index] = value
             return
         index = self.machine.register_index(found.reg)
         reg = self.machine.registers[index]

@@ -32,6 +32,11 @@ _extract = _function(EXTRACT, "a, lo, m")
 _insert = _function(INSERT, "a, b, lo, keep")
 
 
+def extract_code(value: str, lo: int, width: int) -> str:
+    """Python source that extracts bits lo .. lo + width - 1 of the expression `value`."""
+    return (EXTRACT if lo else EXTRACT_LOW).format(a=value, lo=lo, m=mask(width))
+
+
 def extract(value: int, lo: int, width: int) -> int:
     """Bits lo .. lo + width - 1 of `value`."""
     return int(_extract(value, lo, mask(width)))

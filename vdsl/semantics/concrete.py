@@ -12,16 +12,19 @@ constants and register operands select their register at compile time.
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import attrs
 
 from vdsl.errors import InternalError
 from vdsl.ir import nodes as ir
 from vdsl.semantics.bits import EXTRACT, EXTRACT_LOW, INSERT, mask
-from vdsl.semantics.evaluator import Evaluator
+from vdsl.semantics.evaluator import Evaluator, Outcome
 
 Value = int | str
 Memory = tuple[tuple[Value, Value, Value], ...]  # pending (guard, address, value) stores
@@ -224,21 +227,40 @@ class PythonDomain:
         return (*memory, (guard, address, value))
 
 
-CompiledInstruction = Callable[..., int]
-"""`step(r, E, W, L) -> status`: 0 continue, 1 halted, 2 + cause trapped.
+class Stop(enum.IntEnum):
+    """Why compiled code returned: it ran out of block, halted, or trapped."""
+
+    CONTINUE = 0
+    HALTED = 1
+    TRAPPED = 2
+
+
+CompiledBlock = Callable[..., tuple[int, Stop, int]]
+"""`block(r, E, W, L, G, budget) -> (steps, stop, cause)`: run a straight-line run of
+instructions.
 
 `r` holds the registers then the mode; `E` is memory; `W` maps each memory word that
 holds compiled code to a function that forgets that code; `L`, when not None, receives
-`(address, old, new)` for every memory write (the trace).
-"""
+`(address, old, new)` for every memory write (the trace); `G` is the access guard of
+guarded code (see `AccessGuard`), unused otherwise.  `steps` counts the instructions
+executed, the trapping one included; `cause` is the trap cause's index when `stop` is
+TRAPPED.  A block whose last instruction jumps back to its start runs again, in the same
+call, while at least a whole block's worth of `budget` steps is left."""
 
-CompiledBlock = Callable[..., tuple[int, int]]
-"""`block(r, E, W, L, budget) -> (status, steps)`: as a `CompiledInstruction`, for a run
-of instructions; `steps` counts the instructions executed, the trapping one included.
-A block whose last instruction jumps back to its start runs again, in the same call,
-while at least a whole block's worth of `budget` steps is left."""
+CompiledInstruction = Callable[..., tuple[Stop, int]]
+"""`step(r, E, W, L) -> (stop, cause)`: one instruction, as a `CompiledBlock` runs it."""
 
-CONTINUE, HALTED, TRAPPED = 0, 1, 2
+
+class AccessGuard(Protocol):
+    """What guarded code checks every physical access against: the window [lo, hi) a
+    guest may touch, minus the words in `holes`; an access outside it is reported with
+    `violation(address, write, pc)`, and then happens as the hardware does it."""
+
+    lo: int
+    hi: int
+    holes: frozenset[int]
+
+    def violation(self, address: int, write: bool, pc: int) -> None: ...
 
 
 @attrs.frozen
@@ -259,36 +281,97 @@ def ends_block(machine: ir.Machine, instruction: ir.Instruction, operands: tuple
             or (machine.relocation is not None and machine.relocation in outcome.written))
 
 
-def compile_block(machine: ir.Machine, block: list[BlockInstruction]) -> CompiledBlock:
-    """One Python function running a straight-line run of instructions.
+class _Emitter:
+    """Lines of Python source, indented by `indent()` blocks."""
 
-    Registers stay in local variables between the instructions and are written back
-    at the end, or before an early return: a trap (the trapping instruction commits
-    nothing) or a write to compiled code (the rest of the block may be stale).  The
-    block repeats while its last instruction jumps back to its start (a tight loop
-    runs without returning to the emulator).
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str]] = []
+        self.level = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append((self.level, text))
+
+    def extend(self, texts: list[str]) -> None:
+        for text in texts:
+            self.line(text)
+
+    @contextlib.contextmanager
+    def indent(self) -> Iterator[None]:
+        self.level += 1
+        try:
+            yield
+        finally:
+            self.level -= 1
+
+    def source(self, base: int) -> str:
+        kept = _without_dead_temporaries(self.lines)
+        return "\n".join("    " * (base + level) + text for level, text in kept) + "\n"
+
+
+class _BlockCompiler:
+    """Generates the Python function for one block of instructions.
+
+    Registers stay in local variables between the instructions and are written back at
+    the end, or before an early return: a trap (the trapping instruction commits nothing)
+    or a write to compiled code (the rest of the block may be stale).  The block repeats
+    while its last instruction jumps back to its start (a tight loop runs without
+    returning to the emulator).  Guarded code checks each access of an instruction that
+    does not trap against the guard `G` before its stores happen.
     """
-    domain = PythonDomain(machine, ())
-    evaluator = Evaluator(machine, domain)
-    pc_slot = domain.register_index[machine.pc]
-    lines: list[str] = []
-    start_pc = domain.load_slot(f"r[{pc_slot}]")
-    pc_width = evaluator.pc_width
-    for count, item in enumerate(block, start=1):
-        domain.operands = item.operands
-        domain.current_pc = domain.binary("+", start_pc, item.offset, pc_width) if item.offset else start_pc
-        outcome = evaluator.run(item.instruction)
-        lines.extend(domain.take_lines())
-        if outcome.trapped != 0:
-            lines.append(f"if {outcome.trapped}:")
-            lines.extend("    " + line for line in domain.write_back(pc_slot, domain.current_pc))
-            lines.append(f"    return ({TRAPPED} + {outcome.cause}, n + {count})")
-        for name in outcome.written:
-            domain.current[f"r[{domain.register_index[name]}]"] = outcome.registers[name]
-        if outcome.mode is not None:
-            domain.current[f"r[{domain.mode_index}]"] = outcome.mode
-        # All of the instruction's stores happen; then, if one hit compiled code, the
-        # code it hit is forgotten and the block ends (what follows may be stale).
+
+    def __init__(self, machine: ir.Machine, guarded: bool) -> None:
+        self.machine = machine
+        self.guarded = guarded
+        self.domain = PythonDomain(machine, ())
+        self.evaluator = Evaluator(machine, self.domain)
+        self.pc_slot = self.domain.register_index[machine.pc]
+        self.out = _Emitter()
+
+    def compile(self, block: list[BlockInstruction]) -> CompiledBlock:
+        domain = self.domain
+        start_pc = domain.load_slot(f"r[{self.pc_slot}]")
+        for count, item in enumerate(block, start=1):
+            domain.operands = item.operands
+            domain.current_pc = domain.binary("+", start_pc, item.offset, self.evaluator.pc_width) \
+                if item.offset else start_pc
+            outcome = self.evaluator.run(item.instruction)
+            self.out.extend(domain.take_lines())
+            self.trap_exit(outcome, count)
+            for name in outcome.written:
+                domain.current[f"r[{domain.register_index[name]}]"] = outcome.registers[name]
+            if outcome.mode is not None:
+                domain.current[f"r[{domain.mode_index}]"] = outcome.mode
+            if self.guarded:
+                self.guard_checks(outcome)
+            self.stores(outcome, count)
+            if count == len(block):
+                self.block_end(outcome, count, start_pc)
+        return self.function(block)
+
+    def trap_exit(self, outcome: Outcome[Value, Memory], count: int) -> None:
+        if outcome.trapped == 0:
+            return
+        self.out.line(f"if {outcome.trapped}:")
+        with self.out.indent():
+            self.out.extend(self.domain.write_back(self.pc_slot, self.domain.current_pc or 0))
+            self.out.line(f"return (n + {count}, {int(Stop.TRAPPED)}, {outcome.cause})")
+
+    def guard_checks(self, outcome: Outcome[Value, Memory]) -> None:
+        """Report every access outside the guard's window (the instruction did not trap)."""
+        pc = self.domain.current_pc
+        accesses = [(when, address, False) for when, address in outcome.reads]
+        accesses += [(when, address, True) for when, address, _ in outcome.memory]
+        for when, address, write in accesses:
+            if when == 0:
+                continue
+            outside = f"not glo <= {address} < ghi or {address} in gholes"
+            self.out.line(f"if {outside}:" if when == 1 else f"if {when} and ({outside}):")
+            with self.out.indent():
+                self.out.line(f"G.violation({address}, {write}, {pc})")
+
+    def stores(self, outcome: Outcome[Value, Memory], count: int) -> None:
+        """All of the instruction's stores happen; then, if one hit compiled code, the code
+        it hit is forgotten and the block ends (what follows may be stale)."""
         hits = []
         for guard, address, value in outcome.memory:
             if guard == 0:
@@ -297,40 +380,52 @@ def compile_block(machine: ir.Machine, block: list[BlockInstruction]) -> Compile
                      f"E[{address}] = {value}"]
             hit = f"{address} in W"
             if guard == 1:
-                lines.extend(store)
+                self.out.extend(store)
             else:
-                lines.append(f"if {guard}:")
-                lines.extend("    " + line for line in store)
+                self.out.line(f"if {guard}:")
+                with self.out.indent():
+                    self.out.extend(store)
                 hit = f"({guard} and {hit})"
             hits.append((hit, address))
-        if hits:
-            lines.append("if " + " or ".join(hit for hit, _ in hits) + ":")
+        if not hits:
+            return
+        self.out.line("if " + " or ".join(hit for hit, _ in hits) + ":")
+        with self.out.indent():
             for hit, address in hits:
-                lines.append(f"    if {hit}: W[{address}]({address})")
-            lines.extend("    " + line for line in domain.write_back(pc_slot, outcome.next_pc))
-            lines.append(f"    return ({CONTINUE}, n + {count})")
-        if count == len(block):
-            lines.extend(domain.write_back(pc_slot, outcome.next_pc))
-            if outcome.halted != 0:
-                lines.append(f"if {outcome.halted}: return ({HALTED}, n + {count})")
-            lines.append(f"n += {count}")
-            if machine.relocation in outcome.written:  # the next fetch may go elsewhere
-                lines.append(f"return ({CONTINUE}, n)")
-            else:
-                lines.append(f"if n + {count} > budget or {outcome.next_pc} != {start_pc}: "
-                             f"return ({CONTINUE}, n)")
-    lines = _without_dead_temporaries(lines)
-    source = ("def block(r, E, W, L, budget):\n    n = 0\n    while True:\n"
-              + "\n".join("        " + line for line in lines) + "\n")
-    names = " ".join(item.instruction.name for item in block)
-    namespace: dict[str, object] = {}
-    try:
-        exec(compile(source, f"<vdsl {names}>", "exec"), namespace)  # noqa: S102
-    except SyntaxError as error:  # pragma: no cover - a bug in code generation
-        raise InternalError(f"generated code for {names} does not compile: {error}\n{source}") from error
-    function = namespace["block"]
-    function.source = source  # type: ignore[attr-defined]
-    return function  # type: ignore[return-value]
+                self.out.line(f"if {hit}: W[{address}]({address})")
+            self.out.extend(self.domain.write_back(self.pc_slot, outcome.next_pc))
+            self.out.line(f"return (n + {count}, {int(Stop.CONTINUE)}, 0)")
+
+    def block_end(self, outcome: Outcome[Value, Memory], count: int, start_pc: Value) -> None:
+        self.out.extend(self.domain.write_back(self.pc_slot, outcome.next_pc))
+        if outcome.halted != 0:
+            self.out.line(f"if {outcome.halted}: return (n + {count}, {int(Stop.HALTED)}, 0)")
+        self.out.line(f"n += {count}")
+        if self.machine.relocation in outcome.written:  # the next fetch may go elsewhere
+            self.out.line(f"return (n, {int(Stop.CONTINUE)}, 0)")
+        else:
+            self.out.line(f"if n + {count} > budget or {outcome.next_pc} != {start_pc}: "
+                          f"return (n, {int(Stop.CONTINUE)}, 0)")
+
+    def function(self, block: list[BlockInstruction]) -> CompiledBlock:
+        head = "def block(r, E, W, L, G, budget):\n    n = 0\n"
+        if self.guarded:
+            head += "    glo, ghi, gholes = G.lo, G.hi, G.holes\n"
+        source = head + "    while True:\n" + self.out.source(2)
+        names = " ".join(item.instruction.name for item in block)
+        namespace: dict[str, object] = {}
+        try:
+            exec(compile(source, f"<vdsl {names}>", "exec"), namespace)  # noqa: S102
+        except SyntaxError as error:  # pragma: no cover - a bug in code generation
+            raise InternalError(f"generated code for {names} does not compile: {error}\n{source}") from error
+        function = namespace["block"]
+        function.source = source  # type: ignore[attr-defined]
+        return function  # type: ignore[return-value]
+
+
+def compile_block(machine: ir.Machine, block: list[BlockInstruction], guarded: bool = False) -> CompiledBlock:
+    """One Python function running a straight-line run of instructions (see `_BlockCompiler`)."""
+    return _BlockCompiler(machine, guarded).compile(block)
 
 
 def compile_instruction(machine: ir.Machine, instruction: ir.Instruction,
@@ -339,8 +434,9 @@ def compile_instruction(machine: ir.Machine, instruction: ir.Instruction,
     block = compile_block(machine, [BlockInstruction(instruction, operands, 0)])
 
     def step(r: list[int], E: list[int], W: dict[int, Callable[[int], None]],
-             L: list[tuple[int, int, int]] | None) -> int:
-        return block(r, E, W, L, 1)[0]
+             L: list[tuple[int, int, int]] | None) -> tuple[Stop, int]:
+        _, stop, cause = block(r, E, W, L, None, 1)
+        return Stop(stop), cause
 
     step.source = block.source  # type: ignore[attr-defined]
     return step
@@ -349,17 +445,17 @@ def compile_instruction(machine: ir.Machine, instruction: ir.Instruction,
 _TEMPORARY = re.compile(r"\bt\d+\b")
 
 
-def _without_dead_temporaries(lines: list[str]) -> list[str]:
+def _without_dead_temporaries(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """Drop `tN = ...` lines whose value nothing uses (loads the folding made useless)."""
     used: set[str] = set()
-    kept: list[str] = []
-    for line in reversed(lines):
+    kept: list[tuple[int, str]] = []
+    for level, line in reversed(lines):
         target, _, code = line.partition(" = ")
-        if _TEMPORARY.fullmatch(target) and " " not in target:
+        if _TEMPORARY.fullmatch(target):
             if target not in used:
                 continue
             used.update(_TEMPORARY.findall(code))
         else:
             used.update(_TEMPORARY.findall(line))
-        kept.append(line)
+        kept.append((level, line))
     return kept[::-1]
