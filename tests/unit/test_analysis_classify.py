@@ -110,7 +110,9 @@ PRIVILEGED_CONTROL = ("privileged", "control-sensitive")
 CONTROL_USER = ("control-sensitive", "user-sensitive")
 MODE = ("mode-sensitive", "behaviour-sensitive")
 LOCATION_USER = ("location-sensitive", "behaviour-sensitive", "user-sensitive")
-STATE = ("behaviour-sensitive",)
+# Reading other control state is user-sensitive too: in the guest mode a hybrid monitor's real
+# control state is not the guest's.
+STATE_USER = ("behaviour-sensitive", "user-sensitive")
 
 
 def row(name: str, text: str, instruction: str, classes: tuple[str, ...],
@@ -203,11 +205,11 @@ CORPUS = [
     # Without relocation phys[] is mem[]: nothing moves.
     row("phys-without-relocation", flat("LDP a { A = phys[a] }"), "LDP", INNOCUOUS),
     # Reads a control register: sensitive to other control state, nothing else.
-    row("other-control-register", pg("GETC { A = C }"), "GETC", STATE),
+    row("other-control-register", pg("GETC { A = C }"), "GETC", STATE_USER),
     # Reads a control field.
-    row("other-control-field", pg("GETIF { A = zext(F.IF, 8) }"), "GETIF", STATE),
+    row("other-control-field", pg("GETIF { A = zext(F.IF, 8) }"), "GETIF", STATE_USER),
     # Reads R's bound: not the base (shifting R keeps the bound), but control state.
-    row("other-control-bound", pg("GETB { A = R.bound }"), "GETB", STATE),
+    row("other-control-bound", pg("GETB { A = R.bound }"), "GETB", STATE_USER),
 
     # ---- timing
     # Reads timing state: timing-sensitive, and innocuous (timing is not control state).
@@ -230,7 +232,7 @@ CORPUS = [
     row("silently-ignores-write", pg("POPF a { if M == supervisor { F.IF = a[0] } }"), "POPF",
         ("control-sensitive", "mode-sensitive", "behaviour-sensitive")),
     # Reads control state only through a branch: where it jumps depends on IF.
-    row("reads-control-through-branch", pg("JIF a { if F.IF == 1 { P = a } }"), "JIF", STATE),
+    row("reads-control-through-branch", pg("JIF a { if F.IF == 1 { P = a } }"), "JIF", STATE_USER),
     # Reads the mode only through a branch.
     row("reads-mode-through-branch", pg("JSUP a { if M == supervisor { P = a } }"), "JSUP", MODE),
     # Traps in both modes: traps in supervisor mode, so not privileged; never runs, so nothing
@@ -281,8 +283,10 @@ CORPUS = [
 
     # ---- a pinned control field (IOPL): CLI faults in ring3 unless IOPL == 3
     # With IOPL pinned to 0 every guest-context state traps: privileged.
+    # Privileged with the pin; user-sensitive all the same: a guest whose own IOPL is 3 would
+    # clear IF in ring 3 (the real machine, pinned to 0, traps instead).
     row("iopl-pinned", iopl(CLI_IOPL, extra="    guests run in ring3\n    pin FL.IOPL = 0\n"), "CLI",
-        PRIVILEGED_CONTROL),
+        (*PRIVILEGED_CONTROL, "user-sensitive")),
     # Without the pin, ring3 with IOPL == 3 runs it and clears IF.
     row("iopl-unpinned", iopl(CLI_IOPL), "CLI", CONTROL_USER),
     # Pinned to 3, ring3 never traps.

@@ -236,14 +236,16 @@ class Questions:
         return Answer("privileged", False, Witness(named, runs, shows, reads=self.reads(model, [top, low])))
 
     def control_sensitive(self, inst: ir.Instruction, in_context: bool = False) -> Answer:
-        """Some non-trapping execution changes control state (in the guest context: with the
-        guest mode and the pins)."""
+        """Some non-trapping execution changes control state (in the guest context: in the
+        guest mode).  The state is the virtual machine's, so the pins do not bind it: a guest
+        whose own IOPL is 3 runs POPF differently from the real machine, whose IOPL the
+        monitor pins to 0."""
         state, operands, base = self.start(inst)
         if in_context:
-            base += [state.mode == self.mode_value(self.context.mode)] + self.context.constraints(state)
+            base += [state.mode == self.mode_value(self.context.mode)]
         run = self.run(inst, state, operands)
         changed = z3.Or([run.final.get(i) != state.get(i) for i in self.control])
-        where = " in the guest context" if in_context else ""
+        where = " in the guest mode" if in_context else ""
         model = self.solve(base + [z3.Not(run.trapped), changed],
                            f"whether {inst.name} changes control state{where}")
         if model is None:
@@ -295,19 +297,24 @@ class Questions:
                                               reads=self.reads(model, [a, b])))
 
     def state_sensitive(self, inst: ir.Instruction, items: list[StateItem], question: str,
-                        what: str) -> Answer:
+                        what: str, in_context: bool = False) -> Answer:
         """Two states that differ only in `items`, neither trapping, give results that differ
-        outside those items."""
+        outside those items.  In the guest context both run in the guest mode and the first,
+        the state the real machine holds, has the pins; the second may differ in pinned state
+        too (the virtual machine's own values)."""
         if not items:
             return Answer(question, False, proof=f"the machine has no {what}")
         state, operands, base = self.start(inst)
+        if in_context:
+            base += [state.mode == self.mode_value(self.context.mode)] + self.context.constraints(state)
         other = state
         for item in items:
             other = other.with_item(item, z3.BitVec(f"other.{item.name}", item.width(self.machine)))
         a = self.run(inst, state, operands)
         b = self.run(inst, other, operands)
+        where = " in the guest mode" if in_context else ""
         return self.pair(inst, question, base, operands, a, b, items,
-                         f"no two states that differ only in {what} give different results")
+                         f"no two states{where} that differ only in {what} give different results")
 
     def location_sensitive(self, inst: ir.Instruction, in_context: bool = False) -> Answer:
         """Running with R's base shifted by x (and memory shifted with it) gives a result that
@@ -387,15 +394,22 @@ class Questions:
         return found
 
     def user_sensitive(self, inst: ir.Instruction) -> Answer:
-        """Sensitive for some state in the guest context: control-sensitive there, or
-        location-sensitive among such states (Theorem 3)."""
+        """Sensitive for some state in the guest context (Theorem 3): control-sensitive there,
+        location-sensitive among such states, or dependent there on other monitor-owned
+        control state (a hybrid monitor runs virtual user mode directly on the real control
+        state it owns, so such a read shows the guest the monitor's values).  The mode is
+        fixed in the guest context, so mode-sensitivity does not count."""
         control = self.control_sensitive(inst, in_context=True)
         if control.holds:
             return attrs.evolve(control, question="user-sensitive")
         location = self.location_sensitive(inst, in_context=True)
         if location.holds:
             return attrs.evolve(location, question="user-sensitive")
-        return Answer("user-sensitive", False, proof=f"{control.proof}; {location.proof}")
+        state = self.state_sensitive(inst, self.other_control, "user-sensitive", "declared control state",
+                                     in_context=True)
+        if state.holds:
+            return state
+        return Answer("user-sensitive", False, proof=f"{control.proof}; {location.proof}; {state.proof}")
 
     def ask_all(self, inst: ir.Instruction) -> dict[str, Answer]:
         """Every question about one instruction, in report order."""
