@@ -9,18 +9,21 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from vdsl import __version__
 from vdsl.analysis.classify import IsaReport, classify_instruction, classify_isa, guest_context
 from vdsl.analysis.questions import Questions, UndecidedError
-from vdsl.emulator import DEFAULT_MAX_STEPS, RunResult, StepRecord, run_program
+from vdsl.emulator import DEFAULT_MAX_STEPS, StepRecord, run_program
 from vdsl.errors import InternalError, RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
-from vdsl.ir.nodes import Isa, Spec
+from vdsl.ir.nodes import Isa, Scenario, Spec
 from vdsl.ir.vocabulary import THEOREMS
+from vdsl.monitor.run import run_scenario, select_scenarios
 from vdsl.phases import Compilation
 from vdsl.report.check import check_json, check_text, explain_json, explain_text
+from vdsl.report.run import bare_run_json, bare_run_text, runs_json, scenario_text
+from vdsl.resolve.policies import TECHNIQUES
 from vdsl.resources import bundled_specs
 
 EXIT_OK, EXIT_FAILED, EXIT_SPEC_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
@@ -104,13 +107,20 @@ def _parser() -> argparse.ArgumentParser:
     dump_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
     dump_cmd.set_defaults(handler=_dump, format="text")
 
-    run = commands.add_parser("run", help="run a program on the bare machine")
+    run = commands.add_parser(
+        "run", help="run scenarios (guests under a monitor, checked against bare runs), or a program bare")
     run.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    run.add_argument("--program", "-p", help="the program to run (default: the only one)")
+    run.add_argument("--scenario", "-s", action="append", metavar="NAME",
+                     help="run this scenario (repeatable; default: every scenario the files declare)")
+    run.add_argument("--technique", choices=TECHNIQUES, metavar="TECHNIQUE",
+                     help="run every monitor with this technique instead of its policy's "
+                          "(trap_and_emulate, hybrid)")
+    run.add_argument("--program", "-p", help="run this program on the bare machine instead of the scenarios")
     run.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
-                     help=f"stop after N steps (default {DEFAULT_MAX_STEPS})")
+                     help=f"stop a program or guest after N instructions (default {DEFAULT_MAX_STEPS})")
     run.add_argument("--trace", type=Path, metavar="FILE",
-                     help="write one JSON line per step to FILE ('-' for standard output)")
+                     help="write one JSON line per step (per monitor action, for scenarios) to FILE "
+                          "('-' for standard output)")
     _add_format(run)
     run.set_defaults(handler=_run)
 
@@ -230,6 +240,14 @@ def _run(args: argparse.Namespace) -> int:
         raise RunError("--trace - and --format json would both write to standard output; "
                        "write the trace to a file instead")
     spec = Compilation(args.files).spec
+    if args.program is None:
+        given = {str(f) for f in args.files}
+        scenarios = select_scenarios(spec, args.scenario) if args.scenario else [
+            s for s in spec.scenarios if s.span is not None and s.span.file in given]
+        if scenarios:
+            return _run_scenarios(args, scenarios)
+        if args.technique is not None:
+            raise RunError("--technique applies to scenarios, and the files declare none")
     name = args.program
     if name is None:
         if len(spec.programs) != 1:
@@ -244,8 +262,36 @@ def _run(args: argparse.Namespace) -> int:
             result = run_program(spec, name, args.max_steps, trace)
     else:
         result = run_program(spec, name, args.max_steps)
-    _print_run(name, result, args.format)
+    if args.format == "json":
+        print(json.dumps(bare_run_json(name, result), indent=2))
+    else:
+        sys.stdout.write(bare_run_text(name, result))
     return EXIT_OK if result.status == "halted" else EXIT_FAILED
+
+
+def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
+    runs = []
+    for scenario in scenarios:
+        run = run_scenario(scenario, args.technique, args.max_steps, trace=args.trace is not None)
+        runs.append(run)
+        if args.format == "text":
+            sys.stdout.write(("\n" if len(runs) > 1 else "") + scenario_text(run))
+            sys.stdout.flush()
+    if args.trace is not None:
+        with _open_trace(args.trace) as stream:
+            for run in runs:
+                for event in run.events:
+                    stream.write(json.dumps({"scenario": run.scenario.name, **event.to_json()}) + "\n")
+    if args.format == "json":
+        print(json.dumps(runs_json(runs), indent=2))
+    failed = [e for run in runs for e in run.expectations if not e.holds]
+    unfinished = [(run.scenario.name, g.name) for run in runs for g in run.guests if g.status == "step_limit"]
+    for scenario_name, guest in unfinished:
+        print(f"vdsl: scenario {scenario_name}: guest {guest} did not halt within {args.max_steps} "
+              "instructions (raise the limit with --max-steps)", file=sys.stderr)
+    if failed and args.format == "text":
+        print(f"vdsl: {len(failed)} expectation{'s' if len(failed) != 1 else ''} failed", file=sys.stderr)
+    return EXIT_FAILED if failed or unfinished else EXIT_OK
 
 
 class _open_trace:
@@ -268,41 +314,6 @@ class _open_trace:
     def __exit__(self, *exc: object) -> None:
         if self.stream is not None and self.stream is not sys.stdout:
             self.stream.close()
-
-
-def _run_json(name: str, result: RunResult) -> dict[str, Any]:
-    state = result.state
-    changed = {str(a): v for a, v in enumerate(state.memory) if v != result.initial_memory[a]}
-    return {
-        "program": name,
-        "status": result.status,
-        "steps": result.steps,
-        "message": result.message,
-        "cause": result.cause,
-        "state": {
-            "mode": state.machine.modes[state.mode],
-            "registers": state.registers_json(),
-            "memory_changes": changed,
-        },
-    }
-
-
-def _print_run(name: str, result: RunResult, output_format: str) -> None:
-    data = _run_json(name, result)
-    if output_format == "json":
-        print(json.dumps(data, indent=2))
-        return
-    print(f"program {name}: {result.message}")
-    print(f"  mode {data['state']['mode']}")
-    for reg, value in data["state"]["registers"].items():
-        if isinstance(value, dict):
-            fields = " ".join(f"{k}={v}" for k, v in value["fields"].items())
-            print(f"  {reg} = {value['value']} ({fields})")
-        else:
-            print(f"  {reg} = {value}")
-    changes = data["state"]["memory_changes"]
-    if changes:
-        print("  memory written: " + ", ".join(f"[{a}]={v}" for a, v in changes.items()))
 
 
 def _specs(args: argparse.Namespace) -> int:

@@ -253,10 +253,13 @@ def test_run_unknown_program_suggests_a_name() -> None:
         2, "", "error: there is no program 'supervisor_cal'; did you mean 'supervisor_call'?\n")
 
 
-def test_run_needs_a_program_name_when_there_are_several() -> None:
-    result = run_vdsl("run", PG74)
+def test_run_needs_a_program_name_when_there_are_several(tmp_path: Path) -> None:
+    # A file with no scenarios of its own runs a program bare; the imported file's scenarios don't run.
+    (tmp_path / "mine.vspec").write_text('import "pg74.vspec"\n', encoding="utf-8")
+    result = run_vdsl("run", "mine.vspec", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (
-        2, "error: say which program to run with --program (programs: supervisor_call, bounds_fault)\n")
+        2, "error: say which program to run with --program (programs: supervisor_call, bounds_fault, "
+           "user_task, whoami, retu_boot, where)\n")
 
 
 # ---------------------------------------------------------------- specs, other folders, the script

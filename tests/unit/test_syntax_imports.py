@@ -202,7 +202,8 @@ def test_bundled_spec_imported_by_name(folder: Path) -> None:
     mine = spec.isa("mine")
     assert mine is not None and mine.machine.name == "pg74"
     assert mine.instruction("LPSW") is not None and mine.instruction("NOP") is not None
-    assert {p.name for p in spec.programs} == {"supervisor_call", "bounds_fault", "q"}
+    assert {p.name for p in spec.programs} == {"supervisor_call", "bounds_fault", "user_task", "whoami",
+                                               "retu_boot", "where", "q"}
 
 
 def test_a_local_file_shadows_a_bundled_spec(folder: Path) -> None:

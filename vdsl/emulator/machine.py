@@ -33,6 +33,9 @@ MEMORY = ir.BUILTIN_CAUSES.index("memory")
 ILLEGAL = ir.BUILTIN_CAUSES.index("illegal")
 BLOCK_LIMIT = 64  # instructions per compiled block at most
 
+Watch = dict[int, Callable[[int], None]] | Any
+"""Compiled code's memory words -> the function that forgets the code (`W` in generated code)."""
+
 TrapHook = Callable[[int, int], "str | None"]
 """`hook(cause, pc)`: an instruction at `pc` trapped with `cause` (it changed nothing).
 The hook returns None to let the run go on, or a status that ends the run."""
@@ -142,16 +145,20 @@ class Emulator:
     """
 
     def __init__(self, isa: ir.Isa, state: MachineState, *, on_trap: TrapHook | None = None,
-                 guard: AccessGuard | None = None) -> None:
+                 guard: AccessGuard | None = None, single_step: bool = False,
+                 watch: Watch | None = None) -> None:
         self.isa = isa
         self.machine = isa.machine
         self.state = state
         self.on_trap: TrapHook = on_trap or self.trap_mechanism
         self.guard = guard
+        self.single_step = single_step  # one instruction per fetch, always (an interpreter)
         self.counters = Counters()
         self.blocks: dict[int, _Block] = {}
-        self.singles: dict[int, _Block] = {}
-        self.watch: dict[int, Callable[[int], None]] = {}
+        self.singles: dict[tuple[int, ...], _Block] = {}  # by the instruction's words: never stale
+        # compiled code's words -> what forgets it; another emulator's, seen through a view,
+        # when this one writes memory that emulator runs code from
+        self.watch: Watch = watch if watch is not None else {}
         self.block_ends: dict[tuple[int, ...], bool] = {}
         self.log: list[tuple[int, int, int]] | None = None
         self.initial_memory = list(state.memory)
@@ -163,11 +170,10 @@ class Emulator:
     # ------------------------------------------------------------ decoding
     def forget(self, address: int) -> None:
         """A write hit compiled code: forget every block covering `address`."""
-        for cache in (self.blocks, self.singles):
-            for start in [s for s, b in cache.items() if s <= address < s + b.words]:
-                del cache[start]
-        covered = {w for cache in (self.blocks, self.singles) for s, b in cache.items()
-                   for w in range(s, s + b.words)}
+        assert isinstance(self.watch, dict)
+        for start in [s for s, b in self.blocks.items() if s <= address < s + b.words]:
+            del self.blocks[start]
+        covered = {w for s, b in self.blocks.items() for w in range(s, s + b.words)}
         for word in [w for w in self.watch if w not in covered]:
             del self.watch[word]
 
@@ -186,8 +192,22 @@ class Emulator:
                 return _FAULTS[ILLEGAL]
         return BlockInstruction(inst, operands, 0)
 
+    def single(self, address: int) -> _Block:
+        """The one instruction at a physical address, compiled once per instruction words."""
+        decoded = self.decode(address)
+        if isinstance(decoded, _Block):
+            return decoded
+        key = (decoded.instruction.opcode, *decoded.operands)
+        block = self.singles.get(key)
+        if block is None:
+            block = _Block(compile_block(self.machine, [decoded], guarded=self.guard is not None), 1,
+                           decoded.instruction.size, decoded)
+            self.singles[key] = block
+        return block
+
     def build(self, address: int, limit: int) -> _Block:
         """Compile the block at a physical address (at most `limit` instructions)."""
+        assert isinstance(self.watch, dict)
         items: list[BlockInstruction] = []
         offset = 0
         while len(items) < limit and address + offset < len(self.state.memory):
@@ -205,7 +225,7 @@ class Emulator:
                 break
         block = _Block(compile_block(self.machine, items, guarded=self.guard is not None), len(items), offset,
                        items[0])
-        (self.singles if limit == 1 else self.blocks)[address] = block
+        self.blocks[address] = block
         for word in range(address, address + offset):
             self.watch[word] = self.forget
         return block
@@ -218,10 +238,11 @@ class Emulator:
         if not (pc < limit and pc + offset < size):
             return _FAULTS[MEMORY]
         address = pc + offset
+        single = single or self.single_step
         block = None if single else self.blocks.get(address) or self.build(address, BLOCK_LIMIT)
         if block is None or block.count > budget or pc + block.words > limit or address + block.words > size \
                 or (self.guard is not None and self.outside_guard(address, block.words) is not None):
-            block = self.singles.get(address) or self.build(address, 1)
+            block = self.single(address)
             if pc + block.words > limit or address + block.words > size:
                 return _FAULTS[MEMORY]
             if self.guard is not None and block.first is not None:

@@ -418,6 +418,7 @@ class Expectation:
     op: str | None = None
     value: float | None = None
     span: Span | None = span_field()
+    written: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)  # the words as written
 
 
 @attrs.frozen

@@ -23,8 +23,12 @@ HYPERVISOR_TYPES = (0, 1, 2)
 def resolve_hypervisor(sink: DiagnosticSink, decl: ir.HypervisorDecl, machines: dict[str, ir.Machine],
                        isas: dict[str, ir.Isa], known: set[str]) -> ir.Hypervisor | None:
     errors_before = len(sink.diagnostics)
-    isa = isas.get(decl.target)
-    machine = isa.machine if isa is not None else machines.get(decl.target)
+    # A hypervisor runs on a machine, for any isa of it its guests use; naming an isa (that is not
+    # also a machine's name) ties it to that isa.
+    machine = machines.get(decl.target)
+    isa = isas.get(decl.target) if machine is None else None
+    if isa is not None:
+        machine = isa.machine
     if machine is None:
         if decl.target not in known:
             undefined(sink, "machine", decl.target, decl.target_span, list(machines) + list(isas))
@@ -129,6 +133,8 @@ def _hardware(sink: DiagnosticSink, decl: ir.ScenarioDecl, monitors: tuple[ir.Hy
     """The isa the scenario runs on: the one its hypervisors name, else its guests' programs'."""
     named = [(m.isa, f"hypervisor {m.name}") for m in monitors if m.isa is not None]
     named += [(isas[g.program.isa], f"guest {g.name} (program {g.program.name})") for g in guests]
+    if not named:
+        return None  # every guest's program has errors of its own
     isa, source = named[0]
     for other, where in named[1:]:
         if other.name != isa.name:
@@ -156,7 +162,7 @@ def _check_run_expectation(sink: DiagnosticSink, expectation: ir.Expectation, na
             sink.error("V037", "a theorem's condition holds or fails; it has no number", span, forms)
             return None
         ok = check_theorem_expectation(sink, words, span, names, forms)
-        return attrs.evolve(expectation, words=words) if ok else None
+        return attrs.evolve(expectation, words=words, written=expectation.words) if ok else None
     subject = words[1:] if words and words[0] in guests else words
     if not subject:
         sink.error("V037", "this expectation is not one a scenario can state", span, forms)
@@ -171,7 +177,7 @@ def _check_run_expectation(sink: DiagnosticSink, expectation: ir.Expectation, na
             sink.error("V037", f"efficiency is a share between 0 and 1, not {expectation.value:g}", span,
                        "e.g. `expect efficiency >= 0.9`")
             return None
-        return attrs.evolve(expectation, words=words)
+        return attrs.evolve(expectation, words=words, written=expectation.words)
     if prop not in ("equivalence", "resource_control") or expectation.op is not None \
             or not rest or rest[0] not in ("holds", "fails") \
             or (len(rest) > 1 and (rest[0] != "fails" or rest[1] != "at" or len(rest) != 3)):
@@ -185,7 +191,7 @@ def _check_run_expectation(sink: DiagnosticSink, expectation: ir.Expectation, na
     if len(rest) == 3 and rest[2] not in names:
         undefined(sink, "instruction", rest[2], span, names)
         return None
-    return attrs.evolve(expectation, words=words)
+    return attrs.evolve(expectation, words=words, written=expectation.words)
 
 
 def adopt_hypervisor_context(isa: ir.Isa, hypervisors: dict[str, ir.HypervisorDecl]) -> ir.Isa:

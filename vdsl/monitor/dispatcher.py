@@ -1,0 +1,417 @@
+"""The monitor ⟨D, A, {vᵢ}⟩, built from a policy and never written per ISA.
+
+The real machine runs a guest directly, in the guest mode, on the real state the VM map
+(`vm_map.py`) gives it.  When the real machine traps, the hardware part of the trap happens
+as the spec declares (the machine's trap mechanism saves the guest's PSW into the monitor's
+trap area), and the **dispatcher** D takes over: it takes the guest's state back, and the
+**interpreter routine** vᵢ of the trapped instruction — the instruction's own IR semantics,
+compiled for the guest's virtual machine — runs it on the guest's *virtual* state (virtual
+mode, virtual R, virtual control state).  If the instruction traps there too, that trap is
+the guest's own: the virtual machine's trap mechanism **reflects** it into the guest's trap
+vector.  When the instruction changed the guest's relocation, the **allocator** A places the
+new window inside the guest's partition.  Then the real machine is loaded for the guest again.
+
+Under `hybrid`, every instruction the guest runs in a virtual mode more privileged than the
+guest mode is interpreted, without a trap; its user mode runs directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+
+from vdsl.emulator import Emulator, MachineState, RunResult, load_program
+from vdsl.emulator.machine import Counters, TrapHook, Watch
+from vdsl.emulator.state import Difference, differences
+from vdsl.errors import RunError
+from vdsl.ir import nodes as ir
+from vdsl.ir.layout import psw_items
+from vdsl.monitor.allocator import Allocator, Partition, monitor_words
+from vdsl.monitor.memory import PartitionMemory, WatchView
+from vdsl.monitor.results import Divergence, Event, Explanation, GuestCounters, GuestRun, Violation
+from vdsl.monitor.vm_map import VmMap
+from vdsl.semantics.bits import mask
+from vdsl.semantics.concrete import AccessGuard
+
+MONITOR = "monitor"  # the status a trap hook ends a run with when the monitor must decide what next
+MAX_VIOLATIONS = 20  # violations recorded per guest; the rest are counted
+
+Explain = Callable[[str], "Explanation | None"]
+
+
+class Hardware(Protocol):
+    """What a monitor runs on: the real machine (an `Emulator`), or the virtual machine an outer
+    monitor gives it (`NestedHardware`)."""
+
+    isa: ir.Isa
+    state: MachineState
+    on_trap: TrapHook
+    guard: AccessGuard | None
+    watch: Watch
+    counters: Counters
+
+    def run(self, max_steps: int) -> RunResult: ...
+
+    def take_trap(self, cause: int) -> bool: ...
+
+    def to_real(self, address: int) -> int:
+        """The real address of one of this hardware's memory words."""
+
+
+class RealHardware(Emulator):
+    """The real machine: an emulator whose memory is the real memory."""
+
+    def to_real(self, address: int) -> int:
+        return address
+
+
+@attrs.define
+class MonitorGuard:
+    """The access guard of the real machine: the window of the guest running now, in real
+    addresses; an access outside it is a violation of the guest that made it."""
+
+    lo: int = 0
+    hi: int = 0
+    holes: frozenset[int] = frozenset()
+    report: Callable[[int, bool, int], None] | None = None
+
+    def violation(self, address: int, write: bool, pc: int) -> None:
+        if self.report is not None:
+            self.report(address, write, pc)
+
+
+@attrs.define(eq=False)
+class VirtualMachine:
+    """One guest of a monitor: its VM map, its virtual state, its interpreter and bare twin."""
+
+    run: GuestRun
+    isa: ir.Isa  # the hardware's isa, on a machine with the partition's memory
+    map: VmMap
+    state: MachineState  # the virtual state: what the guest sees
+    interpreter: Emulator
+    bare: Emulator | None  # the same program on a bare machine, in lockstep
+    nested: TrapHook | None = None  # the dispatcher of a monitor running inside this VM
+    real_stale: bool = True  # the real machine does not hold this guest's state
+    reported: set[str] = attrs.Factory(set)
+    dropped: int = 0  # violations not recorded past MAX_VIOLATIONS
+
+    @property
+    def counters(self) -> GuestCounters:
+        return self.run.counters
+
+    @property
+    def running(self) -> bool:
+        return self.run.status == "running"
+
+
+class Monitor:
+    """One monitor of a scenario: a policy on a hardware, with its guests."""
+
+    def __init__(self, policy: ir.Hypervisor, hardware: Hardware, level: int, technique: str,
+                 guard: MonitorGuard, events: list[Event] | None, explain: Explain) -> None:
+        self.policy = policy
+        self.hardware = hardware
+        self.machine = hardware.isa.machine
+        self.level = level
+        self.technique = technique
+        self.guard = guard
+        self.events = events
+        self.explain = explain
+        self.allocator = Allocator(self.machine, policy.name)
+        self.guests: list[VirtualMachine] = []
+        self.current: VirtualMachine | None = None
+        self.machine_halted = False  # a guest stopped the real machine
+        hardware.on_trap = self.dispatch
+        self.boot()
+
+    # ------------------------------------------------------------ setting up
+    def boot(self) -> None:
+        """Put the monitor's own PSW where the trap mechanism loads it: the most privileged mode,
+        pc 0, and all of memory in reach.  (The dispatcher is vdsl's; no monitor code runs.)"""
+        trap = self.machine.trap
+        if trap is None:
+            raise RunError(f"machine '{self.machine.name}' declares no trap mechanism, so hypervisor "
+                           f"{self.policy.name} could never regain control from a guest; declare one with "
+                           "`trap { save (...) -> E[n]; load (...) <- E[m] }`")
+        boot = MachineState.empty(self.machine)
+        boot.slots[boot.mode_index] = 0
+        word = mask(self.machine.memory.width)
+        for offset, state_item in enumerate(psw_items(self.machine, trap.load)):
+            self.hardware.state.memory[trap.load_at + offset] = boot.get(state_item) & word
+
+    def add_guests(self, guests: list[tuple[str, ir.Program | None, str]],
+                   lockstep: bool) -> list[VirtualMachine]:
+        """Give each guest (name, program, virtual start mode) a partition, a virtual machine loaded
+        with its program, an interpreter and, in lockstep, a bare twin."""
+        partitions = self.allocator.allocate([name for name, _, _ in guests], self.policy.memory_per_guest)
+        for (name, program, mode), partition in zip(guests, partitions, strict=True):
+            self.guests.append(self.virtual_machine(name, program, mode, partition, lockstep))
+        return self.guests
+
+    def virtual_machine(self, name: str, program: ir.Program | None, mode: str, partition: Partition,
+                        lockstep: bool) -> VirtualMachine:
+        """A guest's virtual machine, loaded with its program (None: an empty machine, for a
+        monitor that will run inside it)."""
+        machine = attrs.evolve(self.machine, memory=attrs.evolve(self.machine.memory, size=partition.size))
+        isa = attrs.evolve(self.hardware.isa, machine=machine)
+        if program is not None:
+            self.check_fits(name, program, isa, partition)
+            image = load_program(isa, program)
+        else:
+            image = MachineState.empty(machine)
+        image.slots[image.mode_index] = machine.modes.index(mode)
+        memory = PartitionMemory(self.hardware.state.memory, partition.offset, partition.size,
+                                 {a: image.memory[a] for a in partition.kept})
+        for address, word in enumerate(image.memory):
+            memory[address] = word
+        state = MachineState(machine, list(image.slots), memory)  # type: ignore[arg-type]
+        vm_map = VmMap.build(self.machine, partition, self.policy.context, self.allocator)
+        run = GuestRun(name, program.name if program else "", mode,
+                       (self.hardware.to_real(partition.offset), partition.size))
+        interpreter = Emulator(isa, state, single_step=True,
+                               watch=WatchView(self.hardware.watch, partition.offset, memory.kept))
+        bare = Emulator(isa, image.copy()) if lockstep else None
+        vm = VirtualMachine(run, isa, vm_map, state, interpreter, bare)
+        interpreter.on_trap = lambda cause, pc: vm.nested(cause, pc) if vm.nested is not None \
+            else interpreter.trap_mechanism(cause, pc)
+        return vm
+
+    def check_fits(self, name: str, program: ir.Program, isa: ir.Isa, partition: Partition) -> None:
+        size = partition.size
+        used = [p.address + len(p.operands) for p in program.instructions] + [a for a, _ in program.data]
+        if used and max(used) >= size:
+            raise RunError(f"guest {name}: program {program.name} uses address {max(used)}, but hypervisor "
+                           f"{self.policy.name} gives each guest {size} words; allocate more memory per "
+                           "guest or move the program down with `org`")
+        trap_words = monitor_words(isa.machine)
+        if trap_words and max(trap_words) >= size:
+            raise RunError(f"guest {name}: its virtual machine needs its own trap areas (up to word "
+                           f"{max(trap_words)}), but hypervisor {self.policy.name} gives each guest "
+                           f"{size} words")
+
+    # ------------------------------------------------------------ the dispatcher D
+    def dispatch(self, cause: int, pc: int) -> str | None:
+        """The hardware trapped while a guest ran: take the guest's state, run the hardware part of
+        the trap, interpret the trapped instruction on the virtual state, resume."""
+        vm = self.current
+        assert vm is not None
+        real = self.hardware.state
+        vm.map.leave(real, vm.state)
+        self.check_behind_back(vm, pc)
+        self.hardware.take_trap(cause)
+        vm.counters.traps += 1
+        self.event("dispatch", vm, pc, cause=self.machine.causes[cause])
+        status = self.interpret(vm, trapped=True)
+        if status is not None:
+            return status
+        return self.resume(vm)
+
+    def resume(self, vm: VirtualMachine) -> str | None:
+        """Load the real machine for the guest again, or hand control back to the scheduler."""
+        if not vm.running or self.wants_interpretation(vm):
+            vm.real_stale = True
+            return MONITOR
+        vm.map.enter(vm.state, self.hardware.state)
+        vm.real_stale = False
+        return None
+
+    def wants_interpretation(self, vm: VirtualMachine) -> bool:
+        """Hybrid: the guest's virtual modes more privileged than the guest mode are interpreted."""
+        return self.technique == "hybrid" and vm.state.mode < vm.map.guest_mode
+
+    # ------------------------------------------------------------ the interpreter routines vᵢ
+    def interpret(self, vm: VirtualMachine, trapped: bool) -> str | None:
+        """Run the guest's next instruction on its virtual state: its own semantics, compiled for
+        the virtual machine; a trap there is reflected into the guest's own trap vector (or, in a
+        nested chain, to the monitor running in this VM)."""
+        state = vm.state
+        pc = state.slots[self.machine.register_index(self.machine.pc)]
+        relocation = self.relocation_of(state)
+        traps = vm.interpreter.counters.traps
+        result = vm.interpreter.step()
+        reflected = vm.interpreter.counters.traps > traps
+        if trapped:
+            kind = "reflect" if reflected else "emulate"
+            if reflected:
+                vm.counters.reflections += 1
+            else:
+                vm.counters.emulations += 1
+        else:
+            kind = "interpret"
+            vm.counters.interpretations += 1
+            if reflected:
+                vm.counters.reflections += 1
+        self.event(kind, vm, pc, cause=result.cause if reflected else None)
+        if relocation is not None and self.relocation_of(state) != relocation:
+            vm.counters.allocations += 1
+            real = vm.map.real_relocation(state)
+            self.event("allocate", vm, pc, virtual=self.relocation_of(state), real=real)
+        if result.status == "halted":
+            vm.run.status, vm.run.message = "halted", "halted"
+            self.event("halt", vm, pc)
+            return MONITOR
+        if result.status not in ("step_limit",):  # a nested monitor ended the run
+            return result.status
+        return None
+
+    def relocation_of(self, state: MachineState) -> int | None:
+        relocation = self.machine.relocation
+        return None if relocation is None else state.slots[self.machine.register_index(relocation)]
+
+    # ------------------------------------------------------------ running a guest
+    def enter(self, vm: VirtualMachine) -> None:
+        """Make `vm` the running guest: its window in the guard, its state in the real machine."""
+        if self.current is not vm and self.current is not None:
+            self.current.real_stale = True  # the real machine is about to hold another guest
+        self.current = vm
+        partition = vm.map.partition
+        lo = self.hardware.to_real(partition.offset)
+        self.guard.lo, self.guard.hi = lo, lo + partition.size
+        self.guard.holes = frozenset(self.hardware.to_real(a) for a in partition.kept)
+        self.guard.report = lambda address, write, pc: self.access_violation(vm, address, write, pc)
+        if vm.real_stale and not self.wants_interpretation(vm):
+            vm.map.enter(vm.state, self.hardware.state)
+            vm.real_stale = False
+
+    def step(self, vm: VirtualMachine) -> str:
+        """One guest instruction: interpreted (hybrid), or run on the real machine (trapping into
+        the dispatcher when it must).  How it was run: direct, emulated, reflected, interpreted."""
+        if self.wants_interpretation(vm):
+            self.interpret(vm, trapped=False)
+            vm.real_stale = True
+            vm.counters.instructions += 1
+            return "interpreted"
+        if vm.real_stale:
+            vm.map.enter(vm.state, self.hardware.state)
+            vm.real_stale = False
+        counters = vm.counters
+        before = (counters.traps, counters.reflections)
+        pc = self.hardware.state.slots[self.machine.register_index(self.machine.pc)]
+        result = self.hardware.run(1)
+        counters.instructions += 1
+        if counters.traps != before[0]:
+            return "reflected" if counters.reflections != before[1] else "emulated"
+        counters.direct += 1
+        self.after_direct(vm, pc, result)
+        return "direct"
+
+    def run_directly(self, vm: VirtualMachine, budget: int) -> int:
+        """Up to `budget` guest instructions on the real machine, without lockstep; the count run."""
+        if vm.real_stale:
+            vm.map.enter(vm.state, self.hardware.state)
+            vm.real_stale = False
+        counters = vm.counters
+        steps, traps = self.hardware.counters.steps, self.hardware.counters.traps
+        pc = self.hardware.state.slots[self.machine.register_index(self.machine.pc)]
+        result = self.hardware.run(budget)
+        ran = self.hardware.counters.steps - steps
+        counters.instructions += ran
+        counters.direct += ran - (self.hardware.counters.traps - traps)
+        self.after_direct(vm, pc, result)
+        return ran
+
+    def after_direct(self, vm: VirtualMachine, pc: int, result: RunResult) -> None:
+        """The real machine stopped without the monitor: take the guest's state back, and check
+        that the mode and relocation are still the monitor's and the machine still runs."""
+        if vm.real_stale:
+            return  # the dispatcher took over; the virtual state is the guest's
+        vm.map.leave(self.hardware.state, vm.state)
+        self.check_behind_back(vm, pc)
+        if result.status == "halted":
+            self.machine_halted = True
+            vm.run.status, vm.run.message = "stopped", f"halted the real machine at pc {pc}"
+            self.violation(vm, "halt", pc, "halted the real machine: the other guests and the monitor "
+                                           "stopped with it")
+            self.event("halt", vm, pc, real=True)
+
+    # ------------------------------------------------------------ resource control
+    def check_behind_back(self, vm: VirtualMachine, pc: int) -> None:
+        for changed in vm.map.unexpected(vm.state, self.hardware.state):
+            kind = "mode" if changed == self.machine.mode_name else "relocation"
+            if kind in vm.reported:
+                continue
+            vm.reported.add(kind)
+            real = self.hardware.state
+            if kind == "mode":
+                modes = self.machine.modes
+                detail = (f"changed the real mode to {modes[real.mode]} behind the monitor's back "
+                          f"(the monitor runs it in {modes[vm.map.real_mode(vm.state.mode)]})")
+            else:
+                index = self.machine.register_index(changed)
+                detail = (f"changed the real {changed} to {real.slots[index]} behind the monitor's back "
+                          f"(the monitor set {vm.map.real_relocation(vm.state)})")
+            self.violation(vm, kind, pc, detail)
+
+    def access_violation(self, vm: VirtualMachine, address: int, write: bool, pc: int) -> None:
+        partition = vm.map.partition
+        lo = self.hardware.to_real(partition.offset)
+        where = "the monitor's trap area" if address in self.guard.holes else "outside its partition"
+        detail = (f"{'wrote' if write else 'read'} real word {self.machine.memory.name}[{address}], {where} "
+                  f"({self.machine.memory.name}[{lo}..{lo + partition.size - 1}])")
+        self.violation(vm, "access", pc, detail)
+
+    def violation(self, vm: VirtualMachine, kind: str, pc: int, detail: str) -> None:
+        if len(vm.run.violations) >= MAX_VIOLATIONS:
+            vm.dropped += 1
+            return
+        name, _ = self.instruction_at(vm, pc)
+        step = vm.counters.instructions + (kind == "access")  # an access is seen before the step ends
+        found = Violation(vm.run.name, kind, step, pc, name, detail,
+                          self.explain(name) if name is not None else None)
+        vm.run.violations.append(found)
+        self.event("violation", vm, pc, violation=kind, detail=detail)
+
+    # ------------------------------------------------------------ equivalence
+    def compare(self, vm: VirtualMachine, pc: int, how: str, before: MachineState) -> None:
+        """Step the bare twin once and compare it with the virtual state the monitor presents."""
+        bare = vm.bare
+        if bare is None or vm.run.divergence is not None:
+            return
+        result = bare.step()
+        words = vm.state.memory.words() if isinstance(vm.state.memory, PartitionMemory) \
+            else list(vm.state.memory)
+        bare_halted = result.status == "halted"
+        virtual_halted = vm.run.status in ("halted", "stopped")
+        same = bare_halted == virtual_halted and bare.state.slots == vm.state.slots
+        if same and bare.state.memory == words:
+            return
+        virtual = MachineState(vm.isa.machine, list(vm.state.slots), words)
+        found = differences(bare.state, virtual)
+        if bare_halted != virtual_halted:
+            found.insert(0, Difference("halt", int(bare_halted), int(virtual_halted)))
+        name, operands = self.instruction_at(vm, pc, before)
+        vm.run.divergence = Divergence(vm.run.name, vm.counters.instructions, pc, name, operands, how, before,
+                                       bare.state.copy(), virtual, tuple(found),
+                                       self.explain(name) if name is not None else None)
+        self.event("divergence", vm, pc, differences=[d.where for d in found])
+
+    def instruction_at(self, vm: VirtualMachine, pc: int,
+                       state: MachineState | None = None) -> tuple[str | None, tuple[int, ...]]:
+        """The instruction a guest has at virtual pc `pc` (in `state`, default its virtual state)."""
+        state = state or vm.state
+        offset, limit = vm.interpreter.window(state.slots)
+        address = pc + offset
+        if pc >= limit or address >= len(state.memory):
+            return None, ()
+        opcode = state.memory[address]
+        if opcode >= len(vm.isa.instructions):
+            return None, ()
+        inst = vm.isa.instructions[opcode]
+        end = min(address + inst.size, len(state.memory))
+        return inst.name, tuple(state.memory[a] for a in range(address + 1, end))
+
+    # ------------------------------------------------------------ the trace
+    def event(self, kind: str, vm: VirtualMachine, pc: int, **detail: object) -> None:
+        """Record what happened, with the real mode the monitor runs the guest in and its virtual
+        mode (after the event).  `step` is the guest instruction the event belongs to: the one
+        being run, or for a schedule or a preemption, the last one run."""
+        if self.events is None:
+            return
+        modes = self.machine.modes
+        name, operands = self.instruction_at(vm, pc)
+        step = vm.counters.instructions + (kind not in ("direct", "schedule", "preempt", "divergence"))
+        self.events.append(Event(kind, self.level, vm.run.name, step, pc,
+                                 modes[vm.map.real_mode(vm.state.mode)], modes[vm.state.mode], name, operands,
+                                 tuple((k, v) for k, v in detail.items() if v is not None)))

@@ -1,0 +1,168 @@
+"""Run a scenario: its guests under the monitors its policies build, checked in lockstep.
+
+Each guest runs twice, instruction for instruction: on a bare machine (its own virtual
+machine, alone), and under the monitor on the real machine.  After every guest instruction
+the bare state and the state the monitor presents through the VM map are compared; the
+first difference is the divergence.  Resource control and efficiency are measured on the
+monitored run.  The monitors are chained from the hardware up: the guests run under the
+last one, each outer monitor runs the one above it as its only guest.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import attrs
+
+from vdsl.analysis.classify import check_expectation as isa_expectation
+from vdsl.analysis.classify import classify_instruction, classify_isa, guest_context
+from vdsl.analysis.questions import Questions
+from vdsl.emulator import DEFAULT_MAX_STEPS, MachineState
+from vdsl.errors import RunError, did_you_mean
+from vdsl.ir import nodes as ir
+from vdsl.ir.vocabulary import THEOREMS
+from vdsl.monitor.dispatcher import Hardware, Monitor, MonitorGuard, RealHardware
+from vdsl.monitor.nested import NestedHardware
+from vdsl.monitor.results import (
+    Event,
+    ExpectationResult,
+    Explanation,
+    GuestCounters,
+    LevelCosts,
+    ScenarioRun,
+)
+from vdsl.monitor.scheduler import round_robin
+
+RUNNABLE_TECHNIQUES = ("trap_and_emulate", "hybrid")
+
+
+def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps: int = DEFAULT_MAX_STEPS,
+                 lockstep: bool = True, trace: bool = False) -> ScenarioRun:
+    """Run `scenario` (with every monitor using `technique`, when given) and check its expectations."""
+    techniques = [technique or m.technique for m in scenario.monitors]
+    for policy, chosen in zip(scenario.monitors, techniques, strict=True):
+        if chosen not in RUNNABLE_TECHNIQUES:
+            raise RunError(f"vdsl cannot run technique '{chosen}' (hypervisor {policy.name}) yet; it runs "
+                           + " and ".join(RUNNABLE_TECHNIQUES) + " (choose one with --technique)")
+    events: list[Event] | None = [] if trace else None
+    guard = MonitorGuard()
+    isa = scenario.isa
+    explain = functools.lru_cache(maxsize=None)(
+        lambda name: _explain(isa, scenario.monitor.context, name, techniques[-1]))
+    hardware: Hardware = RealHardware(isa, MachineState.empty(isa.machine), guard=guard)
+    monitors: list[Monitor] = []
+    for level, (policy, chosen) in enumerate(zip(scenario.monitors, techniques, strict=True)):
+        monitor = Monitor(policy, hardware, level, chosen, guard, events, explain)
+        monitors.append(monitor)
+        if level < len(scenario.monitors) - 1:
+            inner = scenario.monitors[level + 1]
+            (vm,) = monitor.add_guests([(f"hypervisor {inner.name}", None, isa.machine.modes[0])],
+                                       lockstep=False)
+            monitor.current = vm
+            hardware = NestedHardware(monitor, vm, guard)
+    innermost = monitors[-1]
+    innermost.add_guests([(g.name, g.program, g.mode) for g in scenario.guests], lockstep)
+    round_robin(innermost, lockstep, max_steps)
+    for run in (vm.run for vm in innermost.guests):
+        run.checked = lockstep
+    levels = tuple(_level_costs(monitor) for monitor in monitors)
+    result = ScenarioRun(scenario, techniques[-1], tuple(vm.run for vm in innermost.guests), levels,
+                         tuple(events or ()))
+    return attrs.evolve(result, expectations=tuple(check_expectation(result, e) for e in scenario.expects))
+
+
+def _level_costs(monitor: Monitor) -> LevelCosts:
+    total = GuestCounters()
+    for vm in monitor.guests:
+        total.add(vm.counters)
+    policy = monitor.policy
+    return LevelCosts(monitor.level, policy.name, monitor.technique, policy.type, total,
+                      total.cycles(policy.costs, hosted=policy.type == 2))
+
+
+def _explain(isa: ir.Isa, context: ir.GuestContext, name: str, technique: str) -> Explanation | None:
+    """The classes of instruction `name` in the monitor's guest context, and the theorems it breaks."""
+    instruction = isa.instruction(name)
+    if instruction is None:
+        return None
+    in_context = attrs.evolve(isa, context=context)
+    report = classify_instruction(Questions(in_context, guest_context(in_context)), instruction)
+    unprivileged = not report.holds("privileged")
+    offends = [t for t, breaks in (("T1", report.sensitive), ("T3", report.holds("user-sensitive")))
+               if breaks and unprivileged]
+    return Explanation(name, report.classes, tuple(offends))
+
+
+def select_scenarios(spec: ir.Spec, names: list[str] | None) -> list[ir.Scenario]:
+    """The scenarios named (all of them when none is)."""
+    if not names:
+        return list(spec.scenarios)
+    found = []
+    for name in names:
+        scenario = spec.scenario(name)
+        if scenario is None:
+            known = [s.name for s in spec.scenarios]
+            raise RunError(f"there is no scenario '{name}'; " + (
+                did_you_mean(name, known) or ("the scenarios are " + ", ".join(known) if known
+                                              else "the spec defines no scenario")))
+        found.append(scenario)
+    return found
+
+
+# ---------------------------------------------------------------- expectations
+
+
+def check_expectation(run: ScenarioRun, expectation: ir.Expectation) -> ExpectationResult:
+    """Whether a scenario's `expect` line holds on this run (its form was checked by the resolver)."""
+    words = list(expectation.words)
+    if words[0] in THEOREMS:
+        return _theorem_expectation(run, expectation)
+    guests = list(run.guests)
+    if run.guest(words[0]) is not None:
+        guests = [g for g in guests if g.name == words[0]]
+        words = words[1:]
+    prop = words[0]
+    if prop == "efficiency":
+        total = GuestCounters()
+        for guest in guests:
+            total.add(guest.counters)
+        value = total.efficiency
+        holds = _compare(value, expectation.op or ">=", expectation.value or 0.0)
+        return ExpectationResult(expectation, holds, f"efficiency {value:.3f} ({total.direct} of "
+                                                     f"{total.instructions} instructions run directly)")
+    wanted = words[1] == "holds"
+    at = words[3] if len(words) > 3 else None
+    if prop == "equivalence":
+        unchecked = [g.name for g in guests if not g.checked]
+        diverged = [g for g in guests if g.divergence is not None]
+        holds_now = not diverged
+        detail = "equivalent" if holds_now else "; ".join(
+            f"{g.name} diverges at step {g.divergence.step} ({g.divergence.instruction})"
+            for g in diverged if g.divergence is not None)
+        if unchecked:
+            detail += " (not compared: " + ", ".join(unchecked) + ")"
+        if at is not None:
+            matched = any(g.divergence is not None and g.divergence.instruction == at for g in diverged)
+            return ExpectationResult(expectation, matched and not unchecked, detail)
+        return ExpectationResult(expectation, holds_now == wanted and not unchecked, detail)
+    violations = [v for g in guests for v in g.violations]
+    holds_now = not violations
+    detail = "held" if holds_now else "; ".join(
+        f"{v.guest}: {v.instruction or '?'} at step {v.step}: {v.detail}" for v in violations[:3]) + (
+        f"; {len(violations) - 3} more" if len(violations) > 3 else "")
+    if at is not None:
+        return ExpectationResult(expectation, any(v.instruction == at for v in violations), detail)
+    return ExpectationResult(expectation, holds_now == wanted, detail)
+
+
+def _theorem_expectation(run: ScenarioRun, expectation: ir.Expectation) -> ExpectationResult:
+    """`T1 fails` in a scenario: the theorem for the hardware isa in the monitor's guest context."""
+    scenario = run.scenario
+    report = classify_isa(attrs.evolve(scenario.isa, context=scenario.monitor.context))
+    result = isa_expectation(report, expectation)
+    return ExpectationResult(expectation, result.holds, result.detail)
+
+
+def _compare(value: float, op: str, bound: float) -> bool:
+    return {">=": value >= bound, ">": value > bound, "<=": value <= bound, "<": value < bound,
+            "==": abs(value - bound) < 1e-9, "!=": abs(value - bound) >= 1e-9}[op]

@@ -1,0 +1,64 @@
+"""The scheduler: the monitor's guests share the real processor round robin.
+
+A timer the monitor owns ends every quantum (counted in guest instructions), so the monitor
+regains control even from a guest that never traps.  In lockstep every guest instruction is
+followed by a step of the guest's bare twin and a comparison.
+"""
+
+from __future__ import annotations
+
+from vdsl.monitor.dispatcher import Monitor, VirtualMachine
+
+
+def round_robin(monitor: Monitor, lockstep: bool, max_steps: int) -> None:
+    """Run the monitor's guests until each has halted, stopped, or run `max_steps` instructions."""
+    quantum = monitor.policy.quantum
+    previous: VirtualMachine | None = None
+    while not monitor.machine_halted:
+        runnable = [vm for vm in monitor.guests if vm.running]
+        if not runnable:
+            break
+        for vm in runnable:
+            if monitor.machine_halted:
+                break
+            if previous is not None and previous is not vm:
+                vm.counters.world_switches += 1
+                monitor.event("schedule", vm, _pc(monitor, vm), previous=previous.run.name)
+            monitor.enter(vm)
+            budget = min(quantum, max_steps - vm.counters.instructions)
+            run_slice(monitor, vm, budget, lockstep)
+            previous = vm
+            if vm.running and vm.counters.instructions >= max_steps:
+                vm.run.status = "step_limit"
+                vm.run.message = f"stopped after {max_steps} instructions without halting " \
+                                 "(raise the limit with --max-steps)"
+            elif vm.running:
+                vm.counters.preemptions += 1
+                monitor.event("preempt", vm, _pc(monitor, vm))
+    for vm in monitor.guests:
+        if vm.running:
+            vm.run.status, vm.run.message = "stopped", "the real machine halted under it"
+
+
+def run_slice(monitor: Monitor, vm: VirtualMachine, budget: int, lockstep: bool) -> int:
+    """Up to `budget` instructions of one guest; how many ran."""
+    done = 0
+    while done < budget and vm.running and not monitor.machine_halted:
+        if lockstep:
+            pc = _pc(monitor, vm)
+            before = vm.bare.state.copy() if vm.bare is not None and vm.run.divergence is None else vm.state
+            how = monitor.step(vm)
+            if how == "direct":
+                monitor.event("direct", vm, pc)
+            monitor.compare(vm, pc, how, before)
+            done += 1
+        elif monitor.wants_interpretation(vm):
+            monitor.step(vm)
+            done += 1
+        else:
+            done += monitor.run_directly(vm, budget - done)
+    return done
+
+
+def _pc(monitor: Monitor, vm: VirtualMachine) -> int:
+    return vm.state.slots[monitor.machine.register_index(monitor.machine.pc)]

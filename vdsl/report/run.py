@@ -1,0 +1,286 @@
+"""`vdsl run` outputs: a program on the bare machine, and scenario runs under a monitor.
+
+Back-ends are pure: each returns a string or a JSON-ready dict; only `vdsl.cli` prints.  The
+JSON shape is documented in `docs/reference/json.md`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vdsl.emulator import MachineState, RunResult
+from vdsl.emulator.state import Difference
+from vdsl.ir import nodes as ir
+from vdsl.ir.layout import register_items
+from vdsl.monitor.results import Divergence, Explanation, GuestCounters, GuestRun, ScenarioRun, Violation
+
+# ---------------------------------------------------------------- a program on the bare machine
+
+
+def bare_run_json(name: str, result: RunResult) -> dict[str, Any]:
+    state = result.state
+    changed = {str(a): v for a, v in enumerate(state.memory) if v != result.initial_memory[a]}
+    return {
+        "program": name,
+        "status": result.status,
+        "steps": result.steps,
+        "message": result.message,
+        "cause": result.cause,
+        "state": {
+            "mode": state.machine.modes[state.mode],
+            "registers": state.registers_json(),
+            "memory_changes": changed,
+        },
+    }
+
+
+def bare_run_text(name: str, result: RunResult) -> str:
+    data = bare_run_json(name, result)
+    lines = [f"program {name}: {result.message}", f"  mode {data['state']['mode']}"]
+    for reg, value in data["state"]["registers"].items():
+        if isinstance(value, dict):
+            fields = " ".join(f"{k}={v}" for k, v in value["fields"].items())
+            lines.append(f"  {reg} = {value['value']} ({fields})")
+        else:
+            lines.append(f"  {reg} = {value}")
+    changes = data["state"]["memory_changes"]
+    if changes:
+        lines.append("  memory written: " + ", ".join(f"[{a}]={v}" for a, v in changes.items()))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- scenarios, text
+
+
+def scenario_text(run: ScenarioRun) -> str:
+    scenario = run.scenario
+    monitor = scenario.monitor
+    chain = " under ".join(f"hypervisor {m.name}" for m in reversed(scenario.monitors))
+    lines = [f"scenario {scenario.name}: {chain} on isa {scenario.isa.name}, "
+             f"{run.technique}, guests run in {monitor.context.mode}"]
+    for guest in run.guests:
+        lines.extend(_guest_text(guest))
+    lines.extend(_costs_text(run))
+    for result in run.expectations:
+        status = "ok" if result.holds else "FAILED"
+        lines.append(f"  expect {_expectation_words(result.expectation)}: {status} ({result.detail})")
+    return "\n".join(lines) + "\n"
+
+
+def _expectation_words(expectation: ir.Expectation) -> str:
+    """The expectation as its author wrote it."""
+    text = " ".join(expectation.written or expectation.words)
+    if expectation.op is not None:
+        text += f" {expectation.op} {expectation.value:g}"
+    return text
+
+
+def _guest_text(guest: GuestRun) -> list[str]:
+    offset, size = guest.partition
+    counters = guest.counters
+    lines = [f"  guest {guest.name}: program {guest.program} from {guest.start_mode}, "
+             f"memory E[{offset}..{offset + size - 1}]: {_status(guest)}"]
+    if not guest.checked:
+        lines.append("    equivalence: not checked (no lockstep run)")
+    elif guest.divergence is None:
+        lines.append(f"    equivalence: held ({counters.instructions} instructions compared with the bare "
+                     "machine)")
+    else:
+        lines.extend(_divergence_text(guest.divergence))
+    if not guest.violations:
+        lines.append("    resource control: held")
+    else:
+        lines.append(f"    resource control: FAILS ({len(guest.violations)} violation"
+                     f"{'s' if len(guest.violations) != 1 else ''})")
+        lines.extend(_violation_text(v) for v in guest.violations[:5])
+        if len(guest.violations) > 5:
+            lines.append(f"      ... {len(guest.violations) - 5} more")
+    lines.append(f"    efficiency: {counters.efficiency:.3f} ({_counters_text(counters)})")
+    return lines
+
+
+def _status(guest: GuestRun) -> str:
+    count = guest.counters.instructions
+    plural = "s" if count != 1 else ""
+    if guest.status == "halted":
+        return f"halted after {count} instruction{plural}"
+    if guest.status == "stopped":
+        return f"stopped after {count} instruction{plural}: {guest.message}"
+    return guest.message or guest.status
+
+
+def _counters_text(counters: GuestCounters) -> str:
+    parts = [f"{counters.direct} of {counters.instructions} run directly"]
+    if counters.traps:
+        parts.append(f"{counters.traps} trap{'s' if counters.traps != 1 else ''}: "
+                     f"{counters.emulations} emulated, {counters.reflections} reflected")
+    if counters.interpretations:
+        parts.append(f"{counters.interpretations} interpreted")
+    if counters.allocations:
+        parts.append(f"{counters.allocations} relocation{'s' if counters.allocations != 1 else ''} placed")
+    if counters.preemptions:
+        parts.append(f"{counters.preemptions} preemption{'s' if counters.preemptions != 1 else ''}")
+    if counters.world_switches:
+        parts.append(f"{counters.world_switches} world switch{'es' if counters.world_switches != 1 else ''}")
+    return "; ".join(parts)
+
+
+def _divergence_text(divergence: Divergence) -> list[str]:
+    instruction = _instruction(divergence.instruction, divergence.operands)
+    lines = [f"    equivalence: FAILS at step {divergence.step} (pc {divergence.pc}): {instruction}, "
+             f"{_how(divergence.how)}"]
+    width = max(len(d.where) for d in divergence.differences)
+    for difference in divergence.differences:
+        bare = _value(difference, divergence.bare, True)
+        virtual = _value(difference, divergence.virtual, False)
+        lines.append(f"      {difference.where.ljust(width)}  bare {bare}, virtual {virtual}")
+    if divergence.explanation is not None:
+        lines.append(f"      why: {_explanation_text(divergence.explanation)}")
+    return lines
+
+
+def _how(how: str) -> str:
+    return {"direct": "run directly on the real machine",
+            "emulated": "trapped and emulated by the monitor",
+            "reflected": "trapped and reflected to the guest",
+            "interpreted": "interpreted by the monitor"}[how]
+
+
+def _value(difference: Difference, state: MachineState, first: bool) -> str:
+    value = difference.first if first else difference.second
+    if difference.where == "halt":
+        return "halted" if value else "did not halt"
+    item = difference.item
+    if item is not None and item.reg is None:
+        modes = state.machine.modes
+        return modes[value] if value < len(modes) else str(value)
+    return str(value)
+
+
+def _violation_text(violation: Violation) -> str:
+    instruction = violation.instruction or "(no instruction)"
+    text = f"      step {violation.step} (pc {violation.pc}) {instruction}: {violation.detail}"
+    if violation.explanation is not None:
+        text += f"\n        why: {_explanation_text(violation.explanation)}"
+    return text
+
+
+def _explanation_text(explanation: Explanation) -> str:
+    if not explanation.offends and "innocuous" in explanation.classes:
+        return (f"{explanation.instruction} is {', '.join(explanation.classes)}: the classification does "
+                "not explain this")
+    return explanation.text()
+
+
+def _instruction(name: str | None, operands: tuple[int, ...]) -> str:
+    if name is None:
+        return "(no instruction)"
+    return name + (" " + ", ".join(str(o) for o in operands) if operands else "")
+
+
+def _costs_text(run: ScenarioRun) -> list[str]:
+    lines = []
+    for level in run.levels:
+        monitor = next(m for m in run.scenario.monitors if m.name == level.hypervisor)
+        costs = monitor.costs
+        hosted = f", host round trip {costs.host_round_trip}" if level.type == 2 else ""
+        where = f"level {level.level}, " if len(run.levels) > 1 else ""
+        lines.append(f"  cost: {level.cycles} cycles ({where}hypervisor {level.hypervisor}, "
+                     f"type {level.type}, {level.technique}: direct {costs.direct}, trap {costs.trap}, "
+                     f"emulation {costs.emulation}, world switch {costs.world_switch}{hosted})")
+    if len(run.levels) > 1:
+        lines.append(f"  cost: {run.cycles} cycles in all")
+    return lines
+
+
+# ---------------------------------------------------------------- scenarios, JSON
+
+
+def scenario_json(run: ScenarioRun) -> dict[str, Any]:
+    scenario = run.scenario
+    return {
+        "scenario": scenario.name,
+        "isa": scenario.isa.name,
+        "technique": run.technique,
+        "hypervisors": [{"name": m.name, "type": m.type, "technique": level.technique,
+                         "guest_mode": m.context.mode, "quantum": m.quantum,
+                         "costs": {name: getattr(m.costs, name) for name in
+                                   ("direct", "trap", "emulation", "world_switch", "host_round_trip")},
+                         "counters": _counters_json(level.counters), "cycles": level.cycles}
+                        for m, level in zip(scenario.monitors, run.levels, strict=True)],
+        "guests": [_guest_json(g) for g in run.guests],
+        "cycles": run.cycles,
+        "efficiency": run.efficiency,
+        "ok": all(e.holds for e in run.expectations) and all(g.status != "step_limit" for g in run.guests),
+        "expectations": [{"expect": _expectation_words(e.expectation), "holds": e.holds,
+                          "detail": e.detail} for e in run.expectations],
+    }
+
+
+def _counters_json(counters: GuestCounters) -> dict[str, Any]:
+    return {"instructions": counters.instructions, "direct": counters.direct, "traps": counters.traps,
+            "emulations": counters.emulations, "reflections": counters.reflections,
+            "interpretations": counters.interpretations, "allocations": counters.allocations,
+            "preemptions": counters.preemptions, "world_switches": counters.world_switches,
+            "efficiency": counters.efficiency}
+
+
+def _guest_json(guest: GuestRun) -> dict[str, Any]:
+    offset, size = guest.partition
+    divergence = guest.divergence
+    return {
+        "name": guest.name,
+        "program": guest.program,
+        "start_mode": guest.start_mode,
+        "partition": {"offset": offset, "size": size},
+        "status": guest.status,
+        "message": guest.message,
+        "equivalence": {"checked": guest.checked, "holds": guest.equivalent,
+                        "divergence": _divergence_json(divergence) if divergence else None},
+        "resource_control": {"holds": guest.resource_control,
+                             "violations": [_violation_json(v) for v in guest.violations]},
+        "counters": _counters_json(guest.counters),
+    }
+
+
+def _divergence_json(divergence: Divergence) -> dict[str, Any]:
+    return {
+        "step": divergence.step,
+        "pc": divergence.pc,
+        "instruction": divergence.instruction,
+        "operands": list(divergence.operands),
+        "how": divergence.how,
+        "differences": [{"where": d.where, "bare": d.first, "virtual": d.second}
+                        for d in divergence.differences],
+        "before": _state_json(divergence.before, divergence),
+        "bare": _state_json(divergence.bare, divergence),
+        "virtual": _state_json(divergence.virtual, divergence),
+        "explanation": _explanation_json(divergence.explanation),
+    }
+
+
+def _state_json(state: MachineState, divergence: Divergence) -> dict[str, Any]:
+    addresses = sorted(d.address for d in divergence.differences if d.address is not None)
+    return {
+        "mode": state.machine.modes[state.mode],
+        "registers": {item.name: state.get(item) for item in register_items(state.machine)},
+        "memory": {str(a): state.memory[a] for a in addresses},
+    }
+
+
+def _violation_json(violation: Violation) -> dict[str, Any]:
+    return {"kind": violation.kind, "step": violation.step, "pc": violation.pc,
+            "instruction": violation.instruction, "detail": violation.detail,
+            "explanation": _explanation_json(violation.explanation)}
+
+
+def _explanation_json(explanation: Explanation | None) -> dict[str, Any] | None:
+    if explanation is None:
+        return None
+    return {"instruction": explanation.instruction, "classes": list(explanation.classes),
+            "breaks": list(explanation.offends)}
+
+
+def runs_json(runs: list[ScenarioRun]) -> dict[str, Any]:
+    scenarios = [scenario_json(run) for run in runs]
+    return {"ok": all(s["ok"] for s in scenarios), "scenarios": scenarios}
