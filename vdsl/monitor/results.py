@@ -78,7 +78,8 @@ class Explanation:
         if len(self.offends) == 1:
             return f"{self.instruction} is {classes}: it breaks {self.offends[0]}'s condition"
         if self.offends:
-            return f"{self.instruction} is {classes}: it breaks the conditions of {' and '.join(self.offends)}"
+            theorems = " and ".join(self.offends)
+            return f"{self.instruction} is {classes}: it breaks the conditions of {theorems}"
         return f"{self.instruction} is {classes}"
 
 
