@@ -252,7 +252,7 @@ def test_pins_in_the_header(vdsl) -> None:
     assert result.stdout.splitlines()[:3] == [
         "isa io (machine x), guests run in ring3, pinned FL.IOPL = 0",
         "  instruction  privileged  control  mode  location  state  user  timing",
-        "  CLI          yes         yes      -     -         -      yes   -",
+        "  CLI          yes         yes      -     -         yes    yes   -",
     ]
 
 

@@ -142,8 +142,10 @@ CORPUS = [
     row("exchange", pg("XCH a { let t = mem[a]  mem[a] = A  A = t }"), "XCH", INNOCUOUS),
     # Stores through A as an address: relocated, so the shifted original.
     row("push", pg("PSH { mem[A] = A  A = A + 1 }"), "PSH", INNOCUOUS),
-    # Traps when R.base == 0: the runs that do not trap (base != 0, and base + x != 0) agree.
-    row("traps-on-base", pg("TST { if R.base == 0 { trap privileged } }"), "TST", INNOCUOUS),
+    # Traps when R.base == 0: a program moved up from base 0 no longer traps.  A trap only one of
+    # the two runs takes is a difference (the monitor does not get control through it): location-
+    # sensitive, and in user mode too.
+    row("traps-on-base", pg("TST { if R.base == 0 { trap privileged } }"), "TST", LOCATION_USER),
 
     # ---- privileged
     # Traps in user mode and never in supervisor mode, for every operand; it writes C.
@@ -177,7 +179,13 @@ CORPUS = [
     # Traps in user mode unless R.base == 0, writes C: user mode with base 0 writes C (not
     # privileged, user-sensitive); a user run and its shifted twin (base x != 0) never both run.
     row("traps-unless-base-0", pg("TRU { if M == user && R.base != 0 { trap privileged }  C = 1 }"), "TRU",
-        CONTROL_USER),
+        ("control-sensitive", "location-sensitive", "behaviour-sensitive", "user-sensitive")),
+    # Traps in supervisor mode only: a guest kernel deprivileged to user mode would run what its
+    # bare machine traps on, so mode-sensitive (a trap only the more privileged mode takes counts).
+    row("traps-in-supervisor-only", pg("ODD { if M == supervisor { trap privileged }  A = 1 }"), "ODD",
+        MODE),
+    # Traps when a control field is set: the real machine holds the monitor's value of it.
+    row("traps-on-control-field", pg("TIF { if F.IF == 1 { trap privileged }  A = 1 }"), "TIF", STATE_USER),
 
     # ---- behaviour-sensitive
     # Reads M: two states that differ only in the mode give different A.
@@ -286,12 +294,13 @@ CORPUS = [
     # Privileged with the pin; user-sensitive all the same: a guest whose own IOPL is 3 would
     # clear IF in ring 3 (the real machine, pinned to 0, traps instead).
     row("iopl-pinned", iopl(CLI_IOPL, extra="    guests run in ring3\n    pin FL.IOPL = 0\n"), "CLI",
-        (*PRIVILEGED_CONTROL, "user-sensitive")),
+        (*PRIVILEGED_CONTROL, "behaviour-sensitive", "user-sensitive")),
     # Without the pin, ring3 with IOPL == 3 runs it and clears IF.
-    row("iopl-unpinned", iopl(CLI_IOPL), "CLI", CONTROL_USER),
+    # (Whether CLI traps depends on IOPL: behaviour-sensitive, through other control state.)
+    row("iopl-unpinned", iopl(CLI_IOPL), "CLI", ("control-sensitive", "behaviour-sensitive", "user-sensitive")),
     # Pinned to 3, ring3 never traps.
     row("iopl-pinned-to-3", iopl(CLI_IOPL, extra="    guests run in ring3\n    pin FL.IOPL = 3\n"), "CLI",
-        CONTROL_USER),
+        ("control-sensitive", "behaviour-sensitive", "user-sensitive")),
 ]
 
 

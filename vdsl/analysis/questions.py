@@ -262,23 +262,47 @@ class Questions:
                               reads=self.reads(model, [run])))
 
     def mode_sensitive(self, inst: ir.Instruction) -> Answer:
-        """Two states that differ only in the mode, neither trapping, give different results
-        (outside the mode)."""
+        """Two states that differ only in the mode give different results (outside the mode), or
+        the more privileged one traps and the other does not."""
         state, operands, base = self.start(inst)
         first, second = (z3.BitVec(f"mode{k}", self.machine.mode_width) for k in (1, 2))
-        base += [*self.mode_exists(first), *self.mode_exists(second), first != second]
+        base += [*self.mode_exists(first), *self.mode_exists(second), z3.ULT(first, second)]
         a = self.run(inst, state.evolve(mode=first), operands)
         b = self.run(inst, state.evolve(mode=second), operands)
+        # The more privileged run stands for the guest's virtual mode, the other for the real one.
         return self.pair(inst, "mode-sensitive", base, operands, a, b, [StateItem.mode(self.machine)],
-                         "no two states that differ only in the mode give different results")
+                         "no two states that differ only in the mode give different results, and none "
+                         "traps in the more privileged mode only", virtual=(0,))
+
+    @staticmethod
+    def unlike(a: SymbolicRun, b: SymbolicRun, virtual: tuple[int, ...],
+               differ: z3.BoolRef) -> list[z3.BoolRef]:
+        """When two runs count as different: neither memory-traps, and either neither traps and
+        the results differ (`differ`), or a run that may stand for the virtual machine (an index
+        in `virtual`) traps while the other, the real machine, does not.  A trap only the virtual
+        machine takes is a difference: the monitor gets control through the real machine's traps."""
+        runs = (a, b)
+        asymmetric = [z3.And(runs[i].trapped, z3.Not(runs[1 - i].trapped)) for i in virtual]
+        return [z3.Not(a.memory_trapped), z3.Not(b.memory_trapped),
+                z3.Or(z3.And(z3.Not(a.trapped), z3.Not(b.trapped), differ), *asymmetric)]
+
+    @staticmethod
+    def unlike_concrete(runs: tuple[ConcreteRun, ...], virtual: tuple[int, ...], found: list[str]) -> bool:
+        """`unlike` on the replayed runs, with `found` the differences of their results."""
+        a, b = runs
+        if a.memory_trapped or b.memory_trapped:
+            return False
+        if not a.trapped and not b.trapped:
+            return bool(found)
+        return any(runs[i].trapped and not runs[1 - i].trapped for i in virtual)
 
     def pair(self, inst: ir.Instruction, question: str, base: list[z3.BoolRef],
              operands: list[z3.BitVecRef], a: SymbolicRun, b: SymbolicRun, excluded: list[StateItem],
-             proof: str) -> Answer:
-        """A two-state question: both runs do not trap and their results differ."""
+             proof: str, virtual: tuple[int, ...]) -> Answer:
+        """A two-state question: the runs are `unlike` (their results differ outside the excluded
+        items, or only one that may be the virtual machine's traps)."""
         address = z3.BitVec("address", self.machine.address_width)
-        model = self.solve(base + [z3.Not(a.trapped), z3.Not(b.trapped),
-                                   self.differs(a, b, excluded, address)],
+        model = self.solve(base + self.unlike(a, b, virtual, self.differs(a, b, excluded, address)),
                            f"whether {inst.name} is {question}")
         if model is None:
             return Answer(question, False, proof=proof)
@@ -291,17 +315,24 @@ class Questions:
         starts = [(labels[0], first), (labels[1], second)]
         named, runs = self.replay(inst, model, operands, starts)
         found = self.differences(runs[0], runs[1], excluded)
-        self.confirm(not runs[0].trapped and not runs[1].trapped and bool(found), inst,
-                     f"is {question}", "the runs trap or agree")
-        return Answer(question, True, Witness(named, runs, tuple(self.describe(r, found) for r in runs),
+        self.confirm(self.unlike_concrete(runs, virtual, found), inst, f"is {question}",
+                     "the runs memory-trap, trap alike, or agree")
+        return Answer(question, True, Witness(named, runs, self.shows(runs, found),
                                               reads=self.reads(model, [a, b])))
+
+    def shows(self, runs: tuple[ConcreteRun, ...], found: list[str]) -> tuple[str, ...]:
+        """One line per run: what differs, or, when only one run traps, which."""
+        if any(r.trapped for r in runs):
+            return tuple(f"{r.label}: " + (f"traps ({r.cause})" if r.trapped else "does not trap")
+                         for r in runs)
+        return tuple(self.describe(r, found) for r in runs)
 
     def state_sensitive(self, inst: ir.Instruction, items: list[StateItem], question: str,
                         what: str, in_context: bool = False) -> Answer:
-        """Two states that differ only in `items`, neither trapping, give results that differ
-        outside those items.  In the guest context both run in the guest mode and the first,
-        the state the real machine holds, has the pins; the second may differ in pinned state
-        too (the virtual machine's own values)."""
+        """Two states that differ only in `items` give results that differ outside those items,
+        or only one traps.  In the guest context both run in the guest mode and the first, the
+        state the real machine holds, has the pins; the second, the virtual machine's, may
+        differ in pinned state too, and only its traps count."""
         if not items:
             return Answer(question, False, proof=f"the machine has no {what}")
         state, operands, base = self.start(inst)
@@ -313,12 +344,17 @@ class Questions:
         a = self.run(inst, state, operands)
         b = self.run(inst, other, operands)
         where = " in the guest mode" if in_context else ""
+        # Either state may be the real machine's, except in the guest context, where it is the first.
+        virtual: tuple[int, ...] = (1,) if in_context else (0, 1)
+        if question == "timing-sensitive":
+            virtual = ()  # timing does not decide whether the monitor gets control
         return self.pair(inst, question, base, operands, a, b, items,
-                         f"no two states{where} that differ only in {what} give different results")
+                         f"no two states{where} that differ only in {what} give different results"
+                         + (" or trap differently" if virtual else ""), virtual=virtual)
 
     def location_sensitive(self, inst: ir.Instruction, in_context: bool = False) -> Answer:
         """Running with R's base shifted by x (and memory shifted with it) gives a result that
-        is not the shifted original."""
+        is not the shifted original, or only one of the two runs traps."""
         machine = self.machine
         if machine.relocation is None:
             return Answer("location-sensitive", False, proof="the machine does not relocate addresses")
@@ -359,12 +395,11 @@ class Questions:
         not_shifted.append(before[reg.name] & keep != after[reg.name] & keep)
         not_shifted.extend(before[r.name] != after[r.name] for r in machine.registers if r.name != reg.name)
         where = " among guest-context states" if in_context else ""
-        model = self.solve(constraints + [z3.Not(original.trapped), z3.Not(relocated.trapped),
-                                          z3.Or(not_shifted)],
+        model = self.solve(constraints + self.unlike(original, relocated, (0, 1), z3.Or(not_shifted)),
                            f"whether {inst.name} is location-sensitive{where}")
         if model is None:
             return Answer("location-sensitive", False,
-                          proof=f"every relocated run{where} is the shifted original")
+                          proof=f"every relocated run{where} is the shifted original and traps alike")
         x = model.eval(shift, model_completion=True).as_long()
         first = concrete_state(machine, model, state)
         second = first.copy()
@@ -373,10 +408,10 @@ class Questions:
         second.memory[:] = [first.memory[a - x] if a >= x else fill[a] for a in range(machine.memory.size)]
         named, runs = self.replay(inst, model, operands, [("at R", first), (f"at R shifted by {x}", second)])
         found = self.unshifted(runs[0], runs[1], x, base_item)
-        self.confirm(not runs[0].trapped and not runs[1].trapped and bool(found), inst,
-                     "is location-sensitive", "the relocated run is the shifted original")
+        self.confirm(self.unlike_concrete(runs, (0, 1), found), inst, "is location-sensitive",
+                     "the runs memory-trap, trap alike, or the relocated run is the shifted original")
         return Answer("location-sensitive", True,
-                      Witness(named, runs, tuple(self.describe(r, found) for r in runs), shift=x,
+                      Witness(named, runs, self.shows(runs, found), shift=x,
                               reads=self.reads(model, [original, relocated])))
 
     def unshifted(self, original: ConcreteRun, moved: ConcreteRun, x: int, base: StateItem) -> list[str]:

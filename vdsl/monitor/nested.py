@@ -32,6 +32,7 @@ class NestedHardware:
         self.watch = vm.interpreter.watch
         self.counters = Counters()
         self.hook: TrapHook | None = None
+        self.seen: list[int] = []  # the virtual registers as the outer monitor last left them
         vm.nested = self.deliver
 
     @property
@@ -59,12 +60,15 @@ class NestedHardware:
     def run(self, max_steps: int) -> RunResult:
         outer, vm = self.outer, self.vm
         outer.current = vm
+        if vm.state.slots != self.seen:  # the inner monitor loaded its hardware: load the real machine
+            vm.real_stale = True
         if max_steps == 1:
             outer.step(vm)
             ran = 1
         else:
             ran = outer.run_directly(vm, max_steps)
         self.counters.steps += ran
+        self.seen = list(vm.state.slots)
         if outer.machine_halted:
             status = "halted"
         elif vm.real_stale:

@@ -65,19 +65,21 @@ def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps:
     round_robin(innermost, lockstep, max_steps)
     for run in (vm.run for vm in innermost.guests):
         run.checked = lockstep
-    levels = tuple(_level_costs(monitor) for monitor in monitors)
+    levels = tuple(_level_costs(monitor, monitor is innermost) for monitor in monitors)
     result = ScenarioRun(scenario, techniques[-1], tuple(vm.run for vm in innermost.guests), levels,
                          tuple(events or ()))
     return attrs.evolve(result, expectations=tuple(check_expectation(result, e) for e in scenario.expects))
 
 
-def _level_costs(monitor: Monitor) -> LevelCosts:
+def _level_costs(monitor: Monitor, innermost: bool) -> LevelCosts:
+    """What one level did; the guests' direct instructions are charged once, at the innermost."""
     total = GuestCounters()
     for vm in monitor.guests:
         total.add(vm.counters)
     policy = monitor.policy
+    costs = policy.costs if innermost else attrs.evolve(policy.costs, direct=0)
     return LevelCosts(monitor.level, policy.name, monitor.technique, policy.type, total,
-                      total.cycles(policy.costs, hosted=policy.type == 2))
+                      total.cycles(costs, hosted=policy.type == 2))
 
 
 def _explain(isa: ir.Isa, context: ir.GuestContext, name: str, technique: str) -> Explanation | None:
