@@ -90,7 +90,7 @@ isa good (machine pg), guests run in user
   instruction  privileged  control  mode  location  state  user  timing
   LOAD         -           -        -     -         -      -     -       innocuous
   LPSW         yes         yes      -     yes       -      -     -
-  HALT         yes         -        -     -         -      -     -       innocuous
+  HALT         yes         yes      -     -         -      -     -
 
   T1's condition holds: every sensitive instruction is privileged
   T2's condition holds: T1's condition holds and no unprivileged instruction reads timing state
@@ -106,7 +106,7 @@ isa bad (machine pg), guests run in user
   instruction  privileged  control  mode  location  state  user  timing
   LOAD         -           -        -     -         -      -     -       innocuous
   LPSW         yes         yes      -     yes       -      -     -
-  HALT         yes         -        -     -         -      -     -       innocuous
+  HALT         yes         yes      -     -         -      -     -
   GETM         -           -        yes   -         -      -     -
   RETU         -           yes      -     -         -      -     -
 
@@ -202,16 +202,17 @@ def test_require_unknown_theorem(vdsl) -> None:
 
 def test_guest_mode_override(vdsl) -> None:
     # Guests in supervisor mode: nothing traps for them, so nothing is privileged, and LPSW and
-    # RETU change control state in the guest context (user-sensitive).
+    # RETU change control state in the guest context, and HALT halts there (user-sensitive).
     result = vdsl("check", "spec.vspec", "--isa", "bad", "--guest-mode", "supervisor")
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0] == "isa bad (machine pg), guests run in supervisor"
     assert "  LPSW         -           yes      -     yes       -      yes   -" in lines
     assert "  RETU         -           yes      -     -         -      yes   -" in lines
-    assert "  T3's condition fails: user-sensitive but not privileged: LPSW (user-sensitive), RETU " \
-           "(user-sensitive)" in lines
-    assert "  expect T3 holds: FAILED (T3 fails (LPSW, RETU))" in lines
+    assert "  HALT         -           yes      -     -         -      yes   -" in lines
+    assert "  T3's condition fails: user-sensitive but not privileged: LPSW (user-sensitive), HALT " \
+           "(user-sensitive), RETU (user-sensitive)" in lines
+    assert "  expect T3 holds: FAILED (T3 fails (HALT, LPSW, RETU))" in lines
     # The same mode the isa declares changes nothing.
     assert vdsl("check", "spec.vspec", "--guest-mode", "user").stdout == GOOD_TEXT + "\n" + BAD_TEXT
 
@@ -302,7 +303,7 @@ def test_check_json_schema(vdsl) -> None:
     assert {i["name"]: i["classes"] for i in bad["instructions"]} == {
         "LOAD": ["innocuous"],
         "LPSW": ["privileged", "control-sensitive", "location-sensitive", "behaviour-sensitive"],
-        "HALT": ["privileged", "innocuous"],
+        "HALT": ["privileged", "control-sensitive"],
         "GETM": ["mode-sensitive", "behaviour-sensitive"],
         "RETU": ["control-sensitive"],
     }

@@ -253,13 +253,16 @@ CORPUS = [
     row("always-memory-traps", pg("OOB { A = phys[16] }"), "OOB", INNOCUOUS),
 
     # ---- halting
-    # Halts in every mode alike.
-    row("halt", pg("HALT { halt }"), "HALT", INNOCUOUS),
-    # Privileged halt (PG74's HALT): halting changes no control state.
+    # Halts in every mode alike: the processor's run state is control state once guests share the
+    # processor, so a halt that does not trap is control-sensitive (and user-sensitive: a guest
+    # would stop the real machine).
+    row("halt", pg("HALT { halt }"), "HALT", CONTROL_USER),
+    # Privileged halt (PG74's HALT, x86 HLT): privileged and control-sensitive.
     row("halt-privileged", pg("HALTP { if M == user { trap privileged }  halt }"), "HALTP",
-        ("privileged", "innocuous")),
+        PRIVILEGED_CONTROL),
     # Halts in user mode only: halting is part of the result, so the modes differ.
-    row("halt-in-user-mode", pg("HALTU { if M == user { halt } }"), "HALTU", MODE),
+    row("halt-in-user-mode", pg("HALTU { if M == user { halt } }"), "HALTU",
+        ("control-sensitive", "mode-sensitive", "behaviour-sensitive", "user-sensitive")),
 
     # ---- register operands (general registers only: A and B)
     # Copies between general registers: d can never name R, C, F or T.

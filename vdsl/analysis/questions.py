@@ -202,14 +202,27 @@ class Questions:
         return f"{run.label}: " + (", ".join(parts) if parts else "changes nothing")
 
     # ------------------------------------------------------------ the definitions
+    def guest_modes(self, mode: z3.BitVecRef) -> list[z3.BoolRef]:
+        """`mode` is one guests run in on the real machine: the guest mode, or a less privileged
+        mode (a guest's user mode, under ring compression)."""
+        return [*self.mode_exists(mode), z3.UGE(mode, self.mode_value(self.context.mode))]
+
+    def where_guests_run(self) -> str:
+        guest = self.context.mode
+        name = self.mode_name(guest)
+        return f"mode {name}" if guest == len(self.machine.modes) - 1 else \
+            f"mode {name} and the less privileged modes"
+
     def privileged(self, inst: ir.Instruction) -> Answer:
-        """Traps in the guest mode and not in the most privileged mode, for every state of the
-        guest context and every operand (executions that memory-trap excluded)."""
+        """Traps in every mode guests run in (the guest mode and those less privileged) and not in
+        the most privileged mode, for every state of the guest context and every operand
+        (executions that memory-trap excluded)."""
         state, operands, base = self.start(inst)
         base += self.context.constraints(state)
-        guest = self.context.mode
+        mode = z3.BitVec("guest_mode", self.machine.mode_width)
+        base += self.guest_modes(mode)
         top = self.run(inst, state.evolve(mode=self.mode_value(0)), operands)
-        low = self.run(inst, state.evolve(mode=self.mode_value(guest)), operands)
+        low = self.run(inst, state.evolve(mode=mode), operands)
         considered = [z3.Not(top.memory_trapped), z3.Not(low.memory_trapped)]
         model = self.solve(base + considered + [z3.Or(top.trapped, z3.Not(low.trapped))],
                            f"whether {inst.name} is privileged")
@@ -218,14 +231,14 @@ class Questions:
                 return Answer("privileged", False,
                               proof="every execution in the guest context memory-traps")
             where = "every state of the guest context" if self.context.pins else "every state"
-            return Answer("privileged", True, proof=f"traps in mode {self.mode_name(guest)} and not in "
+            return Answer("privileged", True, proof=f"traps in {self.where_guests_run()} and not in "
                           f"mode {self.mode_name(0)}, for {where} and operand (z3: unsat)")
         start = concrete_state(self.machine, model, state)
         starts = []
-        for mode in (0, guest):
+        for value in (0, model.eval(mode, model_completion=True).as_long()):
             copy = start.copy()
-            copy.slots[copy.mode_index] = mode
-            starts.append((f"mode {self.mode_name(mode)}", copy))
+            copy.slots[copy.mode_index] = value
+            starts.append((f"mode {self.mode_name(value)}", copy))
         named, runs = self.replay(inst, model, operands, starts)
         top_run, low_run = runs
         self.confirm(not top_run.memory_trapped and not low_run.memory_trapped
@@ -236,27 +249,28 @@ class Questions:
         return Answer("privileged", False, Witness(named, runs, shows, reads=self.reads(model, [top, low])))
 
     def control_sensitive(self, inst: ir.Instruction, in_context: bool = False) -> Answer:
-        """Some non-trapping execution changes control state (in the guest context: in the
-        guest mode).  The state is the virtual machine's, so the pins do not bind it: a guest
-        whose own IOPL is 3 runs POPF differently from the real machine, whose IOPL the
-        monitor pins to 0."""
+        """Some non-trapping execution changes control state, or halts (the processor's run
+        state is control state once guests share it).  In the guest context: in a mode guests
+        run in; the state is the virtual machine's, so the pins do not bind it: a guest whose
+        own IOPL is 3 runs POPF differently from the real machine, whose IOPL the monitor pins
+        to 0."""
         state, operands, base = self.start(inst)
         if in_context:
-            base += [state.mode == self.mode_value(self.context.mode)]
+            base += self.guest_modes(state.mode)
         run = self.run(inst, state, operands)
-        changed = z3.Or([run.final.get(i) != state.get(i) for i in self.control])
-        where = " in the guest mode" if in_context else ""
+        changed = z3.Or([run.final.get(i) != state.get(i) for i in self.control] + [run.halted])
+        where = f" in {self.where_guests_run()}" if in_context else ""
         model = self.solve(base + [z3.Not(run.trapped), changed],
                            f"whether {inst.name} changes control state{where}")
         if model is None:
             return Answer("control-sensitive", False,
-                          proof=f"no execution{where} that does not trap changes control state")
+                          proof=f"no execution{where} that does not trap changes control state or halts")
         label = f"mode {self.mode_name(model.eval(state.mode, model_completion=True).as_long())}"
         named, (concrete,) = self.replay(inst, model, operands,
                                          [(label, concrete_state(self.machine, model, state))])
         changes = [i.name for i in self.control if concrete.before.get(i) != concrete.after.get(i)]
-        self.confirm(not concrete.trapped and bool(changes), inst, "changes control state",
-                     concrete.cause or "nothing changed")
+        self.confirm(not concrete.trapped and (bool(changes) or concrete.halted), inst,
+                     "changes control state", concrete.cause or "nothing changed")
         return Answer("control-sensitive", True,
                       Witness(named, (concrete,), (self.describe(concrete, changes),),
                               reads=self.reads(model, [run])))
@@ -337,13 +351,13 @@ class Questions:
             return Answer(question, False, proof=f"the machine has no {what}")
         state, operands, base = self.start(inst)
         if in_context:
-            base += [state.mode == self.mode_value(self.context.mode)] + self.context.constraints(state)
+            base += self.guest_modes(state.mode) + self.context.constraints(state)
         other = state
         for item in items:
             other = other.with_item(item, z3.BitVec(f"other.{item.name}", item.width(self.machine)))
         a = self.run(inst, state, operands)
         b = self.run(inst, other, operands)
-        where = " in the guest mode" if in_context else ""
+        where = f" in {self.where_guests_run()}" if in_context else ""
         # Either state may be the real machine's, except in the guest context, where it is the first.
         virtual: tuple[int, ...] = (1,) if in_context else (0, 1)
         if question == "timing-sensitive":
@@ -364,8 +378,7 @@ class Questions:
         assert base_field is not None and bound_field is not None
         state, operands, constraints = self.start(inst)
         if in_context:
-            constraints += [state.mode == self.mode_value(self.context.mode)] + \
-                self.context.constraints(state)
+            constraints += self.guest_modes(state.mode) + self.context.constraints(state)
         width, aw = base_field.width, machine.address_width
         shift = z3.BitVec("x", width)
         base_item = StateItem(reg.name, base_field)
