@@ -12,7 +12,7 @@ import functools
 import attrs
 import z3
 
-from vdsl.analysis.questions import Answer, GuestContext, Questions
+from vdsl.analysis.questions import SOLVER_TIMEOUT_MS, Answer, GuestContext, Questions
 from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
@@ -127,10 +127,11 @@ def decide_theorems(reports: tuple[InstructionReport, ...]) -> dict[str, Verdict
     }
 
 
-def classify_isa(isa: ir.Isa, guest_mode: str | None = None) -> IsaReport:
+def classify_isa(isa: ir.Isa, guest_mode: str | None = None,
+                 timeout_ms: int = SOLVER_TIMEOUT_MS) -> IsaReport:
     """Classify every instruction of `isa` (in its guest context, or with `guest_mode`)."""
     context = guest_context(isa, guest_mode)
-    questions = Questions(isa, context)
+    questions = Questions(isa, context, timeout_ms)
     reports = tuple(classify_instruction(questions, inst) for inst in isa.instructions)
     verdicts = decide_theorems(reports)
     partial = IsaReport(isa, context, reports, verdicts, ())

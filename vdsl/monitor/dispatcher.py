@@ -229,6 +229,7 @@ class Monitor:
         state = vm.state
         pc = state.slots[self.machine.register_index(self.machine.pc)]
         relocation = self.relocation_of(state)
+        instruction = self.instruction_at(vm, pc)  # before it runs: it may move the relocation
         traps = vm.interpreter.counters.traps
         result = vm.interpreter.step()
         reflected = vm.interpreter.counters.traps > traps
@@ -243,14 +244,14 @@ class Monitor:
             vm.counters.interpretations += 1
             if reflected:
                 vm.counters.reflections += 1
-        self.event(kind, vm, pc, cause=result.cause if reflected else None)
+        self.event(kind, vm, pc, instruction, cause=result.cause if reflected else None)
         if relocation is not None and self.relocation_of(state) != relocation:
             vm.counters.allocations += 1
             real = vm.map.real_relocation(state)
-            self.event("allocate", vm, pc, virtual=self.relocation_of(state), real=real)
+            self.event("allocate", vm, pc, instruction, virtual=self.relocation_of(state), real=real)
         if result.status == "halted":
             vm.run.status, vm.run.message = "halted", "halted"
-            self.event("halt", vm, pc)
+            self.event("halt", vm, pc, instruction)
             return MONITOR
         if result.status not in ("step_limit",):  # a nested monitor ended the run
             return result.status
@@ -403,14 +404,15 @@ class Monitor:
         return inst.name, tuple(state.memory[a] for a in range(address + 1, end))
 
     # ------------------------------------------------------------ the trace
-    def event(self, kind: str, vm: VirtualMachine, pc: int, **detail: object) -> None:
+    def event(self, kind: str, vm: VirtualMachine, pc: int,
+              instruction: tuple[str | None, tuple[int, ...]] | None = None, **detail: object) -> None:
         """Record what happened, with the real mode the monitor runs the guest in and its virtual
         mode (after the event).  `step` is the guest instruction the event belongs to: the one
         being run, or for a schedule or a preemption, the last one run."""
         if self.events is None:
             return
         modes = self.machine.modes
-        name, operands = self.instruction_at(vm, pc)
+        name, operands = instruction or self.instruction_at(vm, pc)
         step = vm.counters.instructions + (kind not in ("direct", "schedule", "preempt", "divergence"))
         self.events.append(Event(kind, self.level, vm.run.name, step, pc,
                                  modes[vm.map.real_mode(vm.state.mode)], modes[vm.state.mode], name, operands,

@@ -1,0 +1,131 @@
+"""`vdsl run` on scenarios, run as a user runs it: reports, JSON, traces, exit statuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SPECS, run_vdsl
+
+PG74 = str(SPECS / "pg74.vspec")
+PDP10 = str(SPECS / "pdp10.vspec")
+
+
+@pytest.mark.parametrize("spec", ["pg74.vspec", "pdp10.vspec", "x86-32.vspec"])
+def test_every_bundled_scenario_meets_its_expectations(spec: str) -> None:
+    result = run_vdsl("run", str(SPECS / spec))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "FAILED" not in result.stdout
+    assert result.stdout.count("scenario ") >= 1
+
+
+def test_the_getm_scenario_report() -> None:
+    result = run_vdsl("run", PG74, "--scenario", "getm")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == """\
+scenario getm: hypervisor pg_monitor on isa pg74_getm, trap_and_emulate, guests run in user
+  guest kernel: program whoami from supervisor, memory E[9..264]: halted after 3 instructions
+    equivalence: FAILS at step 1 (pc 20): GETM, run directly on the real machine
+      A  bare 0, virtual 1
+      why: GETM is mode-sensitive, behaviour-sensitive: it breaks T1's condition
+    resource control: held
+    efficiency: 0.667 (2 of 3 run directly; 1 trap: 1 emulated, 0 reflected)
+  guest app: program whoami from user, memory E[265..520]: halted after 4 instructions
+    equivalence: held (4 instructions compared with the bare machine)
+    resource control: held
+    efficiency: 0.500 (2 of 4 run directly; 2 traps: 1 emulated, 1 reflected; 1 world switch)
+  cost: 954 cycles (hypervisor pg_monitor, type 1, trap_and_emulate: direct 1, trap 100, emulation 50, world switch 500)
+  expect T1 fails with GETM: ok (T1 fails (GETM))
+  expect kernel divergence at GETM: ok (kernel diverges at step 1 (GETM))
+  expect app equivalence: ok (equivalent)
+  expect resource_control: ok (held)
+"""
+
+
+def test_the_technique_can_be_overridden_for_a_comparison() -> None:
+    result = run_vdsl("run", PDP10, "--scenario", "jrst1", "--technique", "hybrid")
+    assert result.returncode == 1
+    assert "scenario jrst1: hypervisor galley on isa ka10, hybrid, guests run in user" in result.stdout
+    assert "    equivalence: held (11 instructions compared with the bare machine)" in result.stdout
+    assert "  expect divergence at JRST1: FAILED (equivalent)" in result.stdout
+    assert result.stderr == "vdsl: 1 expectation failed\n"
+
+
+def test_a_technique_vdsl_cannot_run_exits_2() -> None:
+    result = run_vdsl("run", PG74, "--scenario", "getm", "--technique", "paravirtual")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("error: vdsl cannot run technique 'paravirtual' (hypervisor pg_monitor) yet; it "
+                             "runs trap_and_emulate and hybrid (choose one with --technique)\n")
+
+
+def test_an_unknown_scenario_exits_2_with_a_suggestion() -> None:
+    result = run_vdsl("run", PG74, "--scenario", "getn")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "error: there is no scenario 'getn'; did you mean 'getm'?\n"
+
+
+def test_json_output(tmp_path: Path) -> None:
+    result = run_vdsl("run", PG74, "--scenario", "retu", "--scenario", "two_guests", "--format", "json")
+    assert (result.returncode, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert data["ok"] is True
+    retu, two = data["scenarios"]
+    assert (retu["scenario"], retu["isa"], retu["technique"]) == ("retu", "pg74_retu", "trap_and_emulate")
+    (kernel,) = retu["guests"]
+    divergence = kernel["equivalence"]["divergence"]
+    assert (divergence["step"], divergence["instruction"], divergence["how"]) == (1, "RETU", "direct")
+    assert divergence["differences"] == [{"where": "M", "bare": 1, "virtual": 0}]
+    assert (divergence["bare"]["mode"], divergence["virtual"]["mode"]) == ("user", "supervisor")
+    assert divergence["explanation"] == {"instruction": "RETU", "classes": ["control-sensitive"],
+                                         "breaks": ["T1"]}
+    assert kernel["resource_control"] == {"holds": True, "violations": []}
+    assert set(kernel["counters"]) == {"instructions", "direct", "traps", "emulations", "reflections",
+                                       "interpretations", "allocations", "preemptions", "world_switches",
+                                       "efficiency"}
+    assert [g["name"] for g in two["guests"]] == ["kernel", "task"]
+    assert all(g["equivalence"] == {"checked": True, "holds": True, "divergence": None} for g in two["guests"])
+    (hypervisor,) = two["hypervisors"]
+    assert hypervisor["costs"] == {"direct": 1, "trap": 100, "emulation": 50, "world_switch": 500,
+                                   "host_round_trip": 2000}
+    assert [e["expect"] for e in two["expectations"]] == ["T1 holds", "equivalence", "resource_control",
+                                                         "efficiency >= 0.5"]
+
+
+def test_the_trace_has_the_monitors_actions(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    result = run_vdsl("run", PG74, "--scenario", "two_guests", "--trace", str(trace))
+    assert result.returncode == 0
+    events = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"direct", "dispatch", "emulate", "reflect", "allocate", "schedule", "halt"} <= kinds
+    first = events[0]
+    assert set(first) >= {"scenario", "event", "level", "guest", "step", "pc", "real_mode", "virtual_mode",
+                          "instruction", "operands"}
+    emulated = next(e for e in events if e["event"] == "emulate")
+    assert (emulated["real_mode"], emulated["instruction"]) == ("user", "LPSW")
+
+
+def test_trace_to_standard_output_and_json_are_exclusive() -> None:
+    result = run_vdsl("run", PG74, "--trace", "-", "--format", "json")
+    assert result.returncode == 2
+    assert json.loads(result.stdout) == {"error": "--trace - and --format json would both write to standard "
+                                                  "output; write the trace to a file instead"}
+
+
+def test_a_guest_that_does_not_halt_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "spin.vspec").write_text(
+        'import "pg74.vspec"\nprogram spin on pg74 { mode user  top: JMP top }\n'
+        "scenario s { hypervisor pg_monitor  guest g runs spin }\n", encoding="utf-8")
+    result = run_vdsl("run", "spin.vspec", "--max-steps", "50", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "  guest g: program spin from user, memory E[9..264]: stopped after 50 instructions without " \
+           "halting (raise the limit with --max-steps)" in result.stdout
+    assert result.stderr == ("vdsl: scenario s: guest g did not halt within 50 instructions (raise the limit "
+                             "with --max-steps)\n")
+
+
+def test_program_still_runs_one_program_bare() -> None:
+    result = run_vdsl("run", PG74, "--program", "supervisor_call")
+    assert result.returncode == 0
+    assert result.stdout.startswith("program supervisor_call: halted after 22 steps\n")
