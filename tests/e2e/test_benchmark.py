@@ -26,3 +26,21 @@ def test_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     # twin stops at its BRK without running it, vdsl runs its HALT.
     assert report["vdsl"]["instructions"] == report["py65"]["instructions"] + 1
     assert report["vdsl"]["instructions_per_second"] > 0 and report["py65"]["instructions_per_second"] > 0
+
+
+def test_monitor_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """The monitor benchmark's guests halt bare and under the monitor, with the same counts."""
+    spec = importlib.util.spec_from_file_location("bench_monitor", ROOT / "benchmarks" / "bench_monitor.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_monitor"] = module
+    spec.loader.exec_module(module)
+    assert module.main(["--passes", "200", "--calls", "20", "--repeat", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    innocuous, heavy = report["innocuous"], report["trap_heavy"]
+    # 5 instructions a pass, and the final HALT
+    assert innocuous["bare"]["instructions"] == innocuous["trap_and_emulate"]["instructions"] == 5 * 200 + 1
+    assert innocuous["lockstep"]["instructions"] == 5 * 200 + 1
+    # each call a trap; under the monitor, also each return (LPSW) and the final HALT
+    assert heavy["bare"]["traps"] == 20
+    assert heavy["trap_and_emulate"]["traps"] == 20 + 19 + 2

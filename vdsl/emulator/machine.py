@@ -240,8 +240,12 @@ class Emulator:
         address = pc + offset
         single = single or self.single_step
         block = None if single else self.blocks.get(address) or self.build(address, BLOCK_LIMIT)
+        guard = self.guard
+        guarded_out = guard is not None and not (
+            guard.lo <= address and address + block.words <= guard.hi
+            and (not guard.holes or self.inside_guard(address, block.words))) if block is not None else False
         if block is None or block.count > budget or pc + block.words > limit or address + block.words > size \
-                or (self.guard is not None and self.outside_guard(address, block.words) is not None):
+                or guarded_out:
             block = self.single(address)
             if pc + block.words > limit or address + block.words > size:
                 return _FAULTS[MEMORY]
@@ -250,6 +254,13 @@ class Emulator:
                 if outside is not None:
                     self.guard.violation(outside, False, pc)
         return block
+
+    def inside_guard(self, address: int, words: int) -> bool:
+        """Whether the guard's window holds all the words at `address` (the common case, fast)."""
+        guard = self.guard
+        assert guard is not None
+        return guard.lo <= address and address + words <= guard.hi and (
+            not guard.holes or guard.holes.isdisjoint(range(address, address + words)))
 
     def outside_guard(self, address: int, words: int) -> int | None:
         """The first of the words at `address` that the guard's window leaves out."""

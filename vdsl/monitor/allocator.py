@@ -52,6 +52,7 @@ class Allocator:
         self.monitor = monitor
         self.reserved = monitor_words(machine)
         self.partitions: list[Partition] = []
+        self.placed: dict[tuple[int, int, int], int | None] = {}  # relocations already composed
 
     def allocate(self, guests: list[str], size: int | None) -> list[Partition]:
         """One partition per guest, `size` words each (None: the free memory shared equally)."""
@@ -109,6 +110,12 @@ class Allocator:
         """The real relocation register for a guest whose virtual one is `virtual`: the same
         window moved up by the partition's offset, with the bound cut at the partition's end
         (None when the moved base does not fit the base field)."""
+        key = (partition.offset, partition.size, virtual)
+        if key not in self.placed:
+            self.placed[key] = self.compose(partition, virtual)
+        return self.placed[key]
+
+    def compose(self, partition: Partition, virtual: int) -> int | None:
         machine = self.machine
         assert machine.relocation is not None
         reg = machine.register(machine.relocation)

@@ -123,6 +123,9 @@ class Monitor:
         self.guests: list[VirtualMachine] = []
         self.current: VirtualMachine | None = None
         self.machine_halted = False  # a guest stopped the real machine
+        self.pc_index = self.machine.register_index(self.machine.pc)
+        self.relocation_index = self.machine.register_index(self.machine.relocation) \
+            if self.machine.relocation else None
         hardware.on_trap = self.dispatch
         self.boot()
 
@@ -227,7 +230,7 @@ class Monitor:
         the virtual machine; a trap there is reflected into the guest's own trap vector (or, in a
         nested chain, to the monitor running in this VM)."""
         state = vm.state
-        pc = state.slots[self.machine.register_index(self.machine.pc)]
+        pc = state.slots[self.pc_index]
         relocation = self.relocation_of(state)
         instruction = self.instruction_at(vm, pc)  # before it runs: it may move the relocation
         traps = vm.interpreter.counters.traps
@@ -258,8 +261,7 @@ class Monitor:
         return None
 
     def relocation_of(self, state: MachineState) -> int | None:
-        relocation = self.machine.relocation
-        return None if relocation is None else state.slots[self.machine.register_index(relocation)]
+        return None if self.relocation_index is None else state.slots[self.relocation_index]
 
     # ------------------------------------------------------------ running a guest
     def enter(self, vm: VirtualMachine) -> None:
@@ -289,7 +291,7 @@ class Monitor:
             vm.real_stale = False
         counters = vm.counters
         before = (counters.traps, counters.reflections)
-        pc = self.hardware.state.slots[self.machine.register_index(self.machine.pc)]
+        pc = self.hardware.state.slots[self.pc_index]
         result = self.hardware.run(1)
         counters.instructions += 1
         if counters.traps != before[0]:
@@ -305,7 +307,7 @@ class Monitor:
             vm.real_stale = False
         counters = vm.counters
         steps, traps = self.hardware.counters.steps, self.hardware.counters.traps
-        pc = self.hardware.state.slots[self.machine.register_index(self.machine.pc)]
+        pc = self.hardware.state.slots[self.pc_index]
         result = self.hardware.run(budget)
         ran = self.hardware.counters.steps - steps
         counters.instructions += ran

@@ -30,6 +30,7 @@ class VmMap:
     owned: tuple[int, ...]  # per register: the bits the monitor owns (control state, R)
     monitor_values: tuple[int, ...]  # per register: the monitor's values of those bits
     allocator: Allocator
+    relocation_index: int | None = None  # the relocation register's slot
 
     @classmethod
     def build(cls, machine: ir.Machine, partition: Partition, context: ir.GuestContext,
@@ -45,8 +46,9 @@ class VmMap:
         boot = MachineState.empty(machine)
         for pin in context.pins:
             boot.set(item(machine, pin.target), pin.value)
+        relocation = machine.register_index(machine.relocation) if machine.relocation else None
         return cls(machine, partition, machine.modes.index(context.mode), tuple(owned),
-                   tuple(boot.slots[:len(machine.registers)]), allocator)
+                   tuple(boot.slots[:len(machine.registers)]), allocator, relocation)
 
     def real_mode(self, virtual_mode: int) -> int:
         """Modes more privileged than the guest mode run in the guest mode (ring compression)."""
@@ -55,9 +57,9 @@ class VmMap:
     def real_relocation(self, virtual: MachineState) -> int | None:
         """The real value of the relocation register for this virtual state (None: no relocation)."""
         machine = self.machine
-        if machine.relocation is None:
+        index = self.relocation_index
+        if index is None:
             return None
-        index = machine.register_index(machine.relocation)
         real = self.allocator.relocation(self.partition, virtual.slots[index])
         if real is None:
             raise RunError(f"guest {self.partition.guest}: its relocation base moved into its partition "
@@ -71,8 +73,8 @@ class VmMap:
             slots[index] = (virtual.slots[index] & ~owned) | (monitor & owned)
         slots[real.mode_index] = self.real_mode(virtual.mode)
         relocation = self.real_relocation(virtual)
-        if relocation is not None:
-            slots[self.machine.register_index(self.machine.relocation or "")] = relocation
+        if relocation is not None and self.relocation_index is not None:
+            slots[self.relocation_index] = relocation
 
     def leave(self, real: MachineState, virtual: MachineState) -> None:
         """Take the guest's own state back from the real machine (the monitor keeps the rest)."""
@@ -86,8 +88,7 @@ class VmMap:
         if real.mode != self.real_mode(virtual.mode):
             found.append(self.machine.mode_name)
         relocation = self.real_relocation(virtual)
-        if relocation is not None:
-            index = self.machine.register_index(self.machine.relocation or "")
-            if real.slots[index] != relocation:
-                found.append(self.machine.relocation or "")
+        index = self.relocation_index
+        if relocation is not None and index is not None and real.slots[index] != relocation:
+            found.append(self.machine.relocation or "")
         return found
