@@ -630,6 +630,9 @@ def test_extends_machine_adds_registers_and_keeps_the_rest() -> None:
 # ---------------------------------------------------------------- policies and scenarios
 
 ISA_AND_PROGRAM = MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { X }\n"
+RUN_FORMS = ("write one of: `expect equivalence`; `expect divergence`; `expect divergence at NAME`; "
+             "`expect resource_control`; `expect resource_control fails`; `expect resource_control fails at "
+             "NAME`; `expect efficiency >= 0.9`; `expect GUEST equivalence`; `expect T1 fails`")
 
 POLICIES = table(
     ("no-hypervisor", ISA_AND_PROGRAM + "scenario s { guest g runs p }",
@@ -661,6 +664,13 @@ POLICIES = table(
      "hypervisor h on n { }\nscenario s { hypervisor h guest a runs p }",
      ["6:1 V039 hypervisor h runs on machine n, but the guests of scenario 's' need machine m; "
       "hint: choose a hypervisor for that machine"]),
+    ("run-expectation-forms", ISA_AND_PROGRAM + "hypervisor h on m { }\nscenario s { hypervisor h "
+     "guest g runs p expect equivalence at X, divergence fails }",
+     ["5:49 V037 this expectation is not one a scenario can state: 'equivalence at X'; hint: " + RUN_FORMS,
+      "5:67 V037 this expectation is not one a scenario can state: 'divergence fails'; hint: " + RUN_FORMS]),
+    ("guests-with-broken-programs", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { Y }\n"
+     "hypervisor h on m { }\nscenario s { hypervisor h guest g runs p }",
+     ["3:18 V015 unknown instruction 'Y' in isa 'i'; hint: a label needs a colon: `NAME:`"]),
     ("run-expectations", ISA_AND_PROGRAM + "hypervisor h on m { }\nscenario s { hypervisor h "
      "guest g runs p expect equivalense, divergence at Y, efficiency >= 2, efficiency, T1 >= 1 }",
      ["5:49 V037 unknown expectation 'equivalense'; hint: did you mean 'equivalence'?",

@@ -47,6 +47,6 @@ def normalize_run_expectation(words: tuple[str, ...], guests: list[str]) -> tupl
     rest = words[len(guest):]
     if rest[:1] == ("divergence",):
         rest = ("equivalence", "fails", *rest[1:])
-    if rest[:1] in (("equivalence",), ("resource_control",)) and (len(rest) == 1 or rest[1] == "at"):
-        rest = (rest[0], "fails" if rest[1:2] == ("at",) else "holds", *rest[1:])
+    if rest in (("equivalence",), ("resource_control",)):
+        rest = (rest[0], "holds")
     return guest + rest

@@ -14,9 +14,6 @@ import functools
 
 import attrs
 
-from vdsl.analysis.classify import check_expectation as isa_expectation
-from vdsl.analysis.classify import classify_instruction, classify_isa, guest_context
-from vdsl.analysis.questions import Questions
 from vdsl.emulator import DEFAULT_MAX_STEPS, MachineState
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
@@ -84,6 +81,9 @@ def _level_costs(monitor: Monitor, innermost: bool) -> LevelCosts:
 
 def _explain(isa: ir.Isa, context: ir.GuestContext, name: str, technique: str) -> Explanation | None:
     """The classes of instruction `name` in the monitor's guest context, and the theorems it breaks."""
+    from vdsl.analysis.classify import classify_instruction, guest_context  # z3, only when needed
+    from vdsl.analysis.questions import Questions
+
     instruction = isa.instruction(name)
     if instruction is None:
         return None
@@ -159,6 +159,9 @@ def check_expectation(run: ScenarioRun, expectation: ir.Expectation) -> Expectat
 
 def _theorem_expectation(run: ScenarioRun, expectation: ir.Expectation) -> ExpectationResult:
     """`T1 fails` in a scenario: the theorem for the hardware isa in the monitor's guest context."""
+    from vdsl.analysis.classify import check_expectation as isa_expectation  # z3, only when needed
+    from vdsl.analysis.classify import classify_isa
+
     scenario = run.scenario
     report = classify_isa(attrs.evolve(scenario.isa, context=scenario.monitor.context))
     result = isa_expectation(report, expectation)

@@ -182,11 +182,12 @@ def _check_run_expectation(sink: DiagnosticSink, expectation: ir.Expectation, na
             or not rest or rest[0] not in ("holds", "fails") \
             or (len(rest) > 1 and (rest[0] != "fails" or rest[1] != "at" or len(rest) != 3)):
         shown = " ".join(expectation.words)
-        message = f"unknown expectation '{shown}'" if prop not in ("equivalence", "resource_control",
-                                                                    *guests) else \
-            f"this expectation is not one a scenario can state: '{shown}'"
-        sink.error("V037", message, span, did_you_mean(prop, ["equivalence", "divergence", "resource_control",
-                                                              "efficiency", *THEOREMS]) or forms)
+        if prop in ("equivalence", "resource_control"):
+            sink.error("V037", f"this expectation is not one a scenario can state: '{shown}'", span, forms)
+        else:
+            sink.error("V037", f"unknown expectation '{shown}'", span,
+                       did_you_mean(prop, ["equivalence", "divergence", "resource_control", "efficiency",
+                                           *THEOREMS]) or forms)
         return None
     if len(rest) == 3 and rest[2] not in names:
         undefined(sink, "instruction", rest[2], span, names)
