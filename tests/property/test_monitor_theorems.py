@@ -10,8 +10,8 @@ the monitor in lockstep with their bare twins:
 - where T1's condition holds, every guest under trap-and-emulate is equivalent and keeps to
   its partition;
 - where T3's condition holds, the same under hybrid;
-- wherever a run diverges or escapes, the instruction that did it is one the classification
-  names as breaking the condition of the technique's theorem.
+- wherever a run first escapes, or diverges before any escape, the instruction that did it is
+  one the classification names as breaking the condition of the technique's theorem.
 
 The machine has three modes and runs guests in the middle one (ring compression), a control
 register with a pinned field, relocation and a timing register.
@@ -131,10 +131,13 @@ def check_run(bodies: list[str], programs: list[list[int]], technique: str, theo
     scenario = spec.scenarios[0]
     run = run_scenario(scenario, max_steps=300)
     for guest in run.guests:
-        if guest.divergence is not None:
+        # The first escape is an offender's doing; after it the real machine is the guest's, and
+        # what follows (a privileged instruction running unchecked) is its consequence.
+        first = guest.violations[0] if guest.violations else None
+        if first is not None:
+            assert first.instruction in offenders, (theorem, first, offenders)
+        if guest.divergence is not None and (first is None or guest.divergence.step <= first.step):
             assert guest.divergence.instruction in offenders, (theorem, guest.divergence, offenders)
-        for violation in guest.violations:
-            assert violation.instruction in offenders, (theorem, violation, offenders)
         if not offenders:
             assert guest.equivalent, guest.divergence
             assert guest.resource_control, guest.violations
