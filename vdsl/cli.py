@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -19,7 +20,7 @@ from vdsl.errors import InternalError, RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
 from vdsl.ir.nodes import Isa, Scenario, Spec
 from vdsl.ir.vocabulary import THEOREMS
-from vdsl.monitor.run import run_scenario, select_scenarios
+from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
 from vdsl.phases import Compilation
 from vdsl.report.check import check_json, check_text, explain_json, explain_text
 from vdsl.report.run import bare_run_json, bare_run_text, runs_json, scenario_text
@@ -240,6 +241,9 @@ def _run(args: argparse.Namespace) -> int:
         raise RunError("--trace - and --format json would both write to standard output; "
                        "write the trace to a file instead")
     spec = Compilation(args.files).spec
+    if args.program is not None and (args.scenario or args.technique):
+        raise RunError("--program runs one program on the bare machine; --scenario and --technique "
+                       "apply to scenarios")
     if args.program is None:
         given = {str(f) for f in args.files}
         scenarios = select_scenarios(spec, args.scenario) if args.scenario else [
@@ -270,25 +274,27 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
+    for scenario in scenarios:  # refuse before running anything
+        check_techniques(scenario, args.technique)
     runs = []
-    for scenario in scenarios:
-        run = run_scenario(scenario, args.technique, args.max_steps, trace=args.trace is not None)
-        runs.append(run)
-        if args.format == "text":
-            sys.stdout.write(("\n" if len(runs) > 1 else "") + scenario_text(run))
-            sys.stdout.flush()
-    if args.trace is not None:
-        with _open_trace(args.trace) as stream:
-            for run in runs:
+    with _open_trace(args.trace) if args.trace is not None else contextlib.nullcontext() as stream:
+        for scenario in scenarios:
+            run = run_scenario(scenario, args.technique, args.max_steps, trace=stream is not None)
+            runs.append(run)
+            if args.format == "text":
+                sys.stdout.write(("\n" if len(runs) > 1 else "") + scenario_text(run))
+                sys.stdout.flush()
+            if stream is not None:
                 for event in run.events:
                     stream.write(json.dumps({"scenario": run.scenario.name, **event.to_json()}) + "\n")
     if args.format == "json":
         print(json.dumps(runs_json(runs), indent=2))
     failed = [e for run in runs for e in run.expectations if not e.holds]
-    unfinished = [(run.scenario.name, g.name) for run in runs for g in run.guests if g.status == "step_limit"]
+    unfinished = [(run.scenario.name, g) for run in runs for g in run.guests if not g.finished]
     for scenario_name, guest in unfinished:
-        print(f"vdsl: scenario {scenario_name}: guest {guest} did not halt within {args.max_steps} "
-              "instructions (raise the limit with --max-steps)", file=sys.stderr)
+        why = f"did not halt within {args.max_steps} instructions (raise the limit with --max-steps)" \
+            if guest.status == "step_limit" else f"did not finish: {guest.message}"
+        print(f"vdsl: scenario {scenario_name}: guest {guest.name} {why}", file=sys.stderr)
     if failed and args.format == "text":
         print(f"vdsl: {len(failed)} expectation{'s' if len(failed) != 1 else ''} failed", file=sys.stderr)
     return EXIT_FAILED if failed or unfinished else EXIT_OK

@@ -120,7 +120,7 @@ def test_a_guest_that_does_not_halt_exits_1(tmp_path: Path) -> None:
     result = run_vdsl("run", "spin.vspec", "--max-steps", "50", cwd=tmp_path)
     assert result.returncode == 1
     assert "  guest g: program spin from user, memory E[9..264]: stopped after 50 instructions without " \
-           "halting (raise the limit with --max-steps)" in result.stdout
+           "reaching halt (raise the limit with --max-steps)" in result.stdout
     assert result.stderr == ("vdsl: scenario s: guest g did not halt within 50 instructions (raise the limit "
                              "with --max-steps)\n")
 
@@ -129,3 +129,38 @@ def test_program_still_runs_one_program_bare() -> None:
     result = run_vdsl("run", PG74, "--program", "supervisor_call")
     assert result.returncode == 0
     assert result.stdout.startswith("program supervisor_call: halted after 22 steps\n")
+
+
+def test_program_excludes_scenario_options() -> None:
+    result = run_vdsl("run", PG74, "--program", "supervisor_call", "--technique", "hybrid")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("error: --program runs one program on the bare machine; --scenario and "
+                             "--technique apply to scenarios\n")
+
+
+def test_a_technique_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "two.vspec").write_text(
+        'import "pg74.vspec"\nhypervisor bt on pg74 { technique binary_translation }\n'
+        "scenario first { hypervisor pg_monitor  guest g runs user_task }\n"
+        "scenario second { hypervisor bt  guest g runs user_task }\n", encoding="utf-8")
+    result = run_vdsl("run", "two.vspec", "--trace", "t.jsonl", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "cannot run technique 'binary_translation' (hypervisor bt)" in result.stderr
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_a_guest_stopped_by_another_guests_halt_did_not_finish(tmp_path: Path) -> None:
+    (tmp_path / "halt.vspec").write_text(
+        'import "pg74.vspec"\nisa stoppable extends pg74 { inst STOP { halt } }\n'
+        "program stop on stoppable { mode user  STOP }\n"
+        "program spin on stoppable { mode user  top: JMP top }\n"
+        "hypervisor h on pg74 { allocate memory 64 per guest  schedule round_robin quantum 3 }\n"
+        "scenario s { hypervisor h  guest a runs stop  guest b runs spin }\n", encoding="utf-8")
+    result = run_vdsl("run", "halt.vspec", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "  guest a: program stop from user, memory E[9..72]: halted after 1 instruction; halted the real " \
+           "machine at pc 0" in result.stdout
+    assert "  guest b: program spin from user, memory E[73..136]: stopped after 0 instructions: the real " \
+           "machine halted under it" in result.stdout
+    assert "    efficiency: no instruction ran" in result.stdout
+    assert result.stderr == "vdsl: scenario s: guest b did not finish: the real machine halted under it\n"

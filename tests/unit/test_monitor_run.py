@@ -195,7 +195,7 @@ def test_a_store_outside_the_partition_is_reported_with_the_instruction_that_mad
     (guest,) = result.guests
     (violation,) = guest.violations
     assert (violation.kind, violation.step, violation.pc, violation.instruction) == ("access", 2, 18, "PST")
-    assert violation.detail == "wrote real word E[200], outside its partition (E[9..72])"
+    assert violation.detail == "wrote real word E[200] outside its partition (E[9..72])"
     assert violation.explanation is not None and violation.explanation.offends == ("T1", "T3")
 
 
@@ -211,10 +211,11 @@ def test_a_guest_raising_the_real_mode_is_caught_behind_the_monitors_back() -> N
 def test_an_unprivileged_halt_stops_the_real_machine_and_every_other_guest() -> None:
     result = run(("s", "stop", "user"), ("k", "spin", "user"), programs=PROGRAMS)
     stopper, other = result.guests
-    assert stopper.status == "stopped" and stopper.message == "halted the real machine at pc 18"
-    assert [(v.kind, v.instruction) for v in stopper.violations] == [("halt", "STOP")]
+    assert stopper.status == "halted" and stopper.message == "halted the real machine at pc 18"
+    assert [(v.kind, v.step, v.instruction) for v in stopper.violations] == [("halt", 2, "STOP")]
     assert (other.status, other.message) == ("stopped", "the real machine halted under it")
     assert stopper.equivalent  # its bare twin halted too
+    assert stopper.finished and not other.finished
 
 
 def test_a_guest_that_never_traps_is_preempted_and_the_others_still_run() -> None:
@@ -309,7 +310,7 @@ def test_without_relocation_the_guest_writing_the_trap_vector_escapes() -> None:
     result = run_scenario(scenario, max_steps=50)
     (guest,) = result.guests
     assert guest.violations[0].kind == "access" and guest.violations[0].instruction == "ST"
-    assert guest.violations[0].detail == "wrote real word E[5], the monitor's trap area (E[0..255])"
+    assert guest.violations[0].detail == "wrote real word E[5] in the monitor's trap area (its partition is E[0..255])"
 
 
 def test_a_program_that_does_not_fit_its_partition_is_an_error() -> None:

@@ -94,6 +94,8 @@ class VirtualMachine:
     bare: Emulator | None  # the same program on a bare machine, in lockstep
     nested: TrapHook | None = None  # the dispatcher of a monitor running inside this VM
     real_stale: bool = True  # the real machine does not hold this guest's state
+    current_step: int = 0  # the number of the guest instruction being run (events and violations)
+    last_cause: int | None = None  # the cause of the last trap its virtual machine took
     reported: set[str] = attrs.Factory(set)
     dropped: int = 0  # violations not recorded past MAX_VIOLATIONS
 
@@ -177,8 +179,12 @@ class Monitor:
                                watch=WatchView(self.hardware.watch, partition.offset, memory.kept))
         bare = Emulator(isa, image.copy()) if lockstep else None
         vm = VirtualMachine(run, isa, vm_map, state, interpreter, bare)
-        interpreter.on_trap = lambda cause, pc: vm.nested(cause, pc) if vm.nested is not None \
-            else interpreter.trap_mechanism(cause, pc)
+
+        def reflect(cause: int, pc: int) -> str | None:
+            vm.last_cause = cause
+            return vm.nested(cause, pc) if vm.nested is not None else interpreter.trap_mechanism(cause, pc)
+
+        interpreter.on_trap = reflect
         return vm
 
     def check_fits(self, name: str, program: ir.Program, isa: ir.Isa, partition: Partition) -> None:
@@ -236,6 +242,7 @@ class Monitor:
         traps = vm.interpreter.counters.traps
         result = vm.interpreter.step()
         reflected = vm.interpreter.counters.traps > traps
+        cause = self.machine.causes[vm.last_cause] if reflected and vm.last_cause is not None else None
         if trapped:
             kind = "reflect" if reflected else "emulate"
             if reflected:
@@ -247,11 +254,13 @@ class Monitor:
             vm.counters.interpretations += 1
             if reflected:
                 vm.counters.reflections += 1
-        self.event(kind, vm, pc, instruction, cause=result.cause if reflected else None)
-        if relocation is not None and self.relocation_of(state) != relocation:
+        self.event(kind, vm, pc, instruction, cause=cause)
+        new = self.relocation_of(state)
+        if relocation is not None and new is not None and new != relocation:
             vm.counters.allocations += 1
             real = vm.map.real_relocation(state)
-            self.event("allocate", vm, pc, instruction, virtual=self.relocation_of(state), real=real)
+            self.event("allocate", vm, pc, instruction, virtual=self.fields_of(new),
+                       real=self.fields_of(real) if real is not None else None)
         if result.status == "halted":
             vm.run.status, vm.run.message = "halted", "halted"
             self.event("halt", vm, pc, instruction)
@@ -259,6 +268,12 @@ class Monitor:
         if result.status not in ("step_limit",):  # a nested monitor ended the run
             return result.status
         return None
+
+    def fields_of(self, relocation: int) -> dict[str, int]:
+        """A relocation register's value, field by field (for the trace)."""
+        reg = self.machine.register(self.machine.relocation or "")
+        assert reg is not None
+        return {f.name: (relocation >> f.lo) & mask(f.width) for f in reg.fields}
 
     def relocation_of(self, state: MachineState) -> int | None:
         return None if self.relocation_index is None else state.slots[self.relocation_index]
@@ -281,6 +296,7 @@ class Monitor:
     def step(self, vm: VirtualMachine) -> str:
         """One guest instruction: interpreted (hybrid), or run on the real machine (trapping into
         the dispatcher when it must).  How it was run: direct, emulated, reflected, interpreted."""
+        vm.current_step = vm.counters.instructions + 1
         if self.wants_interpretation(vm):
             self.interpret(vm, trapped=False)
             vm.real_stale = True
@@ -306,6 +322,7 @@ class Monitor:
             vm.map.enter(vm.state, self.hardware.state)
             vm.real_stale = False
         counters = vm.counters
+        vm.current_step = counters.instructions + 1  # without lockstep, the first of the run
         steps, traps = self.hardware.counters.steps, self.hardware.counters.traps
         pc = self.hardware.state.slots[self.pc_index]
         result = self.hardware.run(budget)
@@ -324,7 +341,7 @@ class Monitor:
         self.check_behind_back(vm, pc)
         if result.status == "halted":
             self.machine_halted = True
-            vm.run.status, vm.run.message = "stopped", f"halted the real machine at pc {pc}"
+            vm.run.status, vm.run.message = "halted", f"halted the real machine at pc {pc}"
             self.violation(vm, "halt", pc, "halted the real machine: the other guests and the monitor "
                                            "stopped with it")
             self.event("halt", vm, pc, real=True)
@@ -350,18 +367,25 @@ class Monitor:
     def access_violation(self, vm: VirtualMachine, address: int, write: bool, pc: int) -> None:
         partition = vm.map.partition
         lo = self.hardware.to_real(partition.offset)
-        where = "the monitor's trap area" if address in self.guard.holes else "outside its partition"
-        detail = (f"{'wrote' if write else 'read'} real word {self.machine.memory.name}[{address}], {where} "
-                  f"({self.machine.memory.name}[{lo}..{lo + partition.size - 1}])")
+        memory = self.machine.memory.name
+        window = f"{memory}[{lo}..{lo + partition.size - 1}]"
+        where = f"in the monitor's trap area (its partition is {window})" \
+            if address in self.monitor_words() else f"outside its partition ({window})"
+        detail = f"{'wrote' if write else 'read'} real word {memory}[{address}] {where}"
         self.violation(vm, "access", pc, detail)
+
+    def monitor_words(self) -> frozenset[int]:
+        """The real addresses of the trap areas of this monitor and of the monitors below it."""
+        own = frozenset(self.hardware.to_real(a) for a in self.allocator.reserved)
+        outer = getattr(self.hardware, "outer", None)
+        return own | outer.monitor_words() if isinstance(outer, Monitor) else own
 
     def violation(self, vm: VirtualMachine, kind: str, pc: int, detail: str) -> None:
         if len(vm.run.violations) >= MAX_VIOLATIONS:
             vm.dropped += 1
             return
         name, _ = self.instruction_at(vm, pc)
-        step = vm.counters.instructions + (kind == "access")  # an access is seen before the step ends
-        found = Violation(vm.run.name, kind, step, pc, name, detail,
+        found = Violation(vm.run.name, kind, vm.current_step, pc, name, detail,
                           self.explain(name) if name is not None else None)
         vm.run.violations.append(found)
         self.event("violation", vm, pc, violation=kind, detail=detail)
@@ -376,7 +400,7 @@ class Monitor:
         words = vm.state.memory.words() if isinstance(vm.state.memory, PartitionMemory) \
             else list(vm.state.memory)
         bare_halted = result.status == "halted"
-        virtual_halted = vm.run.status in ("halted", "stopped")
+        virtual_halted = vm.run.status == "halted"
         same = bare_halted == virtual_halted and bare.state.slots == vm.state.slots
         if same and bare.state.memory == words:
             return
@@ -415,7 +439,7 @@ class Monitor:
             return
         modes = self.machine.modes
         name, operands = instruction or self.instruction_at(vm, pc)
-        step = vm.counters.instructions + (kind not in ("direct", "schedule", "preempt", "divergence"))
+        step = vm.counters.instructions if kind in ("schedule", "preempt") else vm.current_step
         self.events.append(Event(kind, self.level, vm.run.name, step, pc,
                                  modes[vm.map.real_mode(vm.state.mode)], modes[vm.state.mode], name, operands,
                                  tuple((k, v) for k, v in detail.items() if v is not None)))

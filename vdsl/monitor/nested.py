@@ -53,9 +53,12 @@ class NestedHardware:
     def take_trap(self, cause: int) -> bool:
         """The hardware part of a trap, here: the virtual machine's trap mechanism.  The inner
         monitor's return to its guest afterwards traps into the outer monitor, which emulates it."""
-        self.vm.counters.traps += 1
-        self.vm.counters.emulations += 1
-        return self.vm.interpreter.take_trap(cause)
+        vm = self.vm
+        vm.counters.traps += 1
+        vm.counters.emulations += 1
+        pc = vm.state.slots[self.outer.pc_index]
+        self.outer.event("emulate", vm, pc, (None, ()), returning="the monitor's return to its guest")
+        return vm.interpreter.take_trap(cause)
 
     def run(self, max_steps: int) -> RunResult:
         outer, vm = self.outer, self.vm

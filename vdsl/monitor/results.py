@@ -122,12 +122,17 @@ class GuestRun:
     program: str
     start_mode: str
     partition: tuple[int, int]  # offset and size, in the real memory of its monitor's machine
-    status: str = "running"  # halted, step_limit, stopped (the real machine halted), running
+    status: str = "running"  # halted, step_limit, stopped (the real machine halted under it), running
     message: str = ""
     counters: GuestCounters = attrs.Factory(GuestCounters)
     divergence: Divergence | None = None
     violations: list[Violation] = attrs.Factory(list)
     checked: bool = True  # compared with a bare twin after every instruction
+
+    @property
+    def finished(self) -> bool:
+        """It halted (a guest stopped by another's halt, or by the step limit, did not)."""
+        return self.status == "halted"
 
     @property
     def equivalent(self) -> bool:

@@ -36,11 +36,7 @@ RUNNABLE_TECHNIQUES = ("trap_and_emulate", "hybrid")
 def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps: int = DEFAULT_MAX_STEPS,
                  lockstep: bool = True, trace: bool = False) -> ScenarioRun:
     """Run `scenario` (with every monitor using `technique`, when given) and check its expectations."""
-    techniques = [technique or m.technique for m in scenario.monitors]
-    for policy, chosen in zip(scenario.monitors, techniques, strict=True):
-        if chosen not in RUNNABLE_TECHNIQUES:
-            raise RunError(f"vdsl cannot run technique '{chosen}' (hypervisor {policy.name}) yet; it runs "
-                           + " and ".join(RUNNABLE_TECHNIQUES) + " (choose one with --technique)")
+    techniques = check_techniques(scenario, technique)
     events: list[Event] | None = [] if trace else None
     guard = MonitorGuard()
     isa = scenario.isa
@@ -66,6 +62,16 @@ def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps:
     result = ScenarioRun(scenario, techniques[-1], tuple(vm.run for vm in innermost.guests), levels,
                          tuple(events or ()))
     return attrs.evolve(result, expectations=tuple(check_expectation(result, e) for e in scenario.expects))
+
+
+def check_techniques(scenario: ir.Scenario, technique: str | None = None) -> list[str]:
+    """The technique each monitor of `scenario` runs (a `RunError` for one vdsl cannot run yet)."""
+    techniques = [technique or m.technique for m in scenario.monitors]
+    for policy, chosen in zip(scenario.monitors, techniques, strict=True):
+        if chosen not in RUNNABLE_TECHNIQUES:
+            raise RunError(f"vdsl cannot run technique '{chosen}' (hypervisor {policy.name}) yet; it runs "
+                           + " and ".join(RUNNABLE_TECHNIQUES) + " (choose one with --technique)")
+    return techniques
 
 
 def _level_costs(monitor: Monitor, innermost: bool) -> LevelCosts:

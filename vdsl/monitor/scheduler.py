@@ -30,7 +30,7 @@ def round_robin(monitor: Monitor, lockstep: bool, max_steps: int) -> None:
             previous = vm
             if vm.running and vm.counters.instructions >= max_steps:
                 vm.run.status = "step_limit"
-                vm.run.message = f"stopped after {max_steps} instructions without halting " \
+                vm.run.message = f"stopped after {max_steps} instructions without reaching halt " \
                                  "(raise the limit with --max-steps)"
             elif vm.running:
                 vm.counters.preemptions += 1

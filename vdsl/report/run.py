@@ -11,7 +11,6 @@ from typing import Any
 from vdsl.emulator import MachineState, RunResult
 from vdsl.emulator.state import Difference
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import register_items
 from vdsl.monitor.results import Divergence, Explanation, GuestCounters, GuestRun, ScenarioRun, Violation
 
 # ---------------------------------------------------------------- a program on the bare machine
@@ -95,7 +94,10 @@ def _guest_text(guest: GuestRun) -> list[str]:
         lines.extend(_violation_text(v) for v in guest.violations[:5])
         if len(guest.violations) > 5:
             lines.append(f"      ... {len(guest.violations) - 5} more")
-    lines.append(f"    efficiency: {counters.efficiency:.3f} ({_counters_text(counters)})")
+    if counters.instructions:
+        lines.append(f"    efficiency: {counters.efficiency:.3f} ({_counters_text(counters)})")
+    else:
+        lines.append("    efficiency: no instruction ran")
     return lines
 
 
@@ -103,7 +105,8 @@ def _status(guest: GuestRun) -> str:
     count = guest.counters.instructions
     plural = "s" if count != 1 else ""
     if guest.status == "halted":
-        return f"halted after {count} instruction{plural}"
+        how = f"; {guest.message}" if guest.message not in ("", "halted") else ""
+        return f"halted after {count} instruction{plural}{how}"
     if guest.status == "stopped":
         return f"stopped after {count} instruction{plural}: {guest.message}"
     return guest.message or guest.status
@@ -211,7 +214,7 @@ def scenario_json(run: ScenarioRun) -> dict[str, Any]:
         "guests": [_guest_json(g) for g in run.guests],
         "cycles": run.cycles,
         "efficiency": run.efficiency,
-        "ok": all(e.holds for e in run.expectations) and all(g.status != "step_limit" for g in run.guests),
+        "ok": all(e.holds for e in run.expectations) and all(g.finished for g in run.guests),
         "expectations": [{"expect": _expectation_words(e.expectation), "holds": e.holds,
                           "detail": e.detail} for e in run.expectations],
     }
@@ -263,7 +266,7 @@ def _state_json(state: MachineState, divergence: Divergence) -> dict[str, Any]:
     addresses = sorted(d.address for d in divergence.differences if d.address is not None)
     return {
         "mode": state.machine.modes[state.mode],
-        "registers": {item.name: state.get(item) for item in register_items(state.machine)},
+        "registers": state.registers_json(),
         "memory": {str(a): state.memory[a] for a in addresses},
     }
 
