@@ -60,13 +60,6 @@ class Verdict:
 
 
 @attrs.frozen
-class ExpectationResult:
-    expectation: ir.Expectation
-    holds: bool
-    detail: str
-
-
-@attrs.frozen
 class IsaReport:
     """The classification of an ISA in a guest context, the theorems, the expectations."""
 
@@ -74,7 +67,7 @@ class IsaReport:
     context: GuestContext
     instructions: tuple[InstructionReport, ...]
     verdicts: dict[str, Verdict]
-    expectations: tuple[ExpectationResult, ...]
+    expectations: tuple[ir.ExpectationResult, ...]
 
     @property
     def guest_mode(self) -> str:
@@ -138,7 +131,7 @@ def classify_isa(isa: ir.Isa, guest_mode: str | None = None,
     return attrs.evolve(partial, expectations=tuple(check_expectation(partial, e) for e in isa.expects))
 
 
-def check_expectation(report: IsaReport, expectation: ir.Expectation) -> ExpectationResult:
+def check_expectation(report: IsaReport, expectation: ir.Expectation) -> ir.ExpectationResult:
     """Whether an `expect` line of the isa holds (its form was checked by the resolver)."""
     words = list(expectation.words)
     if words[0] in THEOREMS:
@@ -154,14 +147,14 @@ def check_expectation(report: IsaReport, expectation: ir.Expectation) -> Expecta
                 f" ({', '.join(offending)})" if offending else "") + (
                 f"; not breaking it: {', '.join(missing)}" if missing else "") + (
                 f"; also breaking it: {', '.join(extra)}" if extra else "")
-            return ExpectationResult(expectation, holds, detail)
+            return ir.ExpectationResult(expectation, holds, detail)
         detail = f"{words[0]} {'holds' if verdict.holds else 'fails'}" + (
             f" ({', '.join(offending)})" if offending else "")
-        return ExpectationResult(expectation, verdict.holds == wanted, detail)
+        return ir.ExpectationResult(expectation, verdict.holds == wanted, detail)
     instruction = report.instruction(words[0])
     assert instruction is not None
     negated = words[1] == "not"
     wanted_class = words[-1]
     has = wanted_class in instruction.classes or (wanted_class == "sensitive" and instruction.sensitive)
     detail = f"{instruction.name} is " + ", ".join(instruction.classes)
-    return ExpectationResult(expectation, has != negated, detail)
+    return ir.ExpectationResult(expectation, has != negated, detail)

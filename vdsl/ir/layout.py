@@ -99,27 +99,26 @@ def psw_items(machine: ir.Machine, refs: tuple[ir.StateRef, ...]) -> list[StateI
     return [item(machine, word) for ref in refs for word in psw_words(ref, registers)]
 
 
-def control_items(machine: ir.Machine) -> list[StateItem]:
-    """The mode, control registers, control fields and the relocation register."""
-    items = [StateItem.mode(machine)]
+def _items_of_kind(machine: ir.Machine, kind: str, whole: str | None = None) -> list[StateItem]:
+    """Registers of a kind (and the register named `whole`) as whole items; else their fields of it."""
+    items = []
     for reg in machine.registers:
-        if reg.kind == "control" or reg.name == machine.relocation:
+        if reg.kind == kind or reg.name == whole:
             items.append(StateItem(reg.name, mode_name=machine.mode_name))
         else:
             items.extend(StateItem(reg.name, f, mode_name=machine.mode_name)
-                         for f in reg.fields if f.kind == "control")
+                         for f in reg.fields if f.kind == kind)
     return items
+
+
+def control_items(machine: ir.Machine) -> list[StateItem]:
+    """The mode, control registers, control fields and the relocation register."""
+    return [StateItem.mode(machine), *_items_of_kind(machine, "control", machine.relocation)]
 
 
 def timing_items(machine: ir.Machine) -> list[StateItem]:
-    items = []
-    for reg in machine.registers:
-        if reg.kind == "timing":
-            items.append(StateItem(reg.name, mode_name=machine.mode_name))
-        else:
-            items.extend(StateItem(reg.name, f, mode_name=machine.mode_name)
-                         for f in reg.fields if f.kind == "timing")
-    return items
+    """Timing registers and timing fields."""
+    return _items_of_kind(machine, "timing")
 
 
 def register_items(machine: ir.Machine) -> Iterator[StateItem]:

@@ -422,6 +422,15 @@ class Expectation:
 
 
 @attrs.frozen
+class ExpectationResult:
+    """Whether an `expect` line held, and what was found instead or as well."""
+
+    expectation: Expectation
+    holds: bool
+    detail: str
+
+
+@attrs.frozen
 class IsaDecl:
     name: str
     extends: str | None

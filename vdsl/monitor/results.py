@@ -156,13 +156,6 @@ class LevelCosts:
 
 
 @attrs.frozen
-class ExpectationResult:
-    expectation: ir.Expectation
-    holds: bool
-    detail: str
-
-
-@attrs.frozen
 class ScenarioRun:
     """A scenario's run: its guests, each level's costs, the events, the expectations."""
 
@@ -171,7 +164,7 @@ class ScenarioRun:
     guests: tuple[GuestRun, ...]
     levels: tuple[LevelCosts, ...]
     events: tuple[Event, ...]
-    expectations: tuple[ExpectationResult, ...] = ()
+    expectations: tuple[ir.ExpectationResult, ...] = ()
 
     def guest(self, name: str) -> GuestRun | None:
         return next((g for g in self.guests if g.name == name), None)

@@ -22,7 +22,6 @@ from vdsl.monitor.dispatcher import Hardware, Monitor, MonitorGuard, RealHardwar
 from vdsl.monitor.nested import NestedHardware
 from vdsl.monitor.results import (
     Event,
-    ExpectationResult,
     Explanation,
     GuestCounters,
     LevelCosts,
@@ -120,7 +119,7 @@ def select_scenarios(spec: ir.Spec, names: list[str] | None) -> list[ir.Scenario
 # ---------------------------------------------------------------- expectations
 
 
-def check_expectation(run: ScenarioRun, expectation: ir.Expectation) -> ExpectationResult:
+def check_expectation(run: ScenarioRun, expectation: ir.Expectation) -> ir.ExpectationResult:
     """Whether a scenario's `expect` line holds on this run (its form was checked by the resolver)."""
     words = list(expectation.words)
     if words[0] in THEOREMS:
@@ -136,7 +135,7 @@ def check_expectation(run: ScenarioRun, expectation: ir.Expectation) -> Expectat
             total.add(guest.counters)
         value = total.efficiency
         holds = _compare(value, expectation.op or ">=", expectation.value or 0.0)
-        return ExpectationResult(expectation, holds, f"efficiency {value:.3f} ({total.direct} of "
+        return ir.ExpectationResult(expectation, holds, f"efficiency {value:.3f} ({total.direct} of "
                                                      f"{total.instructions} instructions run directly)")
     wanted = words[1] == "holds"
     at = words[3] if len(words) > 3 else None
@@ -151,19 +150,19 @@ def check_expectation(run: ScenarioRun, expectation: ir.Expectation) -> Expectat
             detail += " (not compared: " + ", ".join(unchecked) + ")"
         if at is not None:
             matched = any(g.divergence is not None and g.divergence.instruction == at for g in diverged)
-            return ExpectationResult(expectation, matched and not unchecked, detail)
-        return ExpectationResult(expectation, holds_now == wanted and not unchecked, detail)
+            return ir.ExpectationResult(expectation, matched and not unchecked, detail)
+        return ir.ExpectationResult(expectation, holds_now == wanted and not unchecked, detail)
     violations = [v for g in guests for v in g.violations]
     holds_now = not violations
     detail = "held" if holds_now else "; ".join(
         f"{v.guest}: {v.instruction or '?'} at step {v.step}: {v.detail}" for v in violations[:3]) + (
         f"; {len(violations) - 3} more" if len(violations) > 3 else "")
     if at is not None:
-        return ExpectationResult(expectation, any(v.instruction == at for v in violations), detail)
-    return ExpectationResult(expectation, holds_now == wanted, detail)
+        return ir.ExpectationResult(expectation, any(v.instruction == at for v in violations), detail)
+    return ir.ExpectationResult(expectation, holds_now == wanted, detail)
 
 
-def _theorem_expectation(run: ScenarioRun, expectation: ir.Expectation) -> ExpectationResult:
+def _theorem_expectation(run: ScenarioRun, expectation: ir.Expectation) -> ir.ExpectationResult:
     """`T1 fails` in a scenario: the theorem for the hardware isa in the monitor's guest context."""
     from vdsl.analysis.classify import check_expectation as isa_expectation  # z3, only when needed
     from vdsl.analysis.classify import classify_isa
@@ -171,7 +170,7 @@ def _theorem_expectation(run: ScenarioRun, expectation: ir.Expectation) -> Expec
     scenario = run.scenario
     report = classify_isa(attrs.evolve(scenario.isa, context=scenario.monitor.context))
     result = isa_expectation(report, expectation)
-    return ExpectationResult(expectation, result.holds, result.detail)
+    return ir.ExpectationResult(expectation, result.holds, result.detail)
 
 
 def _compare(value: float, op: str, bound: float) -> bool:
