@@ -30,11 +30,11 @@ scenario getm: hypervisor pg_monitor on isa pg74_getm, trap_and_emulate, guests 
       A  bare 0, virtual 1
       why: GETM is mode-sensitive, behaviour-sensitive: it breaks T1's condition
     resource control: held
-    efficiency: 0.667 (2 of 3 run directly; 1 trap: 1 emulated, 0 reflected)
+    efficiency: 0.667 (2 of 3 run directly; 1 trap: 1 emulated, 0 reflected); 152 cycles
   guest app: program whoami from user, memory E[265..520]: halted after 4 instructions
     equivalence: held (4 instructions compared with the bare machine)
     resource control: held
-    efficiency: 0.500 (2 of 4 run directly; 2 traps: 1 emulated, 1 reflected; 1 world switch)
+    efficiency: 0.500 (2 of 4 run directly; 2 traps: 1 emulated, 1 reflected; 1 world switch); 802 cycles
   cost: 954 cycles (hypervisor pg_monitor, type 1, trap_and_emulate: direct 1, trap 100, emulation 50, world switch 500)
   expect T1 fails with GETM: ok (T1 fails (GETM))
   expect kernel divergence at GETM: ok (kernel diverges at step 1 (GETM))

@@ -128,6 +128,7 @@ class GuestRun:
     divergence: Divergence | None = None
     violations: list[Violation] = attrs.Factory(list)
     checked: bool = True  # compared with a bare twin after every instruction
+    cycles: int = 0  # what its instructions cost under its monitor's cost model
 
     @property
     def finished(self) -> bool:

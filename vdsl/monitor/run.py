@@ -55,8 +55,10 @@ def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps:
     innermost = monitors[-1]
     innermost.add_guests([(g.name, g.program, g.mode) for g in scenario.guests], lockstep)
     round_robin(innermost, lockstep, max_steps)
+    policy = scenario.monitor
     for run in (vm.run for vm in innermost.guests):
         run.checked = lockstep
+        run.cycles = run.counters.cycles(policy.costs, hosted=policy.type == 2)
     levels = tuple(_level_costs(monitor, monitor is innermost) for monitor in monitors)
     result = ScenarioRun(scenario, techniques[-1], tuple(vm.run for vm in innermost.guests), levels,
                          tuple(events or ()))

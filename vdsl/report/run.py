@@ -95,7 +95,8 @@ def _guest_text(guest: GuestRun) -> list[str]:
         if len(guest.violations) > 5:
             lines.append(f"      ... {len(guest.violations) - 5} more")
     if counters.instructions:
-        lines.append(f"    efficiency: {counters.efficiency:.3f} ({_counters_text(counters)})")
+        lines.append(f"    efficiency: {counters.efficiency:.3f} ({_counters_text(counters)}); "
+                     f"{guest.cycles} cycles")
     else:
         lines.append("    efficiency: no instruction ran")
     return lines
@@ -243,6 +244,7 @@ def _guest_json(guest: GuestRun) -> dict[str, Any]:
         "resource_control": {"holds": guest.resource_control,
                              "violations": [_violation_json(v) for v in guest.violations]},
         "counters": _counters_json(guest.counters),
+        "cycles": guest.cycles,
     }
 
 
