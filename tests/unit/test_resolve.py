@@ -711,3 +711,47 @@ def test_a_scenario_links_its_isa_monitors_and_programs() -> None:
 def test_the_only_hypervisor_is_the_default() -> None:
     spec = spec_from(ISA_AND_PROGRAM + "hypervisor h on m { }\nscenario s { guest g runs p }")
     assert [m.name for m in spec.scenarios[0].monitors] == ["h"]
+
+
+# ---------------------------------------------------------------- layer-only systems
+
+STACKS = table(
+    ("stack-kind-missing", 'stack s { hardware "pc" os "Linux" container web "nginx" }',
+     ["1:1 V022 stack 's' does not say what kind of system it is; hint: add `kind containers` (containers on "
+      "a host OS) or `kind process_vm` (applications on a runtime such as a JVM)"]),
+    ("stack-kind-unknown", 'stack s { kind containres hardware "pc" os "Linux" container web }',
+     ["1:16 V028 unknown kind of stack 'containres'; hint: did you mean 'containers'?"]),
+    ("stack-parts-missing", "stack s { kind containers container web }",
+     ["1:1 V022 stack 's' does not name its hardware; hint: add `hardware \"x86-64 server\"`",
+      "1:1 V022 stack 's' does not name its host OS; hint: add `os \"Linux\"`",
+      "1:1 V022 stack 's' does not name its engine; hint: a containers system runs on one: add "
+      "`engine \"containerd\"`"]),
+    ("stack-wrong-middle-and-members", 'stack s { kind process_vm hardware "pc" os "Linux" engine "docker" '
+     'runtime "JVM" container web "nginx" }',
+     ["1:52 V028 a process_vm system has no engine; hint: write `runtime` instead, or `kind containers`",
+      "1:82 V028 a process_vm system runs apps, not containers; hint: write `app web ...`"]),
+    ("stack-empty-and-twice", 'stack s { kind containers kind containers hardware "pc" os "a" os "b" '
+     'engine "e" }',
+     ["1:32 V035 `kind` is given twice in this stack; hint: remove one of them: a stack gives `kind` once",
+      "1:64 V035 `os` is given twice in this stack; hint: remove one of them: a stack gives `os` once"]),
+    ("stack-runs-nothing", 'stack s { kind containers hardware "pc" os "a" engine "e" }',
+     ["1:1 V022 stack 's' runs nothing; hint: add what it runs: `container web \"nginx\"` or `app shop "
+      "\"shop.jar\"`"]),
+    ("stack-member-twice", 'stack s { kind containers hardware "pc" os "a" engine "e" container w container w }',
+     ["1:71 V011 'w' is defined twice in stack 's'; hint: rename one of them"]),
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), STACKS)
+def test_stack_errors(text: str, expected: list[str]) -> None:
+    assert diagnostics_of(text) == expected
+
+
+def test_a_stack_and_a_management_vm_resolve() -> None:
+    spec = spec_from('stack s { kind process_vm hardware "laptop" os "macOS" runtime "JVM" app ide "IntelliJ" '
+                     'app build }\n' + MACHINE + "hypervisor h on m { management dom0 }")
+    stack = spec.stack("s")
+    assert stack is not None
+    assert (stack.kind, stack.hardware, stack.os, stack.middle) == ("process_vm", "laptop", "macOS", "JVM")
+    assert [(m.kind, m.name, m.label) for m in stack.members] == [("app", "ide", "IntelliJ"), ("app", "build", None)]
+    assert spec.hypervisors[0].management == "dom0"

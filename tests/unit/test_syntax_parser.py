@@ -88,7 +88,7 @@ FALLBACKS = [
     ),
     pytest.param(
         "import foo",
-        "test.vspec:1:8: error[V002]: unexpected name 'foo'; expected a quoted file name (\"...\")\n"
+        "test.vspec:1:8: error[V002]: unexpected name 'foo'; expected a quoted string (\"...\")\n"
         "   1 | import foo\n"
         "     |        ^^^\n"
         f"  hint: {V002_HINT}",

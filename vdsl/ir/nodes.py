@@ -612,6 +612,7 @@ class HypervisorDecl:
     quantum: int | None
     pins: tuple[Pin, ...]
     costs: tuple[CostDecl, ...] = ()
+    management: str | None = None
     span: Span | None = span_field()
     target_span: Span | None = span_field()
     spans: tuple[tuple[str, Span], ...] = attrs.field(default=(), eq=False, repr=False, kw_only=True)
@@ -653,6 +654,7 @@ class Hypervisor:
     schedule: str
     quantum: int  # guest instructions between two timer interrupts
     costs: CostModel
+    management: str | None = None  # a privileged management VM (Xen's Dom0), drawn apart
     span: Span | None = span_field()
 
 
@@ -708,6 +710,49 @@ class Scenario:
         return self.monitors[-1]
 
 
+# ---------------------------------------------------------------- layer-only systems
+
+
+@attrs.frozen
+class StackMember:
+    """A container of a container host, or an application of a process virtual machine."""
+
+    kind: str  # "container" or "app"
+    name: str
+    label: str | None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class StackDecl:
+    name: str
+    kind: str | None
+    parts: tuple[tuple[str, str], ...]  # (hardware | os | engine | runtime, text)
+    members: tuple[StackMember, ...]
+    span: Span | None = span_field()
+    spans: tuple[tuple[str, Span], ...] = attrs.field(default=(), eq=False, repr=False, kw_only=True)
+
+    def span_of(self, setting: str) -> Span | None:
+        return dict(self.spans).get(setting, self.span)
+
+
+STACK_KINDS = ("containers", "process_vm")
+
+
+@attrs.frozen
+class Stack:
+    """A system without an ISA monitor, drawn in layers: containers on a host OS's engine
+    (`containers`), or applications on a process virtual machine (`process_vm`)."""
+
+    name: str
+    kind: str
+    hardware: str
+    os: str
+    middle: str  # the container engine, or the runtime (a JVM, the CLR)
+    members: tuple[StackMember, ...]
+    span: Span | None = span_field()
+
+
 # ---------------------------------------------------------------- files and specs
 
 
@@ -718,7 +763,7 @@ class Import:
 
 
 Declaration = (
-    MachineDecl | IsaDecl | ProgramDecl | HypervisorDecl | ScenarioDecl
+    MachineDecl | IsaDecl | ProgramDecl | HypervisorDecl | ScenarioDecl | StackDecl
 )
 
 
@@ -740,6 +785,7 @@ class Spec:
     programs: tuple[Program, ...]
     hypervisors: tuple[Hypervisor, ...]
     scenarios: tuple[Scenario, ...]
+    stacks: tuple[Stack, ...] = ()
 
     def isa(self, name: str) -> Isa | None:
         return next((i for i in self.isas if i.name == name), None)
@@ -755,3 +801,6 @@ class Spec:
 
     def scenario(self, name: str) -> Scenario | None:
         return next((s for s in self.scenarios if s.name == name), None)
+
+    def stack(self, name: str) -> Stack | None:
+        return next((s for s in self.stacks if s.name == name), None)

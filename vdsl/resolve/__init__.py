@@ -17,6 +17,7 @@ from vdsl.resolve.isas import resolve_isas
 from vdsl.resolve.machines import resolve_machines
 from vdsl.resolve.policies import adopt_hypervisor_context, resolve_hypervisor, resolve_scenario
 from vdsl.resolve.programs import resolve_program
+from vdsl.resolve.stacks import resolve_stack
 
 
 def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
@@ -29,6 +30,7 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
     hypervisor_decls = unique(sink, [d for d in declarations if isinstance(d, ir.HypervisorDecl)],
                               "hypervisor")
     scenario_decls = unique(sink, [d for d in declarations if isinstance(d, ir.ScenarioDecl)], "scenario")
+    stack_decls = unique(sink, [d for d in declarations if isinstance(d, ir.StackDecl)], "stack")
 
     machines = resolve_machines(sink, machine_decls)
     isas = {name: adopt_hypervisor_context(isa, hypervisor_decls)
@@ -41,6 +43,7 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
     scenarios = [s for d in scenario_decls.values()
                  if (s := resolve_scenario(sink, d, hypervisor_decls, hypervisors, program_decls, programs,
                                            isas)) is not None]
+    stacks = [t for d in stack_decls.values() if (t := resolve_stack(sink, d)) is not None]
     sink.raise_if_any()
     return ir.Spec(
         machines=tuple(machines.values()),
@@ -48,4 +51,5 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
         programs=tuple(programs.values()),
         hypervisors=tuple(hypervisors.values()),
         scenarios=tuple(scenarios),
+        stacks=tuple(stacks),
     )

@@ -65,7 +65,7 @@ def resolve_hypervisor(sink: DiagnosticSink, decl: ir.HypervisorDecl, machines: 
     costs = ir.CostModel(**{c.name: c.value for c in decl.costs})
     return ir.Hypervisor(decl.name, machine, isa, decl.type, decl.technique, context,
                          decl.memory_per_guest, decl.schedule, decl.quantum or ir.DEFAULT_QUANTUM, costs,
-                         span=decl.span)
+                         decl.management, span=decl.span)
 
 
 def resolve_scenario(sink: DiagnosticSink, decl: ir.ScenarioDecl,

@@ -384,7 +384,7 @@ class _Lowering(Transformer[Token, Any]):
                     spans.append((child.key, child.span))
         settings: dict[str, Any] = {"type": 1, "technique": "trap_and_emulate", "guest_mode": None,
                                     "memory_per_guest": None, "schedule": "round_robin",
-                                    "quantum": None, "costs": ()}
+                                    "quantum": None, "costs": (), "management": None}
         for value in given.values():
             settings.update(value)
         self.pins_once(pins)
@@ -411,6 +411,10 @@ class _Lowering(Transformer[Token, Any]):
         quantum = parse_int(children[1]) if len(children) > 1 else None
         return _Setting("schedule", {"schedule": str(children[0]), "quantum": quantum},
                         self.token_span(children[0]), "`schedule`")
+
+    def hv_management(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("management", {"management": str(children[0])}, self.token_span(children[0]),
+                        "`management`")
 
     def hv_costs(self, meta: Any, children: list[ir.CostDecl]) -> _Setting:
         seen: dict[str, ir.CostDecl] = {}
@@ -456,6 +460,49 @@ class _Lowering(Transformer[Token, Any]):
     def sc_guest(self, meta: Any, children: list[Token]) -> ir.GuestDecl:
         mode = str(children[2]) if len(children) > 2 else None
         return ir.GuestDecl(str(children[0]), str(children[1]), mode, span=self.span(meta))
+
+    # ------------------------------------------------------------ layer-only systems
+    def stack(self, meta: Any, children: list[Any]) -> ir.StackDecl:
+        given: dict[str, Any] = {}
+        spans: list[tuple[str, Span]] = []
+        members = []
+        for child in children[1:]:
+            if isinstance(child, ir.StackMember):
+                members.append(child)
+                continue
+            self.once(given, child.key, child.value, child.span, child.what, "stack")
+            if child.span is not None:
+                spans.append((child.key, child.span))
+        kind = given.pop("kind", {}).get("kind")
+        parts = tuple((key, value["text"]) for key, value in given.items())
+        return ir.StackDecl(str(children[0]), kind, parts, tuple(members), span=self.span(meta),
+                            spans=tuple(spans))
+
+    def st_kind(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("kind", {"kind": str(children[0])}, self.token_span(children[0]), "`kind`")
+
+    def _part(self, key: str, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting(key, {"text": str(children[0])[1:-1]}, self.span(meta), f"`{key}`")
+
+    def st_hardware(self, meta: Any, children: list[Token]) -> _Setting:
+        return self._part("hardware", meta, children)
+
+    def st_os(self, meta: Any, children: list[Token]) -> _Setting:
+        return self._part("os", meta, children)
+
+    def st_engine(self, meta: Any, children: list[Token]) -> _Setting:
+        return self._part("engine", meta, children)
+
+    def st_runtime(self, meta: Any, children: list[Token]) -> _Setting:
+        return self._part("runtime", meta, children)
+
+    def st_container(self, meta: Any, children: list[Token]) -> ir.StackMember:
+        label = str(children[1])[1:-1] if len(children) > 1 else None
+        return ir.StackMember("container", str(children[0]), label, span=self.span(meta))
+
+    def st_app(self, meta: Any, children: list[Token]) -> ir.StackMember:
+        label = str(children[1])[1:-1] if len(children) > 1 else None
+        return ir.StackMember("app", str(children[0]), label, span=self.span(meta))
 
     def expect_decl(self, meta: Any, children: list[ir.Expectation]) -> list[ir.Expectation]:
         return children

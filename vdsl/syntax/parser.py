@@ -20,7 +20,7 @@ TERMINAL_NAMES = {
     "NAME": "a name",
     "INT": "a number",
     "DECIMAL": "a decimal number",
-    "STRING": 'a quoted file name ("...")',
+    "STRING": 'a quoted string ("...")',
     "HYPHENATED": "a class name such as mode-sensitive",
     "STATE_KIND": "'control'/'timing'",
     "COMPARE_OP": "a comparison",
@@ -198,7 +198,7 @@ def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
         char = source.text[position] if position < len(source.text) else "?"
         shown = repr(char)[1:-1] if char.isprintable() else f"\\x{ord(char):02x}"
         if char == '"':
-            return Diagnostic("V001", "a quoted file name is not closed", span,
+            return Diagnostic("V001", "a quoted string is not closed", span,
                               'end it with " on the same line')
         return Diagnostic(
             "V001",
