@@ -260,7 +260,7 @@ class Monitor:
             vm.counters.allocations += 1
             real = vm.map.real_relocation(state)
             self.event("allocate", vm, pc, instruction, virtual=self.fields_of(new),
-                       real=self.fields_of(real) if real is not None else None)
+                       real=self.fields_of(real) if real is not None else None, by=kind)
         if result.status == "halted":
             vm.run.status, vm.run.message = "halted", "halted"
             self.event("halt", vm, pc, instruction)

@@ -28,6 +28,9 @@ class Event:
     operands: tuple[int, ...] = ()
     detail: tuple[tuple[str, Any], ...] = ()
 
+    def detail_dict(self) -> dict[str, Any]:
+        return dict(self.detail)
+
     def to_json(self) -> dict[str, Any]:
         return {"event": self.kind, "level": self.level, "guest": self.guest, "step": self.step,
                 "pc": self.pc, "real_mode": self.real_mode, "virtual_mode": self.virtual_mode,
