@@ -6,11 +6,13 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from vdsl import __version__
 from vdsl.analysis.classify import IsaReport, classify_instruction, classify_isa, guest_context
@@ -21,9 +23,8 @@ from vdsl.ir.dump import dump
 from vdsl.ir.nodes import Isa, Scenario, Spec
 from vdsl.ir.vocabulary import THEOREMS
 from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
+from vdsl.outputs import DIAGRAM_KINDS, OUTPUTS
 from vdsl.phases import Compilation
-from vdsl.report.check import check_json, check_text, explain_json, explain_text
-from vdsl.report.run import bare_run_json, bare_run_text, runs_json, scenario_text
 from vdsl.resolve.policies import TECHNIQUES
 from vdsl.resources import bundled_specs
 
@@ -125,6 +126,24 @@ def _parser() -> argparse.ArgumentParser:
     _add_format(run)
     run.set_defaults(handler=_run)
 
+    diagram = commands.add_parser(
+        "diagram", help="draw layers, rings, classes, trap flow or schedules with graphviz")
+    diagram.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    diagram.add_argument("--kind", "-k", required=True, choices=(*DIAGRAM_KINDS, "all"), metavar="KIND",
+                         help="what to draw: " + ", ".join(DIAGRAM_KINDS) + ", or all (with -o DIR)")
+    subject = diagram.add_mutually_exclusive_group()
+    for option in SUBJECT_OPTIONS:
+        subject.add_argument(f"--{option}", metavar="NAME", help=f"draw this {option}")
+    diagram.add_argument("-o", "--output", metavar="OUT",
+                         help="the file to write (its extension gives the format: .dot, .svg, .png, .pdf), "
+                              "a folder (one file per diagram, named after its kind; needed by --kind all), "
+                              "or - for DOT on standard output (the default)")
+    diagram.add_argument("--format", choices=RENDERED + ("dot",), metavar="FORMAT",
+                         help="dot, svg, png or pdf (default: from the extension; svg into a folder)")
+    diagram.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
+                         help="for traps and schedule: stop a guest after N instructions")
+    diagram.set_defaults(handler=_diagram)
+
     specs = commands.add_parser("specs", help="list the bundled specs")
     specs.set_defaults(handler=_specs, format="text")
     return parser
@@ -177,9 +196,9 @@ def _check(args: argparse.Namespace) -> int:
     if isas:
         reports = [classify_isa(isa, args.guest_mode) for isa in isas]
         if args.format == "json":
-            print(json.dumps(check_json(reports, tuple(args.require or ())), indent=2))
+            print(json.dumps(OUTPUTS["check-json"].convert(reports, tuple(args.require or ())), indent=2))
         else:
-            sys.stdout.write(check_text(reports))
+            sys.stdout.write(OUTPUTS["check-text"].convert(reports))
         sys.stdout.flush()  # the table comes before the stderr summary, even in one pipe
         failed = [e for r in reports for e in r.expectations if not e.holds]
         unmet = [(r.isa.name, t) for r in reports for t in args.require or () if not r.verdicts[t].holds]
@@ -194,6 +213,7 @@ def _check(args: argparse.Namespace) -> int:
         "programs": [p.name for p in spec.programs],
         "hypervisors": [h.name for h in spec.hypervisors],
         "scenarios": [s.name for s in spec.scenarios],
+        "stacks": [s.name for s in spec.stacks],
     }
     if args.format == "json":
         print(json.dumps({"ok": True, "diagnostics": [], "declared": counts, "isas": []}, indent=2))
@@ -225,9 +245,9 @@ def _explain(args: argparse.Namespace) -> int:
     report = classify_instruction(Questions(isa, context), instruction)
     isa_report = IsaReport(isa, context, (report,), {}, ())
     if args.format == "json":
-        print(json.dumps(explain_json(isa_report, report), indent=2))
+        print(json.dumps(OUTPUTS["explain-json"].convert(isa_report, report), indent=2))
     else:
-        sys.stdout.write(explain_text(isa_report, report))
+        sys.stdout.write(OUTPUTS["explain-text"].convert(isa_report, report))
     return EXIT_OK
 
 
@@ -267,9 +287,9 @@ def _run(args: argparse.Namespace) -> int:
     else:
         result = run_program(spec, name, args.max_steps)
     if args.format == "json":
-        print(json.dumps(bare_run_json(name, result), indent=2))
+        print(json.dumps(OUTPUTS["program-json"].convert(name, result), indent=2))
     else:
-        sys.stdout.write(bare_run_text(name, result))
+        sys.stdout.write(OUTPUTS["program-text"].convert(name, result))
     return EXIT_OK if result.status == "halted" else EXIT_FAILED
 
 
@@ -282,13 +302,13 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
             run = run_scenario(scenario, args.technique, args.max_steps, trace=stream is not None)
             runs.append(run)
             if args.format == "text":
-                sys.stdout.write(("\n" if len(runs) > 1 else "") + scenario_text(run))
+                sys.stdout.write(("\n" if len(runs) > 1 else "") + OUTPUTS["run-text"].convert(run))
                 sys.stdout.flush()
             if stream is not None:
                 for event in run.events:
                     stream.write(json.dumps({"scenario": run.scenario.name, **event.to_json()}) + "\n")
     if args.format == "json":
-        print(json.dumps(runs_json(runs), indent=2))
+        print(json.dumps(OUTPUTS["run-json"].convert(runs), indent=2))
     failed = [e for run in runs for e in run.expectations if not e.holds]
     unfinished = [(run.scenario.name, g) for run in runs for g in run.guests if not g.finished]
     for scenario_name, guest in unfinished:
@@ -320,6 +340,150 @@ class _open_trace:
     def __exit__(self, *exc: object) -> None:
         if self.stream is not None and self.stream is not sys.stdout:
             self.stream.close()
+
+
+SUBJECT_OPTIONS = ("scenario", "hypervisor", "isa", "stack")
+RENDERED = ("svg", "png", "pdf")
+# Where a kind finds its subjects when none is named: the first kind of subject the files declare.
+_DEFAULT_SUBJECTS = {"layers": (("scenario",), ("hypervisor",), ("stack",)),
+                     "rings": (("scenario",), ("hypervisor",), ("isa",)),
+                     "classes": (("isa",),), "traps": (("scenario",),), "schedule": (("scenario",),)}
+
+
+def _all_of(spec: Spec, which: str) -> tuple[Any, ...]:
+    """Every scenario, hypervisor, isa or stack of the spec."""
+    every: dict[str, tuple[Any, ...]] = {"scenario": spec.scenarios, "hypervisor": spec.hypervisors,
+                                         "isa": spec.isas, "stack": spec.stacks}
+    return every[which]
+
+
+def _declared(spec: Spec, which: str, files: list[Path]) -> list[Any]:
+    """The subjects of one kind (scenarios, hypervisors, ...) that the files given declare."""
+    given = {str(f) for f in files}
+    return [s for s in _all_of(spec, which) if s.span is not None and s.span.file in given]
+
+
+def _subject(spec: Spec, which: str, name: str) -> Any:
+    found = next((s for s in _all_of(spec, which) if s.name == name), None)
+    if found is None:
+        known = [s.name for s in _all_of(spec, which)]
+        raise RunError(f"there is no {which} '{name}'; " + (
+            did_you_mean(name, known) or (f"the {which}s are " + ", ".join(known) if known
+                                          else f"the spec declares no {which}")))
+    return found
+
+
+def _diagram_jobs(args: argparse.Namespace, spec: Spec) -> list[tuple[str, str, Any]]:
+    """(kind, subject's name, subject) for every diagram asked for."""
+    kinds = DIAGRAM_KINDS if args.kind == "all" else (args.kind,)
+    named = next(((o, getattr(args, o)) for o in SUBJECT_OPTIONS if getattr(args, o)), None)
+    jobs: list[tuple[str, str, Any]] = []
+    for kind in kinds:
+        takes = OUTPUTS[kind].takes
+        if named is not None:
+            which, name = named
+            if which not in takes:
+                if args.kind == "all":
+                    continue
+                drawn = " or ".join(_a(t) for t in takes)
+                raise RunError(f"--kind {kind} draws {drawn}, not {_a(which)}")
+            jobs.append((kind, name, _subject(spec, which, name)))
+            continue
+        subjects: list[Any] = []
+        for group in _DEFAULT_SUBJECTS[kind]:
+            subjects = [s for which in group for s in _declared(spec, which, args.files)]
+            if subjects:
+                break
+        if kind == "layers":  # a layer-only system is drawn beside the hypervisors
+            subjects += [s for s in _declared(spec, "stack", args.files) if s not in subjects]
+        if args.kind != "all" and len(subjects) > 1:
+            names = ", ".join(s.name for s in subjects)
+            raise RunError(f"the files have several things --kind {kind} can draw ({names}); choose one with "
+                           + " or ".join(f"--{t} NAME" for t in takes))
+        jobs.extend((kind, s.name, s) for s in subjects)
+    if not jobs:
+        if args.kind == "all":
+            raise RunError("the files declare nothing to draw")
+        raise RunError("the files declare no " + " or ".join(OUTPUTS[args.kind].takes))
+    return jobs
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    spec = Compilation(args.files).spec
+    jobs = _diagram_jobs(args, spec)
+    output = args.output
+    to_stdout = output is None or output == "-"
+    several = not to_stdout and (args.kind == "all" or output.endswith(("/", os.sep))
+                                 or Path(output).is_dir())
+    if args.kind == "all" and to_stdout:
+        raise RunError("--kind all writes one file per diagram: give a folder with -o DIR")
+    if to_stdout:
+        if args.format not in (None, "dot"):
+            raise RunError(f"{args.format} is written to a file: give one with -o FILE.{args.format}")
+        fmt = "dot"
+    elif several:
+        fmt = args.format or "svg"
+    else:
+        suffix = Path(output).suffix.lstrip(".").lower()
+        fmt = args.format or {"gv": "dot"}.get(suffix, suffix)
+        if fmt not in (*RENDERED, "dot"):
+            raise RunError(f"cannot tell the format of '{output}' from its extension; use .dot, .svg, "
+                           ".png or .pdf, or give --format")
+    if fmt != "dot" and shutil.which("dot") is None:
+        raise RunError(f"rendering {fmt.upper()} needs graphviz's `dot` program, which is not installed: "
+                       "install graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
+                       "graphviz), or write DOT with -o FILE.dot")
+    counts = {kind: sum(1 for k, _, _ in jobs if k == kind) for kind, _, _ in jobs}
+    classified: dict[str, Any] = {}
+    runs: dict[str, Any] = {}
+    for kind, name, subject in jobs:
+        graph = OUTPUTS[kind].convert(_diagram_input(kind, subject, args, classified, runs))
+        if to_stdout:
+            sys.stdout.write(graph.source)
+            continue
+        if several:
+            folder = Path(output)
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / (f"{kind}.{fmt}" if counts[kind] == 1 else f"{kind}-{name}.{fmt}")
+        else:
+            target = Path(output)
+        data = graph.source.encode("utf-8") if fmt == "dot" else graph.pipe(format=fmt)
+        _write_atomically(target, data)
+        if several:
+            print(target)
+    return EXIT_OK
+
+
+def _diagram_input(kind: str, subject: Any, args: argparse.Namespace, classified: dict[str, Any],
+                   runs: dict[str, Any]) -> Any:
+    """What a kind converts: the subject itself, its classification, or a run of it (each once)."""
+    needs = OUTPUTS[kind].needs
+    if needs == "classification":
+        if subject.name not in classified:
+            classified[subject.name] = classify_isa(subject)
+        return classified[subject.name]
+    if needs == "run":
+        if subject.name not in runs:
+            runs[subject.name] = run_scenario(subject, max_steps=args.max_steps, trace=True)
+        return runs[subject.name]
+    return subject
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write the whole file or nothing: a temporary file beside it, then a rename."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.",
+                                         delete=False) as handle:
+            handle.write(data)
+            temporary = Path(handle.name)
+        os.replace(temporary, target)
+    except OSError as error:
+        raise RunError(f"cannot write '{target}': {error.strerror}") from None
 
 
 def _specs(args: argparse.Namespace) -> int:
