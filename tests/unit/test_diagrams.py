@@ -98,3 +98,12 @@ def test_trap_flow_names_the_first_divergence_and_violation() -> None:
                      "scenario leak { hypervisor pg_monitor  guest kernel runs escape in supervisor }\n")
     leaking = trap_flow(run_scenario(spec.scenario("leak"), trace=True)).source  # type: ignore[arg-type]
     assert "resource control fails at step 1: PST" in leaking and "diverges" not in leaking  # A = 0: unseen
+
+
+def test_a_guest_running_alone_stays_in_one_slice_until_the_step_limit() -> None:
+    spec = spec_from('import "pg74.vspec"\nprogram spin on pg74 { top: JMP top }\n'
+                     "scenario forever { hypervisor pg_monitor  guest a runs spin in user  guest b runs user_task }\n")
+    run = run_scenario(spec.scenario("forever"), max_steps=500, trace=True)  # type: ignore[arg-type]
+    assert [(s.guest, s.instructions, s.exits, s.end) for s in slices(run)] == [
+        ("a", 20, 0, "preempted"), ("b", 6, 2, "halted"), ("a", 480, 0, "step limit")]
+    assert "stopped by the step limit" in schedule(run).source

@@ -132,7 +132,7 @@ class Slice:
     guest: str
     instructions: int
     exits: int
-    end: str  # preempted, halted, switched (the guest trapped into a switch), or ran on
+    end: str  # preempted, halted, step limit (stopped by --max-steps), or ran on
 
 
 def slices(run: ScenarioRun) -> list[Slice]:
@@ -155,6 +155,7 @@ def slices(run: ScenarioRun) -> list[Slice]:
             current, steps, exits, end = event.guest, set(), 0, "ran on"
         if event.kind in ("direct", "dispatch", "interpret"):
             steps.add(event.step)
+            end = "ran on"  # preempted with no one else to run, it runs on in the same slice
         if event.kind == "dispatch":
             exits += 1
         if event.kind == "preempt":
@@ -162,6 +163,11 @@ def slices(run: ScenarioRun) -> list[Slice]:
         if event.kind == "halt":
             end = "halted"
     close()
+    stopped = {g.name for g in run.guests if g.status == "step_limit"}
+    for index in range(len(found) - 1, -1, -1):  # each stopped guest's last slice
+        if found[index].guest in stopped:
+            stopped.discard(found[index].guest)
+            found[index] = attrs.evolve(found[index], end="step limit")
     return found
 
 
@@ -179,7 +185,7 @@ def schedule(run: ScenarioRun) -> graphviz.Digraph:
     header = [cell(font(text("guest"), 10, bold=True), border=0, align="LEFT", padding=4)]
     header += [cell(font(text(str(i + 1)), 8, color=FAINT), border=0, padding=1) for i in range(len(shown))]
     rows = [header]
-    marks = {"preempted": "&#9646;", "halted": "&#9632;", "ran on": "", "switched": ""}
+    marks = {"preempted": "&#9646;", "halted": "&#9632;", "step limit": "&#10005;", "ran on": ""}
     for index, guest in enumerate(run.guests):
         color, _ = _guest_style(index)
         row = [cell(font(text(guest.name), 11, bold=True), border=0, align="LEFT", padding=4)]
@@ -198,8 +204,10 @@ def schedule(run: ScenarioRun) -> graphviz.Digraph:
     hidden = len(timeline) - len(shown)
     note = f"{len(timeline)} slice{'s' if len(timeline) != 1 else ''}" + (
         f", the first {len(shown)} shown" if hidden else "")
+    stopped = " · &#10005; stopped by the step limit" if any(p.end == "step limit" for p in shown) else ""
     caption = (f"round robin, quantum {monitor.quantum} instructions · {note} · numbers: instructions in "
-               "the slice · &#9650;N: exits to the monitor · &#9646; preempted by the timer · &#9632; halted")
+               "the slice · &#9650;N: exits to the monitor · &#9646; preempted by the timer · &#9632; halted"
+               + stopped)
     rows.append([cell(font(caption, 9), border=0, align="LEFT", colspan=len(shown) + 1, padding=4)])
     graph = new_graph("schedule", f"Schedule of scenario {scenario.name}: the real "
                       f"processor under hypervisor {monitor.name}")
