@@ -171,6 +171,9 @@ CORPUS = [
     # shifted with the relocation, so location-sensitive too.
     row("control-relocation", pg("SETB a { R.base = a }"), "SETB",
         ("control-sensitive", "location-sensitive", "behaviour-sensitive", "user-sensitive")),
+    # Moves R.base by one: the relocated run's base is the original's shifted, as long as the
+    # windows stay inside memory; a base that wraps (255 + 1 = 0) is not a witness.
+    row("increment-base", pg("INCB { R.base = R.base + 1 }"), "INCB", CONTROL_USER),
     # Writes R.bound: control state in every mode; the bound does not move with the base.
     row("control-bound", pg("SETBD a { R.bound = a }"), "SETBD", CONTROL_USER),
     # Loads R from memory: changes control state; the loaded base is absolute.

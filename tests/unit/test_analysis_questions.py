@@ -193,6 +193,8 @@ def check_location_witness(machine: ir.Machine, witness: Witness) -> None:
     assert base_field is not None
     base = ir.StateRef(machine.relocation, "base")
     assert second.before.get(base) == first.before.get(base) + x
+    # Shifts never wrap: both windows lie inside memory.
+    assert second.before.get(base) + second.before.get(ir.StateRef(machine.relocation, "bound")) <= machine.memory.size
     # Registers and mode alike but for the base; memory is compared word by word below.
     assert [name for name in differ_outside(first.before, second.before, {index: field_bits(base_field)})
             if not name.startswith("E[")] == []
@@ -201,8 +203,9 @@ def check_location_witness(machine: ir.Machine, witness: Witness) -> None:
     if trap_asymmetry(witness, (0, 1)):
         return
     a, b = first.after, second.after
+    assert a.get(base) + x < 1 << base_field.width  # the shifted result does not wrap either
     shifted = (first.halted == second.halted and a.mode == b.mode
-               and a.get(base) + x < 1 << base_field.width and b.get(base) == a.get(base) + x
+               and b.get(base) == a.get(base) + x
                and not [name for name in differ_outside(a, b, {index: field_bits(base_field)})
                         if not name.startswith("E[")]
                and all(b.memory[k + x] == a.memory[k] for k in range(size - x)))
@@ -370,7 +373,7 @@ def disagreement(name: str, claim: str, detail: str) -> str:
     pytest.param("WRC", lambda q, i: q.control_sensitive(i),
                  disagreement("WRC", "changes control state", "nothing changed"), id="control"),
     pytest.param("LPA", lambda q, i: q.location_sensitive(i),
-                 disagreement("LPA", "is location-sensitive", "the runs memory-trap, trap alike, or the relocated run is the shifted original"),
+                 disagreement("LPA", "is location-sensitive", "a window wraps, the runs memory-trap, trap alike, or the relocated run is the shifted original"),
                  id="location"),
     pytest.param("GETC", lambda q, i: q.state_sensitive(i, q.other_control, "control-state-sensitive",
                                                         "declared control state"),

@@ -381,9 +381,17 @@ class Questions:
             constraints += self.guest_modes(state.mode) + self.context.constraints(state)
         width, aw = base_field.width, machine.address_width
         shift = z3.BitVec("x", width)
-        base_item = StateItem(reg.name, base_field)
+        base_item, bound_item = StateItem(reg.name, base_field), StateItem(reg.name, bound_field)
         old_base = state.get(base_item)
-        constraints += [shift != 0, z3.ULT(z3.ZeroExt(1, old_base) + z3.ZeroExt(1, shift), 1 << width)]
+        # Shifts never wrap: both windows, at R and at R shifted by x, lie inside memory in
+        # unbounded arithmetic, and so does the shifted result (below).
+        wide = max(width, bound_field.width, machine.memory.size.bit_length()) + 2
+
+        def unbounded(value: z3.BitVecRef) -> z3.BitVecRef:
+            return z3.ZeroExt(wide - value.size(), value)
+
+        window_end = unbounded(old_base) + unbounded(shift) + unbounded(state.get(bound_item))
+        constraints += [shift != 0, z3.ULE(window_end, machine.memory.size)]
         filler = z3.Array("F", z3.BitVecSort(aw), z3.BitVecSort(machine.memory.width))
         wide_shift = z3.ZeroExt(aw - width, shift) if aw > width else z3.Extract(aw - 1, 0, shift)
         j = z3.BitVec("j", aw)
@@ -392,13 +400,12 @@ class Questions:
         moved = state.with_item(base_item, old_base + shift).evolve(memory=shifted_memory)
         original = self.run(inst, state, operands)
         relocated = self.run(inst, moved, operands)
+        constraints.append(z3.ULT(unbounded(original.final.get(base_item)) + unbounded(shift), 1 << width))
         k = z3.BitVec("k", aw)
         expected_base = original.final.get(base_item) + shift
         not_shifted = [original.halted != relocated.halted,
                        original.final.mode != relocated.final.mode,
                        relocated.final.get(base_item) != expected_base,
-                       z3.UGE(z3.ZeroExt(1, original.final.get(base_item)) + z3.ZeroExt(1, shift),
-                              1 << width),
                        z3.And(z3.ULT(k + wide_shift, machine.memory.size), z3.ULT(k, machine.memory.size),
                               z3.UGE(k + wide_shift, k),
                               z3.Select(relocated.final.memory, k + wide_shift)
@@ -421,8 +428,11 @@ class Questions:
         second.memory[:] = [first.memory[a - x] if a >= x else fill[a] for a in range(machine.memory.size)]
         named, runs = self.replay(inst, model, operands, [("at R", first), (f"at R shifted by {x}", second)])
         found = self.unshifted(runs[0], runs[1], x, base_item)
-        self.confirm(self.unlike_concrete(runs, (0, 1), found), inst, "is location-sensitive",
-                     "the runs memory-trap, trap alike, or the relocated run is the shifted original")
+        inside = (first.get(base_item) + x + first.get(bound_item) <= machine.memory.size
+                  and runs[0].after.get(base_item) + x < 1 << width)
+        self.confirm(inside and self.unlike_concrete(runs, (0, 1), found), inst, "is location-sensitive",
+                     "a window wraps, the runs memory-trap, trap alike, or the relocated run is the "
+                     "shifted original")
         return Answer("location-sensitive", True,
                       Witness(named, runs, self.shows(runs, found), shift=x,
                               reads=self.reads(model, [original, relocated])))
@@ -432,9 +442,7 @@ class Questions:
         machine = self.machine
         found = ["halt"] if original.halted != moved.halted else []
         found.extend(d.where for d in differences(original.after, moved.after, [base], addresses=()))
-        assert base.field is not None
-        old_base = original.after.get(base)
-        if old_base + x >= 1 << base.field.width or moved.after.get(base) != old_base + x:
+        if moved.after.get(base) != original.after.get(base) + x:
             found.append(base.name)
         size = machine.memory.size
         found.extend(f"{machine.memory.name}[{k + x}]" for k in range(size - x)
