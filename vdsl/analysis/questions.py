@@ -394,14 +394,23 @@ class Questions:
         constraints += [shift != 0, z3.ULE(window_end, machine.memory.size)]
         filler = z3.Array("F", z3.BitVecSort(aw), z3.BitVecSort(machine.memory.width))
         wide_shift = z3.ZeroExt(aw - width, shift) if aw > width else z3.Extract(aw - 1, 0, shift)
-        j = z3.BitVec("j", aw)
-        shifted_memory = z3.Lambda([j], z3.If(z3.UGE(j, wide_shift), z3.Select(state.memory, j - wide_shift),
-                                              z3.Select(filler, j)))
-        moved = state.with_item(base_item, old_base + shift).evolve(memory=shifted_memory)
+        # The relocated run's memory is the original's moved up by x, with the filler F below x.  It
+        # is said only where it is used (each word the relocated run reads, and the word k + x the
+        # results are compared at): a whole-array lambda is much harder for z3.
+        moved_memory = z3.Array("E_moved", z3.BitVecSort(aw), z3.BitVecSort(machine.memory.width))
+
+        def moved_word(address: z3.BitVecRef) -> z3.BoolRef:
+            return z3.Select(moved_memory, address) == z3.If(
+                z3.UGE(address, wide_shift), z3.Select(state.memory, address - wide_shift),
+                z3.Select(filler, address))
+
+        moved = state.with_item(base_item, old_base + shift).evolve(memory=moved_memory)
         original = self.run(inst, state, operands)
         relocated = self.run(inst, moved, operands)
+        constraints.extend(moved_word(address) for _, address in relocated.outcome.reads)
         constraints.append(z3.ULT(unbounded(original.final.get(base_item)) + unbounded(shift), 1 << width))
         k = z3.BitVec("k", aw)
+        constraints.append(moved_word(k + wide_shift))
         expected_base = original.final.get(base_item) + shift
         not_shifted = [original.halted != relocated.halted,
                        original.final.mode != relocated.final.mode,
