@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vdsl import __version__
-from vdsl.analysis.classify import IsaReport, classify_instruction, classify_isa, guest_context
-from vdsl.analysis.questions import Questions, UndecidedError
+from vdsl.analysis.classify import IsaReport, classify_instruction, classify_isa, guest_context, verdict_word
+from vdsl.analysis.questions import SOLVER_RLIMIT, Questions
 from vdsl.emulator import DEFAULT_MAX_STEPS, StepRecord, run_program
 from vdsl.errors import InternalError, RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
@@ -58,9 +58,6 @@ def _main(argv: Sequence[str] | None) -> int:
         else:
             print(f"error: {error}", file=sys.stderr)
         return EXIT_SPEC_ERROR
-    except UndecidedError as error:
-        print(f"vdsl: {error}", file=sys.stderr)
-        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -94,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="the real mode guest kernels run in (default: the isa's `guests run in`)")
     check.add_argument("--require", action="append", choices=THEOREMS, metavar="THEOREM",
                        help="exit 1 unless this theorem's condition holds (T1, T2, T3; repeatable)")
+    _add_rlimit(check)
     _add_format(check)
     check.set_defaults(handler=_check)
 
@@ -102,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("instruction", metavar="INSTRUCTION")
     explain.add_argument("--isa", metavar="NAME", help="the isa (needed when several have the instruction)")
     explain.add_argument("--guest-mode", metavar="MODE", help="the real mode guest kernels run in")
+    _add_rlimit(explain)
     _add_format(explain)
     explain.set_defaults(handler=_explain)
 
@@ -171,7 +170,7 @@ def _print_diagnostics(error: SpecError, output_format: str) -> None:
     for diagnostic in error.diagnostics:
         print(diagnostic.render(), file=sys.stderr)
     count = len(error.diagnostics)
-    print(f"{count} error{'s' if count != 1 else ''}", file=sys.stderr)
+    print(_counted(count, "error"), file=sys.stderr)
 
 
 def _analysed_isas(spec: Spec, files: list[Path], names: list[str] | None) -> list[Isa]:
@@ -190,23 +189,41 @@ def _analysed_isas(spec: Spec, files: list[Path], names: list[str] | None) -> li
     return [i for i in spec.isas if i.span is not None and i.span.file in given]
 
 
+def _add_rlimit(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--rlimit", type=_positive, default=SOLVER_RLIMIT, metavar="N",
+                         help="z3's resource limit per question, in its own steps (deterministic, unlike "
+                              f"a time limit; default {SOLVER_RLIMIT}); a question past it is undecided")
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 def _check(args: argparse.Namespace) -> int:
     spec = Compilation(args.files).spec
     isas = _analysed_isas(spec, args.files, args.isa)
     if isas:
-        reports = [classify_isa(isa, args.guest_mode) for isa in isas]
+        reports = [classify_isa(isa, args.guest_mode, args.rlimit) for isa in isas]
         if args.format == "json":
             print(json.dumps(OUTPUTS["check-json"].convert(reports, tuple(args.require or ())), indent=2))
         else:
             sys.stdout.write(OUTPUTS["check-text"].convert(reports))
         sys.stdout.flush()  # the table comes before the stderr summary, even in one pipe
-        failed = [e for r in reports for e in r.expectations if not e.holds]
-        unmet = [(r.isa.name, t) for r in reports for t in args.require or () if not r.verdicts[t].holds]
-        for isa_name, theorem in unmet:
-            print(f"vdsl: --require {theorem}: its condition fails for isa {isa_name}", file=sys.stderr)
+        failed = [e for r in reports for e in r.expectations if not e.holds and e.decided]
+        unsure = [e for r in reports for e in r.expectations if not e.decided]
+        unmet = [(r.isa.name, t, verdict_word(r.verdicts[t])) for r in reports for t in args.require or ()
+                 if not r.verdicts[t].holds]
+        for isa_name, theorem, word in unmet:
+            print(f"vdsl: --require {theorem}: its condition {word} for isa {isa_name}", file=sys.stderr)
         if failed and args.format == "text":
-            print(f"vdsl: {len(failed)} expectation{'s' if len(failed) != 1 else ''} failed", file=sys.stderr)
-        return EXIT_FAILED if failed or unmet else EXIT_OK
+            print(f"vdsl: {_counted(len(failed), 'expectation')} failed", file=sys.stderr)
+        if unsure and args.format == "text":
+            print(f"vdsl: {_counted(len(unsure), 'expectation')} undecided", file=sys.stderr)
+        undecided = sum(len(i.undecided) for r in reports for i in r.instructions)
+        if undecided:
+            print(f"vdsl: {_counted(undecided, 'question')} undecided: the analysis is incomplete",
+                  file=sys.stderr)
+        return EXIT_FAILED if failed or unsure or unmet or undecided else EXIT_OK
     counts = {
         "machines": [m.name for m in spec.machines],
         "isas": [i.name for i in spec.isas],
@@ -242,13 +259,13 @@ def _explain(args: argparse.Namespace) -> int:
     instruction = isa.instruction(args.instruction)
     assert instruction is not None
     context = guest_context(isa, args.guest_mode)
-    report = classify_instruction(Questions(isa, context), instruction)
+    report = classify_instruction(Questions(isa, context, args.rlimit), instruction)
     isa_report = IsaReport(isa, context, (report,), {}, ())
     if args.format == "json":
         print(json.dumps(OUTPUTS["explain-json"].convert(isa_report, report), indent=2))
     else:
         sys.stdout.write(OUTPUTS["explain-text"].convert(isa_report, report))
-    return EXIT_OK
+    return EXIT_FAILED if report.undecided else EXIT_OK
 
 
 def _dump(args: argparse.Namespace) -> int:
@@ -316,7 +333,7 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
             if guest.status == "step_limit" else f"did not finish: {guest.message}"
         print(f"vdsl: scenario {scenario_name}: guest {guest.name} {why}", file=sys.stderr)
     if failed and args.format == "text":
-        print(f"vdsl: {len(failed)} expectation{'s' if len(failed) != 1 else ''} failed", file=sys.stderr)
+        print(f"vdsl: {_counted(len(failed), 'expectation')} failed", file=sys.stderr)
     return EXIT_FAILED if failed or unfinished else EXIT_OK
 
 

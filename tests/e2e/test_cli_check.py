@@ -287,14 +287,16 @@ def test_check_json_schema(vdsl) -> None:
         assert (isa["machine"], isa["guest_mode"], isa["pins"]) == ("pg", "user", {})
         assert set(isa["theorems"]) == {"T1", "T2", "T3"}
         for verdict in isa["theorems"].values():
-            assert set(verdict) == {"holds", "condition", "offending"}
+            assert set(verdict) == {"holds", "decided", "condition", "offending", "undecided"}
+            assert verdict["decided"] is True and verdict["undecided"] == []
             for offender in verdict["offending"]:
                 assert set(offender) == {"name", "classes"}
         for expectation in isa["expectations"]:
-            assert set(expectation) == {"expect", "holds", "detail"}
+            assert set(expectation) == {"expect", "holds", "decided", "detail"}
             assert expectation["holds"] is True
         for inst in isa["instructions"]:
-            assert set(inst) == {"name", "classes", "evidence"}
+            assert set(inst) == {"name", "classes", "undecided", "evidence"}
+            assert inst["undecided"] == []
             assert set(inst["classes"]) <= CLASSES
             assert list(inst["evidence"]) == QUESTIONS
             for answer in inst["evidence"].values():
@@ -308,13 +310,14 @@ def test_check_json_schema(vdsl) -> None:
         "RETU": ["control-sensitive"],
     }
     assert bad["theorems"]["T1"] == {
-        "holds": False, "condition": "every sensitive instruction is privileged",
+        "holds": False, "decided": True, "condition": "every sensitive instruction is privileged",
         "offending": [{"name": "GETM", "classes": ["mode-sensitive", "behaviour-sensitive"]},
-                      {"name": "RETU", "classes": ["control-sensitive"]}]}
+                      {"name": "RETU", "classes": ["control-sensitive"]}], "undecided": []}
     assert bad["theorems"]["T3"] == {
-        "holds": True, "condition": "every user-sensitive instruction is privileged", "offending": []}
+        "holds": True, "decided": True, "condition": "every user-sensitive instruction is privileged",
+        "offending": [], "undecided": []}
     assert bad["expectations"][0] == {
-        "expect": "T1 fails with GETM RETU", "holds": True, "detail": "T1 fails (GETM, RETU)"}
+        "expect": "T1 fails with GETM RETU", "holds": True, "decided": True, "detail": "T1 fails (GETM, RETU)"}
 
 
 def check_answer_json(answer: dict) -> None:  # type: ignore[type-arg]
@@ -346,9 +349,9 @@ def test_check_json_failing(vdsl) -> None:
     assert report["ok"] is False
     failed = [e for isa in report["isas"] for e in isa["expectations"] if not e["holds"]]
     assert failed == [
-        {"expect": "T1 fails with GETM", "holds": False,
+        {"expect": "T1 fails with GETM", "holds": False, "decided": True,
          "detail": "T1 fails (GETM, RETU); also breaking it: RETU"},
-        {"expect": "T3 fails", "holds": False, "detail": "T3 holds"},
+        {"expect": "T3 fails", "holds": False, "decided": True, "detail": "T3 holds"},
     ]
 
 
@@ -444,7 +447,7 @@ def test_explain_json(vdsl) -> None:
     result = vdsl("explain", "spec.vspec", "LPSW", "--isa", "good", "--format", "json")
     assert (result.returncode, result.stderr) == (0, "")
     report = json.loads(result.stdout)
-    assert set(report) == {"isa", "guest_mode", "name", "classes", "evidence"}
+    assert set(report) == {"isa", "guest_mode", "name", "classes", "undecided", "evidence"}
     assert (report["isa"], report["guest_mode"], report["name"]) == ("good", "user", "LPSW")
     assert report["classes"] == [
         "privileged", "control-sensitive", "location-sensitive", "behaviour-sensitive"]

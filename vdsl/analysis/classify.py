@@ -8,16 +8,37 @@ fails the report says so and names the instructions, never "not virtualizable".
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 import attrs
 import z3
 
-from vdsl.analysis.questions import SOLVER_TIMEOUT_MS, Answer, GuestContext, Questions
+from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, GuestContext, Questions
 from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import item
 from vdsl.ir.vocabulary import THEOREMS
+
+
+def _any(values: Iterable[bool | None]) -> bool | None:
+    """Kleene's or: True if one is, False if all are not, None (undecided) otherwise."""
+    found: bool | None = False
+    for value in values:
+        if value:
+            return True
+        if value is None:
+            found = None
+    return found
+
+
+def _and_not(a: bool | None, b: bool | None) -> bool | None:
+    """Kleene's `a and not b`."""
+    if a is False or b is True:
+        return False
+    if a is None or b is None:
+        return None
+    return True
 
 
 @attrs.frozen
@@ -28,35 +49,72 @@ class InstructionReport:
     answers: dict[str, Answer]
 
     def holds(self, question: str) -> bool:
+        """The question was decided, and holds."""
         return self.answers[question].holds
+
+    def known(self, question: str) -> bool | None:
+        """True, False, or None when z3 could not decide the question."""
+        return self.answers[question].known
+
+    @property
+    def undecided(self) -> tuple[str, ...]:
+        """The questions z3 could not decide."""
+        return tuple(q for q, a in self.answers.items() if a.undecided is not None)
+
+    @property
+    def behaviour_sensitivity(self) -> bool | None:
+        questions = ("mode-sensitive", "location-sensitive", "control-state-sensitive")
+        return _any(self.known(q) for q in questions)
+
+    @property
+    def sensitivity(self) -> bool | None:
+        """Whether it is sensitive: True, False, or None when that depends on an undecided question."""
+        return _any((self.known("control-sensitive"), self.behaviour_sensitivity))
 
     @property
     def behaviour_sensitive(self) -> bool:
-        return any(self.holds(q) for q in ("mode-sensitive", "location-sensitive", "control-state-sensitive"))
+        return self.behaviour_sensitivity is True
 
     @property
     def sensitive(self) -> bool:
-        return self.holds("control-sensitive") or self.behaviour_sensitive
+        return self.sensitivity is True
+
+    def offends(self, theorem: str) -> bool | None:
+        """Whether it breaks the theorem's condition (None: that depends on an undecided question)."""
+        if theorem == "T3":
+            return _and_not(self.known("user-sensitive"), self.known("privileged"))
+        t1 = _and_not(self.sensitivity, self.known("privileged"))
+        if theorem == "T1":
+            return t1
+        return _any((t1, _and_not(self.known("timing-sensitive"), self.known("privileged"))))
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """The classes decided to hold ("innocuous" when decided not sensitive)."""
         found = [c for c in ("privileged", "control-sensitive", "mode-sensitive", "location-sensitive")
                  if self.holds(c)]
         if self.behaviour_sensitive:
             found.append("behaviour-sensitive")
         found.extend(c for c in ("user-sensitive", "timing-sensitive") if self.holds(c))
-        if not self.sensitive:
+        if self.sensitivity is False:
             found.append("innocuous")
         return tuple(found)
 
 
 @attrs.frozen
 class Verdict:
-    """Whether a theorem's condition holds, and the instructions that break it."""
+    """Whether a theorem's condition holds, the instructions that break it, and those that may
+    (an undecided question stands between them and a verdict)."""
 
     theorem: str
-    holds: bool
+    holds: bool  # decided, and holds
     offending: tuple[InstructionReport, ...]
+    undecided: tuple[InstructionReport, ...] = ()
+
+    @property
+    def decided(self) -> bool:
+        """Holds or fails for certain: an offender is enough to fail; holding needs every answer."""
+        return bool(self.offending) or not self.undecided
 
 
 @attrs.frozen
@@ -97,64 +155,86 @@ def guest_context(isa: ir.Isa, mode: str | None = None) -> GuestContext:
 
 
 def classify_instruction(questions: Questions, instruction: ir.Instruction) -> InstructionReport:
-    return _classify(questions.machine, instruction, questions.context, questions.timeout_ms)
+    return _classify(questions.machine, instruction, questions.context, questions.rlimit)
 
 
 @functools.lru_cache(maxsize=4096)
 def _classify(machine: ir.Machine, instruction: ir.Instruction, context: GuestContext,
-              timeout_ms: int) -> InstructionReport:
+              rlimit: int) -> InstructionReport:
     """Variants of an isa share most instructions: each is decided once per context."""
     isa = ir.Isa("", machine, (instruction,), (), ir.GuestContext(machine.modes[context.mode]))
-    return InstructionReport(instruction.name, Questions(isa, context, timeout_ms).ask_all(instruction))
+    return InstructionReport(instruction.name, Questions(isa, context, rlimit).ask_all(instruction))
 
 
 def decide_theorems(reports: tuple[InstructionReport, ...]) -> dict[str, Verdict]:
-    t1 = tuple(r for r in reports if r.sensitive and not r.holds("privileged"))
-    t3 = tuple(r for r in reports if r.holds("user-sensitive") and not r.holds("privileged"))
-    timing = tuple(r for r in reports if r.holds("timing-sensitive") and not r.holds("privileged")
-                   and r not in t1)
-    return {
-        "T1": Verdict("T1", not t1, t1),
-        "T2": Verdict("T2", not t1 and not timing, t1 + timing),
-        "T3": Verdict("T3", not t3, t3),
-    }
+    verdicts: dict[str, Verdict] = {}
+    for theorem in THEOREMS:
+        offending = tuple(r for r in reports if r.offends(theorem) is True)
+        if theorem == "T2":  # T1's offenders first, then the timing-dependent ones
+            first = verdicts["T1"].offending
+            offending = first + tuple(r for r in offending if r not in first)
+        undecided = tuple(r for r in reports if r.offends(theorem) is None)
+        verdicts[theorem] = Verdict(theorem, not offending and not undecided, offending, undecided)
+    return verdicts
 
 
-def classify_isa(isa: ir.Isa, guest_mode: str | None = None,
-                 timeout_ms: int = SOLVER_TIMEOUT_MS) -> IsaReport:
+def classify_isa(isa: ir.Isa, guest_mode: str | None = None, rlimit: int = SOLVER_RLIMIT) -> IsaReport:
     """Classify every instruction of `isa` (in its guest context, or with `guest_mode`)."""
     context = guest_context(isa, guest_mode)
-    questions = Questions(isa, context, timeout_ms)
+    questions = Questions(isa, context, rlimit)
     reports = tuple(classify_instruction(questions, inst) for inst in isa.instructions)
     verdicts = decide_theorems(reports)
     partial = IsaReport(isa, context, reports, verdicts, ())
     return attrs.evolve(partial, expectations=tuple(check_expectation(partial, e) for e in isa.expects))
 
 
+def verdict_word(verdict: Verdict) -> str:
+    return "holds" if verdict.holds else "fails" if verdict.decided else "is undecided"
+
+
+def class_of(instruction: InstructionReport, name: str) -> bool | None:
+    """Whether the instruction is in the class `name` (an expectable class); None: undecided."""
+    if name == "sensitive":
+        return instruction.sensitivity
+    if name == "innocuous":
+        sensitivity = instruction.sensitivity
+        return None if sensitivity is None else not sensitivity
+    if name == "behaviour-sensitive":
+        return instruction.behaviour_sensitivity
+    return instruction.known(name)
+
+
 def check_expectation(report: IsaReport, expectation: ir.Expectation) -> ir.ExpectationResult:
-    """Whether an `expect` line of the isa holds (its form was checked by the resolver)."""
+    """Whether an `expect` line of the isa holds (its form was checked by the resolver).  One
+    that depends on a question z3 could not decide does not hold: nothing unproven is promised."""
     words = list(expectation.words)
     if words[0] in THEOREMS:
         verdict = report.verdicts[words[0]]
         wanted = words[1] == "holds"
         offending = sorted(r.name for r in verdict.offending)
+        undecided = sorted(r.name for r in verdict.undecided)
+        detail = f"{words[0]} {verdict_word(verdict)}" + (f" ({', '.join(offending)})" if offending else "")
+        decided = verdict.decided
         if len(words) > 2:  # `T1 fails with A B C`: exactly these break it
             named = sorted(words[3:])
-            holds = verdict.holds == wanted and offending == named
             missing = sorted(set(named) - set(offending))
             extra = sorted(set(offending) - set(named))
-            detail = f"{words[0]} {'holds' if verdict.holds else 'fails'}" + (
-                f" ({', '.join(offending)})" if offending else "") + (
-                f"; not breaking it: {', '.join(missing)}" if missing else "") + (
+            # an extra offender, or a named one decided not to offend, fails it whatever is undecided
+            decided = bool(extra) or bool(set(missing) - set(undecided)) or not undecided
+            holds = decided and not missing and not extra
+            detail += (f"; not breaking it: {', '.join(missing)}" if missing else "") + (
                 f"; also breaking it: {', '.join(extra)}" if extra else "")
-            return ir.ExpectationResult(expectation, holds, detail)
-        detail = f"{words[0]} {'holds' if verdict.holds else 'fails'}" + (
-            f" ({', '.join(offending)})" if offending else "")
-        return ir.ExpectationResult(expectation, verdict.holds == wanted, detail)
+        else:
+            holds = decided and verdict.holds == wanted
+        if undecided:
+            detail += f"; undecided for {', '.join(undecided)}"
+        return ir.ExpectationResult(expectation, holds, detail, decided)
     instruction = report.instruction(words[0])
     assert instruction is not None
     negated = words[1] == "not"
-    wanted_class = words[-1]
-    has = wanted_class in instruction.classes or (wanted_class == "sensitive" and instruction.sensitive)
-    detail = f"{instruction.name} is " + ", ".join(instruction.classes)
+    has = class_of(instruction, words[-1])
+    detail = f"{instruction.name} is " + (", ".join(instruction.classes) or "in no class decided")
+    if has is None:
+        detail += f"; whether it is {words[-1]} is undecided"
+        return ir.ExpectationResult(expectation, False, detail, decided=False)
     return ir.ExpectationResult(expectation, has != negated, detail)

@@ -12,7 +12,7 @@ control through the trap anyway); memory traps are excluded everywhere, as in PG
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 import z3
@@ -35,11 +35,14 @@ from vdsl.ir import nodes as ir
 from vdsl.ir.layout import StateItem, compared_bits, control_items, register_items, timing_items
 from vdsl.semantics.bits import mask
 
-SOLVER_TIMEOUT_MS = 60_000
+# z3's resource limit per question: a count of its own elementary steps, so that a question is
+# decided, or not, the same way on a busy machine and an idle one.  The hardest question of the
+# bundled specs takes under 2 million; 250 million is about a minute of solving on a laptop.
+SOLVER_RLIMIT = 250_000_000
 
 
 class UndecidedError(VdslError):
-    """z3 could not decide a question within its time limit."""
+    """z3 could not decide a question within its resource limit."""
 
 
 @attrs.frozen
@@ -70,22 +73,29 @@ class Witness:
 
 @attrs.frozen
 class Answer:
-    """Whether a definition holds for an instruction, with a witness or a proof."""
+    """Whether a definition holds for an instruction, with a witness or a proof; or, when z3
+    gave up, `undecided` says on what (and `holds` is False: nothing is claimed)."""
 
     question: str
     holds: bool
     witness: Witness | None = None
     proof: str | None = None
+    undecided: str | None = None
+
+    @property
+    def known(self) -> bool | None:
+        """True or False when decided, None when z3 gave up."""
+        return None if self.undecided is not None else self.holds
 
 
 class Questions:
     """The questions about the instructions of one ISA in one guest context."""
 
-    def __init__(self, isa: ir.Isa, context: GuestContext, timeout_ms: int = SOLVER_TIMEOUT_MS) -> None:
+    def __init__(self, isa: ir.Isa, context: GuestContext, rlimit: int = SOLVER_RLIMIT) -> None:
         self.isa = isa
         self.machine = isa.machine
         self.context = context
-        self.timeout_ms = timeout_ms
+        self.rlimit = rlimit
         self.control = control_items(self.machine)
         # Control state besides the mode and the relocation base (their own questions); the
         # relocation register's other fields (the bound) count as ordinary control state.
@@ -100,15 +110,17 @@ class Questions:
     # ------------------------------------------------------------ plumbing
     def solve(self, constraints: Sequence[z3.BoolRef], what: str) -> z3.ModelRef | None:
         solver = z3.Solver()
-        solver.set(timeout=self.timeout_ms)
+        solver.set(rlimit=self.rlimit)
         solver.add(*constraints)
         result = solver.check()
         if result == z3.sat:
             return solver.model()
         if result == z3.unsat:
             return None
-        raise UndecidedError(f"z3 could not decide {what} within {self.timeout_ms / 1000:g} s "
-                             f"({solver.reason_unknown()})")
+        reason = solver.reason_unknown()
+        if reason in ("max. resource limit exceeded", "resource limits reached", "canceled"):
+            reason = f"resource limit {self.rlimit} reached"
+        raise UndecidedError(f"z3 could not decide {what} ({reason})")
 
     def start(self, inst: ir.Instruction, tag: str = "s") -> tuple[SymbolicState, list[z3.BitVecRef],
                                                                    list[z3.BoolRef]]:
@@ -148,6 +160,18 @@ class Questions:
                     if value < self.machine.memory.size:
                         found.add(value)
         return tuple(sorted(found))
+
+    def smaller(self, constraints: Sequence[z3.BoolRef], model: z3.ModelRef,
+                values: Sequence[z3.BitVecRef]) -> z3.ModelRef:
+        """A model of `constraints` whose `values` are all at most 1, else at most 8, when z3 finds
+        one within a tenth of the limit: a witness a reader can follow.  Else `model`."""
+        for small in (1, 8):
+            solver = z3.Solver()
+            solver.set(rlimit=max(1, self.rlimit // 10))
+            solver.add(*constraints, *(z3.ULE(v, small) for v in values))
+            if solver.check() == z3.sat:
+                return solver.model()
+        return model
 
     @staticmethod
     def confirm(claim: bool, inst: ir.Instruction, question: str, detail: str) -> None:
@@ -424,11 +448,12 @@ class Questions:
         not_shifted.append(before[reg.name] & keep != after[reg.name] & keep)
         not_shifted.extend(before[r.name] != after[r.name] for r in machine.registers if r.name != reg.name)
         where = " among guest-context states" if in_context else ""
-        model = self.solve(constraints + self.unlike(original, relocated, (0, 1), z3.Or(not_shifted)),
-                           f"whether {inst.name} is location-sensitive{where}")
+        question = constraints + self.unlike(original, relocated, (0, 1), z3.Or(not_shifted))
+        model = self.solve(question, f"whether {inst.name} is location-sensitive{where}")
         if model is None:
             return Answer("location-sensitive", False,
                           proof=f"every relocated run{where} is the shifted original and traps alike")
+        model = self.smaller(question, model, [shift, old_base, *operands])
         x = model.eval(shift, model_completion=True).as_long()
         first = concrete_state(machine, model, state)
         second = first.copy()
@@ -464,28 +489,40 @@ class Questions:
         control state (a hybrid monitor runs virtual user mode directly on the real control
         state it owns, so such a read shows the guest the monitor's values).  The mode is
         fixed in the guest context, so mode-sensitivity does not count."""
-        control = self.control_sensitive(inst, in_context=True)
-        if control.holds:
-            return attrs.evolve(control, question="user-sensitive")
-        location = self.location_sensitive(inst, in_context=True)
-        if location.holds:
-            return attrs.evolve(location, question="user-sensitive")
-        state = self.state_sensitive(inst, self.other_control, "user-sensitive", "declared control state",
-                                     in_context=True)
-        if state.holds:
-            return state
-        return Answer("user-sensitive", False, proof=f"{control.proof}; {location.proof}; {state.proof}")
+        parts = [
+            self.ask("user-sensitive", lambda: self.control_sensitive(inst, in_context=True)),
+            self.ask("user-sensitive", lambda: self.location_sensitive(inst, in_context=True)),
+            self.ask("user-sensitive", lambda: self.state_sensitive(
+                inst, self.other_control, "user-sensitive", "declared control state", in_context=True)),
+        ]
+        for part in parts:
+            if part.known:
+                return attrs.evolve(part, question="user-sensitive")
+        undecided = [p.undecided for p in parts if p.undecided is not None]
+        if undecided:
+            return Answer("user-sensitive", False, undecided="; ".join(undecided))
+        return Answer("user-sensitive", False, proof="; ".join(str(p.proof) for p in parts))
+
+    @staticmethod
+    def ask(question: str, answer: Callable[[], Answer]) -> Answer:
+        """`answer()`, or an undecided answer to `question` when z3 gives up on it."""
+        try:
+            return answer()
+        except UndecidedError as error:
+            return Answer(question, False, undecided=str(error))
 
     def ask_all(self, inst: ir.Instruction) -> dict[str, Answer]:
-        """Every question about one instruction, in report order."""
+        """Every question about one instruction, in report order (one that z3 cannot decide is
+        answered as undecided; the others are still asked)."""
         answers = [
-            self.privileged(inst),
-            self.control_sensitive(inst),
-            self.mode_sensitive(inst),
-            self.location_sensitive(inst),
-            self.state_sensitive(inst, self.other_control, "control-state-sensitive",
-                                 "declared control state"),
+            self.ask("privileged", lambda: self.privileged(inst)),
+            self.ask("control-sensitive", lambda: self.control_sensitive(inst)),
+            self.ask("mode-sensitive", lambda: self.mode_sensitive(inst)),
+            self.ask("location-sensitive", lambda: self.location_sensitive(inst)),
+            self.ask("control-state-sensitive", lambda: self.state_sensitive(
+                inst, self.other_control, "control-state-sensitive", "declared control state")),
             self.user_sensitive(inst),
-            self.state_sensitive(inst, self.timing, "timing-sensitive", "declared timing state"),
+            self.ask("timing-sensitive", lambda: self.state_sensitive(
+                inst, self.timing, "timing-sensitive", "declared timing state")),
         ]
         return {answer.question: answer for answer in answers}

@@ -45,6 +45,17 @@ def _entry(report: InstructionReport, offends: list[str], kind: str) -> list[str
     return [cell(name, border=0, align="LEFT", padding=4, fill=_TINT[kind]), _badge(marks[0])]
 
 
+def _column(report: InstructionReport) -> str:
+    """Where an instruction goes; "undecided" when z3 gave up on a question that places it."""
+    if report.known("privileged") is True:
+        return "privileged"
+    if report.offends("T1") is True:
+        return "offender"
+    if report.known("privileged") is False and report.sensitivity is False:
+        return "innocuous"
+    return "undecided"
+
+
 def _heading(heading: str) -> list[str]:
     return [cell(font(text(heading), 10, italic=True), border=0, align="LEFT", padding=3,
                  fill=_TINT["offender"], colspan=2)]
@@ -58,16 +69,22 @@ def classes(report: IsaReport) -> graphviz.Digraph:
     def offends(r: InstructionReport) -> list[str]:
         return [t for t in THEOREMS if r.name in offenders[t]]
 
-    privileged = [_entry(r, offends(r), "privileged") for r in report.instructions if r.holds("privileged")]
-    sensitive = [r for r in report.instructions if r.sensitive and not r.holds("privileged")]
+    placed = {r.name: _column(r) for r in report.instructions}
+    privileged = [_entry(r, offends(r), "privileged") for r in report.instructions
+                  if placed[r.name] == "privileged"]
+    sensitive = [r for r in report.instructions if placed[r.name] == "offender"]
     offending: list[list[str]] = []
     for question, heading in _KINDS:
         members = [r for r in sensitive if next(q for q, _ in _KINDS if r.holds(q)) == question]
         if members:
             offending.append(_heading(heading))
             offending.extend(_entry(r, offends(r), "offender") for r in members)
+    unplaced = [r for r in report.instructions if placed[r.name] == "undecided"]
+    if unplaced:
+        offending.append(_heading("undecided: z3 could not decide where it belongs"))
+        offending.extend(_entry(r, offends(r), "offender") for r in unplaced)
     innocuous = [_entry(r, offends(r), "innocuous") for r in report.instructions
-                 if not r.sensitive and not r.holds("privileged")]
+                 if placed[r.name] == "innocuous"]
     # One flat table, a list per column, so that every row has the height of one line.
     columns = (("privileged", "privileged", privileged),
                ("offender", "sensitive, not privileged: T1 offenders", offending),
@@ -81,7 +98,8 @@ def classes(report: IsaReport) -> graphviz.Digraph:
     verdicts = []
     for theorem in THEOREMS:
         verdict = report.verdicts[theorem]
-        status = "holds" if verdict.holds else f"fails ({len(verdict.offending)})"
+        status = ("holds" if verdict.holds else f"fails ({len(verdict.offending)})" if verdict.decided
+                  else "undecided")
         verdicts.append(cell(font(text(f"{theorem}: ") + font(text(status), 11, bold=True), 11) + "<BR/>"
                              + font(text(THEOREM_CONDITIONS[theorem]), 9, color=FAINT),
                              fill=FILL["caption"], padding=5, align="LEFT"))

@@ -423,11 +423,13 @@ class Expectation:
 
 @attrs.frozen
 class ExpectationResult:
-    """Whether an `expect` line held, and what was found instead or as well."""
+    """Whether an `expect` line held, and what was found instead or as well.  An undecided one
+    (it depends on a question z3 could not decide) does not hold."""
 
     expectation: Expectation
     holds: bool
     detail: str
+    decided: bool = True
 
 
 @attrs.frozen

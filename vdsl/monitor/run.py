@@ -96,9 +96,7 @@ def _explain(isa: ir.Isa, context: ir.GuestContext, name: str, technique: str) -
         return None
     in_context = attrs.evolve(isa, context=context)
     report = classify_instruction(Questions(in_context, guest_context(in_context)), instruction)
-    unprivileged = not report.holds("privileged")
-    offends = [t for t, breaks in (("T1", report.sensitive), ("T3", report.holds("user-sensitive")))
-               if breaks and unprivileged]
+    offends = [t for t in ("T1", "T3") if report.offends(t) is True]
     return Explanation(name, report.classes, tuple(offends))
 
 
@@ -172,7 +170,7 @@ def _theorem_expectation(run: ScenarioRun, expectation: ir.Expectation) -> ir.Ex
     scenario = run.scenario
     report = classify_isa(attrs.evolve(scenario.isa, context=scenario.monitor.context))
     result = isa_expectation(report, expectation)
-    return ir.ExpectationResult(expectation, result.holds, result.detail)
+    return ir.ExpectationResult(expectation, result.holds, result.detail, result.decided)
 
 
 def _compare(value: float, op: str, bound: float) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from vdsl.analysis.classify import InstructionReport, IsaReport
-from vdsl.analysis.questions import Answer, Witness
+from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, Witness
 from vdsl.analysis.states import ConcreteRun
 from vdsl.ir.layout import register_items
 from vdsl.ir.vocabulary import THEOREM_CONDITIONS, THEOREMS
@@ -48,15 +48,23 @@ def _isa_text(report: IsaReport) -> str:
     width = max([len("instruction")] + [len(i.name) for i in report.instructions])
     header = "  " + "instruction".ljust(width) + "  " + "  ".join(title for title, _ in COLUMNS)
     lines.append(header)
+    marks = {True: "yes", False: "-", None: "?"}
     for inst in report.instructions:
-        marks = "  ".join(("yes" if inst.holds(q) else "-").ljust(len(title)) for title, q in COLUMNS)
-        lines.append(f"  {inst.name.ljust(width)}  {marks}  {'innocuous' if not inst.sensitive else ''}"
+        row = "  ".join(marks[inst.known(q)].ljust(len(title)) for title, q in COLUMNS)
+        lines.append(f"  {inst.name.ljust(width)}  {row}  {'innocuous' if inst.sensitivity is False else ''}"
                      .rstrip())
     lines.append("")
     for theorem in THEOREMS:
         lines.append("  " + verdict_text(report, theorem))
+    undecided = [(i.name, q, i.answers[q].undecided) for i in report.instructions for q in i.undecided]
+    if undecided:
+        plural = "s" if len(undecided) != 1 else ""
+        lines.append(f"  undecided ('?' in the table): {len(undecided)} question{plural}")
+        lines.extend(f"    {name} {q}: {why}" for name, q, why in undecided)
+        lines.append(f"  hint: give z3 more room with --rlimit N (default {SOLVER_RLIMIT}), or simplify "
+                     "the instruction")
     for result in report.expectations:
-        status = "ok" if result.holds else "FAILED"
+        status = "ok" if result.holds else "FAILED" if result.decided else "UNDECIDED"
         lines.append(f"  expect {' '.join(result.expectation.words)}: {status} ({result.detail})")
     return "\n".join(lines)
 
@@ -66,9 +74,13 @@ def verdict_text(report: IsaReport, theorem: str) -> str:
     verdict = report.verdicts[theorem]
     if verdict.holds:
         return f"{theorem}'s condition holds: {THEOREM_CONDITIONS[theorem]}"
+    maybe = ", ".join(r.name for r in verdict.undecided)
+    if not verdict.decided:
+        return f"{theorem}'s condition is undecided: z3 could not decide whether {maybe} break it"
     offenders = ", ".join(f"{r.name} ({_offence(r, theorem)})" for r in verdict.offending)
     kind = {"T1": "sensitive", "T2": "sensitive or timing-dependent", "T3": "user-sensitive"}[theorem]
-    return f"{theorem}'s condition fails: {kind} but not privileged: {offenders}"
+    return f"{theorem}'s condition fails: {kind} but not privileged: {offenders}" + (
+        f" (undecided for {maybe})" if maybe else "")
 
 
 def _offence(report: InstructionReport, theorem: str) -> str:
@@ -90,7 +102,8 @@ def check_json(reports: list[IsaReport], required: tuple[str, ...] = ()) -> dict
     """`ok` is what the exit status says: every expectation and every required theorem holds."""
     return {
         "ok": all(r.holds for report in reports for r in report.expectations)
-        and all(report.verdicts[t].holds for report in reports for t in required),
+        and all(report.verdicts[t].holds for report in reports for t in required)
+        and not any(i.undecided for report in reports for i in report.instructions),
         "diagnostics": [],
         "isas": [_isa_json(r) for r in reports],
     }
@@ -105,11 +118,13 @@ def _isa_json(report: IsaReport) -> dict[str, Any]:
         "context_from": report.isa.context.source,
         "instructions": [instruction_json(i) for i in report.instructions],
         "theorems": {
-            t: {"holds": v.holds, "condition": THEOREM_CONDITIONS[t],
-                "offending": [{"name": r.name, "classes": list(r.classes)} for r in v.offending]}
+            t: {"holds": v.holds, "decided": v.decided, "condition": THEOREM_CONDITIONS[t],
+                "offending": [{"name": r.name, "classes": list(r.classes)} for r in v.offending],
+                "undecided": [r.name for r in v.undecided]}
             for t, v in report.verdicts.items()
         },
-        "expectations": [{"expect": " ".join(e.expectation.words), "holds": e.holds, "detail": e.detail}
+        "expectations": [{"expect": " ".join(e.expectation.words), "holds": e.holds, "decided": e.decided,
+                          "detail": e.detail}
                          for e in report.expectations],
     }
 
@@ -118,11 +133,14 @@ def instruction_json(report: InstructionReport) -> dict[str, Any]:
     return {
         "name": report.name,
         "classes": list(report.classes),
+        "undecided": list(report.undecided),
         "evidence": {q: answer_json(a) for q, a in report.answers.items()},
     }
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
+    if answer.undecided is not None:
+        return {"holds": None, "undecided": answer.undecided}
     if answer.witness is None:
         return {"holds": answer.holds, "proved": answer.proof}
     return {"holds": answer.holds, "witness": witness_json(answer.witness)}
@@ -178,11 +196,16 @@ def _state_json(run: ConcreteRun, state: Any, addresses: list[int]) -> dict[str,
 def explain_text(report: IsaReport, instruction: InstructionReport) -> str:
     lines = [
         f"{instruction.name} in isa {report.isa.name} ({context_text(report)})",
-        f"classes: {', '.join(instruction.classes)}",
+        f"classes: {', '.join(instruction.classes) or 'none decided'}"
+        + (f" (undecided: {', '.join(instruction.undecided)})" if instruction.undecided else ""),
     ]
     for question, answer in instruction.answers.items():
         lines.append("")
         title = QUESTION_TITLES[question]
+        if answer.undecided is not None:
+            lines.append(f"{title}: undecided")
+            lines.append(f"  {answer.undecided}")
+            continue
         lines.append(f"{title}: {'yes' if answer.holds else 'no'}")
         if answer.witness is None:
             lines.append(f"  proved: {answer.proof}")

@@ -61,7 +61,7 @@ def scenario_text(run: ScenarioRun) -> str:
         lines.extend(_guest_text(guest))
     lines.extend(_costs_text(run))
     for result in run.expectations:
-        status = "ok" if result.holds else "FAILED"
+        status = "ok" if result.holds else "FAILED" if result.decided else "UNDECIDED"
         lines.append(f"  expect {_expectation_words(result.expectation)}: {status} ({result.detail})")
     return "\n".join(lines) + "\n"
 
@@ -217,7 +217,7 @@ def scenario_json(run: ScenarioRun) -> dict[str, Any]:
         "efficiency": run.efficiency,
         "ok": all(e.holds for e in run.expectations) and all(g.finished for g in run.guests),
         "expectations": [{"expect": _expectation_words(e.expectation), "holds": e.holds,
-                          "detail": e.detail} for e in run.expectations],
+                          "decided": e.decided, "detail": e.detail} for e in run.expectations],
     }
 
 
