@@ -290,13 +290,15 @@ def test_check_json_schema(vdsl) -> None:
             assert set(verdict) == {"holds", "decided", "condition", "offending", "undecided"}
             assert verdict["decided"] is True and verdict["undecided"] == []
             for offender in verdict["offending"]:
-                assert set(offender) == {"name", "classes"}
+                assert set(offender) == {"name", "classes", "offences"}
         for expectation in isa["expectations"]:
             assert set(expectation) == {"expect", "holds", "decided", "detail"}
             assert expectation["holds"] is True
         for inst in isa["instructions"]:
-            assert set(inst) == {"name", "classes", "undecided", "evidence"}
+            assert set(inst) == {"name", "classes", "undecided", "offends", "privileged_where_sensitive",
+                                 "evidence"}
             assert inst["undecided"] == []
+            assert set(inst["offends"]) == {"T1", "T2", "T3"}
             assert set(inst["classes"]) <= CLASSES
             assert list(inst["evidence"]) == QUESTIONS
             for answer in inst["evidence"].values():
@@ -311,8 +313,10 @@ def test_check_json_schema(vdsl) -> None:
     }
     assert bad["theorems"]["T1"] == {
         "holds": False, "decided": True, "condition": "every sensitive instruction is privileged",
-        "offending": [{"name": "GETM", "classes": ["mode-sensitive", "behaviour-sensitive"]},
-                      {"name": "RETU", "classes": ["control-sensitive"]}], "undecided": []}
+        "offending": [{"name": "GETM", "classes": ["mode-sensitive", "behaviour-sensitive"],
+                       "offences": ["mode-sensitive"]},
+                      {"name": "RETU", "classes": ["control-sensitive"], "offences": ["control-sensitive"]}],
+        "undecided": []}
     assert bad["theorems"]["T3"] == {
         "holds": True, "decided": True, "condition": "every user-sensitive instruction is privileged",
         "offending": [], "undecided": []}
@@ -447,7 +451,9 @@ def test_explain_json(vdsl) -> None:
     result = vdsl("explain", "spec.vspec", "LPSW", "--isa", "good", "--format", "json")
     assert (result.returncode, result.stderr) == (0, "")
     report = json.loads(result.stdout)
-    assert set(report) == {"isa", "guest_mode", "name", "classes", "undecided", "evidence"}
+    assert set(report) == {"isa", "guest_mode", "name", "classes", "undecided", "offends",
+                           "privileged_where_sensitive", "evidence", "offences"}
+    assert report["offences"] == []  # privileged for every operand: nothing more to ask
     assert (report["isa"], report["guest_mode"], report["name"]) == ("good", "user", "LPSW")
     assert report["classes"] == [
         "privileged", "control-sensitive", "location-sensitive", "behaviour-sensitive"]

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import attrs
 import z3
 
-from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, GuestContext, Questions
+from vdsl.analysis.questions import SOLVER_RLIMIT, T1_SENSITIVITIES, Answer, GuestContext, Offence, Questions
 from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
@@ -47,6 +47,8 @@ class InstructionReport:
 
     name: str
     answers: dict[str, Answer]
+    offences: dict[str, Offence] = attrs.field(factory=dict)  # by sensitivity (Questions.offences)
+    operands: tuple[str, ...] = ()  # the instruction's operand names
 
     def holds(self, question: str) -> bool:
         """The question was decided, and holds."""
@@ -79,14 +81,32 @@ class InstructionReport:
     def sensitive(self) -> bool:
         return self.sensitivity is True
 
+    def offence(self, sensitivity: str) -> bool | None:
+        """Whether some operand values make it `sensitivity` and, for those values, not privileged."""
+        if sensitivity in self.offences:
+            return self.offences[sensitivity].known
+        return _and_not(self.known(sensitivity), self.known("privileged"))
+
     def offends(self, theorem: str) -> bool | None:
         """Whether it breaks the theorem's condition (None: that depends on an undecided question)."""
         if theorem == "T3":
-            return _and_not(self.known("user-sensitive"), self.known("privileged"))
-        t1 = _and_not(self.sensitivity, self.known("privileged"))
+            return self.offence("user-sensitive")
+        t1 = _any(self.offence(s) for s in T1_SENSITIVITIES)
         if theorem == "T1":
             return t1
-        return _any((t1, _and_not(self.known("timing-sensitive"), self.known("privileged"))))
+        return _any((t1, self.offence("timing-sensitive")))
+
+    def offending(self, theorem: str) -> tuple[Offence, ...]:
+        """The offences that break the theorem's condition (T2: T1's and timing)."""
+        kinds = {"T1": T1_SENSITIVITIES, "T2": (*T1_SENSITIVITIES, "timing-sensitive"),
+                 "T3": ("user-sensitive",)}[theorem]
+        return tuple(self.offences[k] for k in kinds if k in self.offences and self.offences[k].holds)
+
+    @property
+    def privileged_where_sensitive(self) -> bool:
+        """Not privileged for every operand, but sensitive only for operands where it is (proved)."""
+        return (self.known("privileged") is False and self.sensitivity is True
+                and self.offends("T1") is False)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -163,7 +183,10 @@ def _classify(machine: ir.Machine, instruction: ir.Instruction, context: GuestCo
               rlimit: int) -> InstructionReport:
     """Variants of an isa share most instructions: each is decided once per context."""
     isa = ir.Isa("", machine, (instruction,), (), ir.GuestContext(machine.modes[context.mode]))
-    return InstructionReport(instruction.name, Questions(isa, context, rlimit).ask_all(instruction))
+    questions = Questions(isa, context, rlimit)
+    answers = questions.ask_all(instruction)
+    return InstructionReport(instruction.name, answers, questions.offences(instruction, answers),
+                             tuple(o.name for o in instruction.operands))
 
 
 def decide_theorems(reports: tuple[InstructionReport, ...]) -> dict[str, Verdict]:

@@ -12,6 +12,7 @@ control through the trap anyway); memory traps are excluded everywhere, as in PG
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -88,14 +89,51 @@ class Answer:
         return None if self.undecided is not None else self.holds
 
 
+# The sensitivities, each a question and what an offence is made of: T1's four, then Theorem
+# 3's and timing (T2).  The report asks privilege first.
+SENSITIVITIES = ("control-sensitive", "mode-sensitive", "location-sensitive", "control-state-sensitive",
+                 "user-sensitive", "timing-sensitive")
+T1_SENSITIVITIES = SENSITIVITIES[:4]
+QUESTIONS = ("privileged", *SENSITIVITIES)
+
+
+@attrs.frozen
+class Offence:
+    """Whether some operand values make an instruction sensitive in one way and, for those same
+    values, not privileged (an instruction is an opcode with its operand values: a `CSRRW csr`
+    that traps for exactly the CSRs that are control state does not offend).  When it does, two
+    answers at the same operands: the sensitivity's witness and the privilege's counterexample."""
+
+    sensitivity: str
+    holds: bool
+    sensitive: Answer | None = None
+    unprivileged: Answer | None = None
+    proof: str | None = None
+    undecided: str | None = None
+
+    @property
+    def known(self) -> bool | None:
+        return None if self.undecided is not None else self.holds
+
+    @property
+    def operands(self) -> tuple[tuple[str, int], ...]:
+        witness = self.sensitive.witness if self.sensitive is not None else None
+        return witness.operands if witness is not None else ()
+
+
+OperandConstraint = Callable[[list[z3.BitVecRef]], list[z3.BoolRef]]
+
+
 class Questions:
     """The questions about the instructions of one ISA in one guest context."""
 
-    def __init__(self, isa: ir.Isa, context: GuestContext, rlimit: int = SOLVER_RLIMIT) -> None:
+    def __init__(self, isa: ir.Isa, context: GuestContext, rlimit: int = SOLVER_RLIMIT,
+                 operand_constraint: OperandConstraint | None = None) -> None:
         self.isa = isa
         self.machine = isa.machine
         self.context = context
         self.rlimit = rlimit
+        self.operand_constraint = operand_constraint  # every question asks only about such operands
         self.control = control_items(self.machine)
         # Control state besides the mode and the relocation base (their own questions); the
         # relocation register's other fields (the bound) count as ordinary control state.
@@ -126,7 +164,14 @@ class Questions:
                                                                    list[z3.BoolRef]]:
         state = fresh_state(self.machine, tag)
         operands = fresh_operands(inst, "op")
-        return state, operands, valid(self.machine, inst, state, operands)
+        constraints = valid(self.machine, inst, state, operands)
+        if self.operand_constraint is not None:
+            constraints += self.operand_constraint(operands)
+        return state, operands, constraints
+
+    def restricted(self, constraint: OperandConstraint) -> Questions:
+        """The same questions, asked only about operands that satisfy `constraint`."""
+        return Questions(self.isa, self.context, self.rlimit, constraint)
 
     def run(self, inst: ir.Instruction, state: SymbolicState, operands: list[z3.BitVecRef]) -> SymbolicRun:
         return run_symbolic(self.machine, inst, state, operands)
@@ -242,16 +287,12 @@ class Questions:
         the most privileged mode, for every state of the guest context and every operand
         (executions that memory-trap excluded)."""
         state, operands, base = self.start(inst)
-        base += self.context.constraints(state)
         mode = z3.BitVec("guest_mode", self.machine.mode_width)
-        base += self.guest_modes(mode)
-        top = self.run(inst, state.evolve(mode=self.mode_value(0)), operands)
-        low = self.run(inst, state.evolve(mode=mode), operands)
-        considered = [z3.Not(top.memory_trapped), z3.Not(low.memory_trapped)]
-        model = self.solve(base + considered + [z3.Or(top.trapped, z3.Not(low.trapped))],
-                           f"whether {inst.name} is privileged")
+        considered, escapes, top, low = self.escape(inst, state, operands, mode)
+        base += considered
+        model = self.solve(base + [escapes], f"whether {inst.name} is privileged")
         if model is None:
-            if self.solve(base + considered, f"whether {inst.name} ever runs") is None:
+            if self.solve(base, f"whether {inst.name} ever runs") is None:
                 return Answer("privileged", False,
                               proof="every execution in the guest context memory-traps")
             where = "every state of the guest context" if self.context.pins else "every state"
@@ -271,6 +312,64 @@ class Questions:
         shows = tuple(f"{r.label}: " + (f"traps ({r.cause})" if r.trapped else "does not trap")
                       for r in runs)
         return Answer("privileged", False, Witness(named, runs, shows, reads=self.reads(model, [top, low])))
+
+    def escape(self, inst: ir.Instruction, state: SymbolicState, operands: list[z3.BitVecRef],
+               mode: z3.BitVecRef) -> tuple[list[z3.BoolRef], z3.BoolRef, SymbolicRun, SymbolicRun]:
+        """What privilege is about, from `state` in the guest context: the runs in the most
+        privileged mode and in `mode` (one guests run in), neither memory-trapping; and when the
+        instruction escapes privilege there (it traps in the first, or not in the second)."""
+        top = self.run(inst, state.evolve(mode=self.mode_value(0)), operands)
+        low = self.run(inst, state.evolve(mode=mode), operands)
+        considered = [*self.context.constraints(state), *self.guest_modes(mode),
+                      z3.Not(top.memory_trapped), z3.Not(low.memory_trapped)]
+        return considered, z3.Or(top.trapped, z3.Not(low.trapped)), top, low
+
+    def unprivileged_operands(self, inst: ir.Instruction) -> OperandConstraint:
+        """Operands for which `inst` is not privileged: from some state of its own, it escapes."""
+        def constraint(operands: list[z3.BitVecRef]) -> list[z3.BoolRef]:
+            state = fresh_state(self.machine, "unprivileged")
+            mode = z3.BitVec("unprivileged.guest_mode", self.machine.mode_width)
+            considered, escapes, _, _ = self.escape(inst, state, operands, mode)
+            return [*valid(self.machine, inst, state, operands), *considered, escapes]
+        return constraint
+
+    def offence(self, inst: ir.Instruction, answers: dict[str, Answer], sensitivity: str) -> Offence:
+        """Whether some operand values make `inst` `sensitivity` and, for the same values, not
+        privileged; the answers already given settle it when either is decided for all operands
+        alike, or when the instruction has no operands."""
+        sensitive, privileged = answers[sensitivity], answers["privileged"]
+        if sensitive.known is False or privileged.known is True:
+            return Offence(sensitivity, False, proof=f"not {sensitivity}" if sensitive.known is False
+                           else "privileged for every operand")
+        if sensitive.undecided is not None or privileged.undecided is not None:
+            return Offence(sensitivity, False, undecided=sensitive.undecided or privileged.undecided)
+        if not inst.operands:
+            return Offence(sensitivity, True, sensitive, privileged)
+        # Most often the sensitivity's own witness has operands for which the instruction escapes.
+        assert sensitive.witness is not None
+        escape = self.ask("privileged", lambda: self.at(sensitive.witness).privileged(inst))
+        if escape.known is False:
+            return Offence(sensitivity, True, sensitive, escape)
+        joint = self.ask(sensitivity, lambda: self.restricted(self.unprivileged_operands(inst))
+                         .question(inst, sensitivity))
+        if joint.undecided is not None:
+            return Offence(sensitivity, False, undecided=joint.undecided)
+        if not joint.holds:
+            return Offence(sensitivity, False, proof=f"for every operand value that makes it {sensitivity}, "
+                           "it is privileged (z3: unsat)")
+        assert joint.witness is not None
+        escape = self.ask("privileged", lambda: self.at(joint.witness).privileged(inst))
+        if escape.undecided is not None:
+            return Offence(sensitivity, False, undecided=escape.undecided)
+        self.confirm(not escape.holds and escape.witness is not None, inst, "is not privileged for the "
+                     "operands that make it sensitive", "privileged for them")
+        return Offence(sensitivity, True, joint, escape)
+
+    def at(self, witness: Witness | None) -> Questions:
+        """The questions asked only about the witness's operand values."""
+        assert witness is not None
+        values = [value for _, value in witness.operands]
+        return self.restricted(lambda operands: [o == v for o, v in zip(operands, values, strict=True)])
 
     def control_sensitive(self, inst: ir.Instruction, in_context: bool = False) -> Answer:
         """Some non-trapping execution changes control state, or halts (the processor's run
@@ -511,18 +610,28 @@ class Questions:
         except UndecidedError as error:
             return Answer(question, False, undecided=str(error))
 
+    def question(self, inst: ir.Instruction, name: str) -> Answer:
+        """The question `name` (one of the report's, in `QUESTIONS`) about `inst`."""
+        if name == "privileged":
+            return self.privileged(inst)
+        if name == "control-sensitive":
+            return self.control_sensitive(inst)
+        if name == "mode-sensitive":
+            return self.mode_sensitive(inst)
+        if name == "location-sensitive":
+            return self.location_sensitive(inst)
+        if name == "control-state-sensitive":
+            return self.state_sensitive(inst, self.other_control, name, "declared control state")
+        if name == "user-sensitive":
+            return self.user_sensitive(inst)
+        assert name == "timing-sensitive", name
+        return self.state_sensitive(inst, self.timing, name, "declared timing state")
+
     def ask_all(self, inst: ir.Instruction) -> dict[str, Answer]:
         """Every question about one instruction, in report order (one that z3 cannot decide is
         answered as undecided; the others are still asked)."""
-        answers = [
-            self.ask("privileged", lambda: self.privileged(inst)),
-            self.ask("control-sensitive", lambda: self.control_sensitive(inst)),
-            self.ask("mode-sensitive", lambda: self.mode_sensitive(inst)),
-            self.ask("location-sensitive", lambda: self.location_sensitive(inst)),
-            self.ask("control-state-sensitive", lambda: self.state_sensitive(
-                inst, self.other_control, "control-state-sensitive", "declared control state")),
-            self.user_sensitive(inst),
-            self.ask("timing-sensitive", lambda: self.state_sensitive(
-                inst, self.timing, "timing-sensitive", "declared timing state")),
-        ]
-        return {answer.question: answer for answer in answers}
+        return {name: self.ask(name, functools.partial(self.question, inst, name)) for name in QUESTIONS}
+
+    def offences(self, inst: ir.Instruction, answers: dict[str, Answer]) -> dict[str, Offence]:
+        """Each sensitivity's offence (see `offence`)."""
+        return {name: self.offence(inst, answers, name) for name in SENSITIVITIES}

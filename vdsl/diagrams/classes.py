@@ -10,7 +10,7 @@ from vdsl.diagrams.style import FAINT, FILL, INK, cell, font, legend, new_graph,
 from vdsl.ir.vocabulary import THEOREM_CONDITIONS, THEOREMS
 
 # The sensitivities an offender can have, most specific first: each offender is listed under
-# the first it has, with all of them as tags.
+# the first that comes without privilege (for some operands), with all its classes as tags.
 _KINDS = (("control-sensitive", "control-sensitive: changes control state or halts"),
           ("mode-sensitive", "mode-sensitive: depends on the mode"),
           ("location-sensitive", "location-sensitive: depends on where it is in memory"),
@@ -21,7 +21,10 @@ _BADGE = {"T3": "#7f2704", "T2": "#525252"}
 
 
 def _tags(report: InstructionReport) -> str:
-    return " · ".join(tag for question, tag in _TAGS.items() if report.holds(question))
+    tags = [tag for question, tag in _TAGS.items() if report.holds(question)]
+    if report.privileged_where_sensitive:  # privileged for the operands that make it sensitive
+        tags.append("privileged where sensitive")
+    return " · ".join(tags)
 
 
 def _badge(theorem: str) -> str:
@@ -47,7 +50,7 @@ def _entry(report: InstructionReport, offends: list[str], kind: str) -> list[str
 
 def _column(report: InstructionReport) -> str:
     """Where an instruction goes; "undecided" when z3 gave up on a question that places it."""
-    if report.known("privileged") is True:
+    if report.known("privileged") is True or report.privileged_where_sensitive:
         return "privileged"
     if report.offends("T1") is True:
         return "offender"
@@ -75,7 +78,7 @@ def classes(report: IsaReport) -> graphviz.Digraph:
     sensitive = [r for r in report.instructions if placed[r.name] == "offender"]
     offending: list[list[str]] = []
     for question, heading in _KINDS:
-        members = [r for r in sensitive if next(q for q, _ in _KINDS if r.holds(q)) == question]
+        members = [r for r in sensitive if next(q for q, _ in _KINDS if r.offence(q)) == question]
         if members:
             offending.append(_heading(heading))
             offending.extend(_entry(r, offends(r), "offender") for r in members)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from vdsl.analysis.classify import InstructionReport, IsaReport
-from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, Witness
+from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, Offence, Witness
 from vdsl.analysis.states import ConcreteRun
 from vdsl.ir.layout import register_items
 from vdsl.ir.vocabulary import THEOREM_CONDITIONS, THEOREMS
@@ -50,9 +50,14 @@ def _isa_text(report: IsaReport) -> str:
     lines.append(header)
     marks = {True: "yes", False: "-", None: "?"}
     for inst in report.instructions:
-        row = "  ".join(marks[inst.known(q)].ljust(len(title)) for title, q in COLUMNS)
+        row = "  ".join(("some" if q == "privileged" and inst.privileged_where_sensitive
+                         else marks[inst.known(q)]).ljust(len(title)) for title, q in COLUMNS)
         lines.append(f"  {inst.name.ljust(width)}  {row}  {'innocuous' if inst.sensitivity is False else ''}"
                      .rstrip())
+    some = [i.name for i in report.instructions if i.privileged_where_sensitive]
+    if some:
+        lines.append(f"  some: privileged for every operand value that makes it sensitive, not for all "
+                     f"({', '.join(some)}); not an offender")
     lines.append("")
     for theorem in THEOREMS:
         lines.append("  " + verdict_text(report, theorem))
@@ -83,16 +88,16 @@ def verdict_text(report: IsaReport, theorem: str) -> str:
         f" (undecided for {maybe})" if maybe else "")
 
 
+OFFENCE_WORDS = {"control-state-sensitive": "reads control state", "timing-sensitive": "reads timing state"}
+
+
 def _offence(report: InstructionReport, theorem: str) -> str:
-    """Why an instruction breaks a theorem, in its most specific classes."""
-    if theorem == "T3":
-        return "user-sensitive"
-    found = [c for c in ("control-sensitive", "mode-sensitive", "location-sensitive") if report.holds(c)]
-    if report.holds("control-state-sensitive"):
-        found.append("reads control state")
-    if not found and report.holds("timing-sensitive"):
-        found.append("reads timing state")
-    return ", ".join(found)
+    """Why an instruction breaks a theorem: the sensitivities that, for some operands, come
+    without privilege (timing only when nothing else does)."""
+    found = [o.sensitivity for o in report.offending(theorem)]
+    if "timing-sensitive" in found and len(found) > 1:
+        found.remove("timing-sensitive")
+    return ", ".join(OFFENCE_WORDS.get(s, s) for s in found)
 
 
 # ---------------------------------------------------------------- check, JSON
@@ -119,7 +124,8 @@ def _isa_json(report: IsaReport) -> dict[str, Any]:
         "instructions": [instruction_json(i) for i in report.instructions],
         "theorems": {
             t: {"holds": v.holds, "decided": v.decided, "condition": THEOREM_CONDITIONS[t],
-                "offending": [{"name": r.name, "classes": list(r.classes)} for r in v.offending],
+                "offending": [{"name": r.name, "classes": list(r.classes),
+                               "offences": [o.sensitivity for o in r.offending(t)]} for r in v.offending],
                 "undecided": [r.name for r in v.undecided]}
             for t, v in report.verdicts.items()
         },
@@ -134,8 +140,30 @@ def instruction_json(report: InstructionReport) -> dict[str, Any]:
         "name": report.name,
         "classes": list(report.classes),
         "undecided": list(report.undecided),
+        "offends": {t: report.offends(t) for t in THEOREMS},
+        "privileged_where_sensitive": report.privileged_where_sensitive,
         "evidence": {q: answer_json(a) for q, a in report.answers.items()},
     }
+
+
+def precise_offences(report: InstructionReport) -> list[Offence]:
+    """The offences that needed questions of their own: an instruction with operands, sensitive,
+    and not privileged for every operand value (otherwise its answers settle them)."""
+    if not report.operands or report.known("privileged") is not False:
+        return []
+    return [o for s, o in report.offences.items() if report.known(s) is not False]
+
+
+def offence_json(offence: Offence) -> dict[str, Any]:
+    if offence.undecided is not None:
+        return {"sensitivity": offence.sensitivity, "holds": None, "undecided": offence.undecided}
+    if not offence.holds:
+        return {"sensitivity": offence.sensitivity, "holds": False, "proved": offence.proof}
+    assert offence.sensitive is not None and offence.unprivileged is not None
+    assert offence.sensitive.witness is not None and offence.unprivileged.witness is not None
+    return {"sensitivity": offence.sensitivity, "holds": True, "operands": dict(offence.operands),
+            "sensitive": witness_json(offence.sensitive.witness),
+            "unprivileged": witness_json(offence.unprivileged.witness)}
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -211,12 +239,40 @@ def explain_text(report: IsaReport, instruction: InstructionReport) -> str:
             lines.append(f"  proved: {answer.proof}")
             continue
         lines.extend("  " + line for line in _witness_text(answer.witness))
+    offences = precise_offences(instruction)
+    if offences:
+        lines.append("")
+        lines.append("sensitive and, for the same operands, not privileged (an offence): "
+                     + {True: "yes", False: "no", None: "undecided"}[_any_offence(offences)])
+        for offence in offences:
+            lines.extend("  " + line for line in _offence_text(offence))
     return "\n".join(lines) + "\n"
 
 
-def _witness_text(witness: Witness) -> list[str]:
+def _any_offence(offences: list[Offence]) -> bool | None:
+    if any(o.known for o in offences):
+        return True
+    return None if any(o.known is None for o in offences) else False
+
+
+def _offence_text(offence: Offence) -> list[str]:
+    title = QUESTION_TITLES[offence.sensitivity]
+    if offence.undecided is not None:
+        return [f"{title}: undecided", f"  {offence.undecided}"]
+    if not offence.holds:
+        return [f"{title}: no", f"  proved: {offence.proof}"]
+    assert offence.sensitive is not None and offence.unprivileged is not None
+    assert offence.sensitive.witness is not None and offence.unprivileged.witness is not None
+    operands = ", ".join(f"{name} = {value}" for name, value in offence.operands)
+    return [f"{title}: yes, for {operands}",
+            *("  " + line for line in _witness_text(offence.sensitive.witness, operands=False)),
+            f"  and not privileged for {operands}:",
+            *("  " + line for line in _witness_text(offence.unprivileged.witness, operands=False))]
+
+
+def _witness_text(witness: Witness, operands: bool = True) -> list[str]:
     lines = []
-    if witness.operands:
+    if witness.operands and operands:
         lines.append("operands: " + ", ".join(f"{name} = {value}" for name, value in witness.operands))
     lines.extend(f"shows: {line}" for line in witness.shows)
     lines.extend(_side_by_side(witness))
@@ -246,4 +302,5 @@ def _side_by_side(witness: Witness) -> list[str]:
 
 
 def explain_json(report: IsaReport, instruction: InstructionReport) -> dict[str, Any]:
-    return {"isa": report.isa.name, "guest_mode": report.guest_mode, **instruction_json(instruction)}
+    return {"isa": report.isa.name, "guest_mode": report.guest_mode, **instruction_json(instruction),
+            "offences": [offence_json(o) for o in precise_offences(instruction)]}
