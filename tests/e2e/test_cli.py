@@ -114,10 +114,11 @@ def test_check_json_ok() -> None:
     assert result.returncode == 0
     report = json.loads(result.stdout)
     assert (report["ok"], report["diagnostics"]) == (True, [])
-    assert [i["name"] for i in report["isas"]] == ["pg74", "pg74_getm", "pg74_lpa", "pg74_retu"]
+    assert [i["name"] for i in report["isas"]] == ["pg74", "pg74_getm", "pg74_lpa", "pg74_retu", "pg74_flat"]
     pg74 = report["isas"][0]
-    assert set(pg74) == {"name", "machine", "guest_mode", "pins", "context_from", "instructions", "theorems",
-                         "expectations"}
+    assert set(pg74) == {"name", "machine", "guest_mode", "pins", "context_from", "instructions", "premise",
+                         "theorems", "expectations"}
+    assert pg74["premise"]["holds"] is True
     assert (pg74["machine"], pg74["guest_mode"], pg74["pins"]) == ("pg74", "user", {})
     assert {t: v["holds"] for t, v in pg74["theorems"].items()} == {"T1": True, "T2": True, "T3": True}
     lpsw = next(i for i in pg74["instructions"] if i["name"] == "LPSW")
@@ -262,7 +263,7 @@ def test_run_needs_a_program_name_when_there_are_several(tmp_path: Path) -> None
     result = run_vdsl("run", "mine.vspec", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (
         2, "error: say which program to run with --program (programs: supervisor_call, bounds_fault, "
-           "user_task, whoami, retu_boot, where)\n")
+           "user_task, whoami, retu_boot, where, takeover)\n")
 
 
 # ---------------------------------------------------------------- specs, other folders, the script

@@ -119,7 +119,8 @@ isa bad (machine pg), guests run in user
 """
 
 QUESTION_TITLES = ["privileged", "control-sensitive", "mode-sensitive", "location-sensitive",
-                   "sensitive to other control state", "user-sensitive (Theorem 3)", "timing-sensitive"]
+                   "sensitive to other control state", "user-sensitive (Theorem 3)", "timing-sensitive",
+                   "reaches the trap areas from a guest mode (the theorems' premise)"]
 QUESTIONS = ["privileged", "control-sensitive", "mode-sensitive", "location-sensitive",
              "control-state-sensitive", "user-sensitive", "timing-sensitive"]
 CLASSES = {"privileged", "control-sensitive", "mode-sensitive", "location-sensitive", "behaviour-sensitive",
@@ -282,13 +283,15 @@ def test_check_json_schema(vdsl) -> None:
     assert (report["ok"], report["diagnostics"]) == (True, [])
     assert [i["name"] for i in report["isas"]] == ["good", "bad"]
     for isa in report["isas"]:
-        assert set(isa) == {"name", "machine", "guest_mode", "pins", "context_from", "instructions", "theorems",
-                            "expectations"}
+        assert set(isa) == {"name", "machine", "guest_mode", "pins", "context_from", "instructions", "premise",
+                            "theorems", "expectations"}
+        assert isa["premise"] == {"holds": True, "decided": True, "condition": "no instruction run by a guest "
+                                  "reaches the trap areas", "offending": [], "undecided": []}
         assert (isa["machine"], isa["guest_mode"], isa["pins"]) == ("pg", "user", {})
         assert set(isa["theorems"]) == {"T1", "T2", "T3"}
         for verdict in isa["theorems"].values():
-            assert set(verdict) == {"holds", "decided", "condition", "offending", "undecided"}
-            assert verdict["decided"] is True and verdict["undecided"] == []
+            assert set(verdict) == {"holds", "decided", "premise", "condition", "offending", "undecided"}
+            assert verdict["decided"] is True and verdict["undecided"] == [] and verdict["premise"] is True
             for offender in verdict["offending"]:
                 assert set(offender) == {"name", "classes", "offences"}
         for expectation in isa["expectations"]:
@@ -296,7 +299,8 @@ def test_check_json_schema(vdsl) -> None:
             assert expectation["holds"] is True
         for inst in isa["instructions"]:
             assert set(inst) == {"name", "classes", "undecided", "offends", "privileged_where_sensitive",
-                                 "evidence"}
+                                 "evidence", "premise"}
+            check_answer_json(inst["premise"])
             assert inst["undecided"] == []
             assert set(inst["offends"]) == {"T1", "T2", "T3"}
             assert set(inst["classes"]) <= CLASSES
@@ -312,13 +316,14 @@ def test_check_json_schema(vdsl) -> None:
         "RETU": ["control-sensitive"],
     }
     assert bad["theorems"]["T1"] == {
-        "holds": False, "decided": True, "condition": "every sensitive instruction is privileged",
+        "holds": False, "decided": True, "premise": True, "condition": "every sensitive instruction is privileged",
         "offending": [{"name": "GETM", "classes": ["mode-sensitive", "behaviour-sensitive"],
                        "offences": ["mode-sensitive"]},
                       {"name": "RETU", "classes": ["control-sensitive"], "offences": ["control-sensitive"]}],
         "undecided": []}
     assert bad["theorems"]["T3"] == {
-        "holds": True, "decided": True, "condition": "every user-sensitive instruction is privileged",
+        "holds": True, "decided": True, "premise": True,
+        "condition": "every user-sensitive instruction is privileged",
         "offending": [], "undecided": []}
     assert bad["expectations"][0] == {
         "expect": "T1 fails with GETM RETU", "holds": True, "decided": True, "detail": "T1 fails (GETM, RETU)"}
@@ -396,10 +401,10 @@ def explain_blocks(text: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize(("instruction", "isa", "classes", "answers"), [
-    ("GETM", [], "mode-sensitive, behaviour-sensitive", "no no yes no no no no"),
+    ("GETM", [], "mode-sensitive, behaviour-sensitive", "no no yes no no no no no"),
     ("LPSW", ["--isa", "good"], "privileged, control-sensitive, location-sensitive, behaviour-sensitive",
-     "yes yes no yes no no no"),
-    ("LOAD", ["--isa", "bad"], "innocuous", "no no no no no no no"),
+     "yes yes no yes no no no no"),
+    ("LOAD", ["--isa", "bad"], "innocuous", "no no no no no no no no"),
 ])
 def test_explain_text(vdsl, instruction: str, isa: list[str], classes: str, answers: str) -> None:
     result = vdsl("explain", "spec.vspec", instruction, *isa)
@@ -452,7 +457,7 @@ def test_explain_json(vdsl) -> None:
     assert (result.returncode, result.stderr) == (0, "")
     report = json.loads(result.stdout)
     assert set(report) == {"isa", "guest_mode", "name", "classes", "undecided", "offends",
-                           "privileged_where_sensitive", "evidence", "offences"}
+                           "privileged_where_sensitive", "evidence", "premise", "offences"}
     assert report["offences"] == []  # privileged for every operand: nothing more to ask
     assert (report["isa"], report["guest_mode"], report["name"]) == ("good", "user", "LPSW")
     assert report["classes"] == [
@@ -495,7 +500,7 @@ def test_explain_instruction_not_in_the_chosen_isa(vdsl) -> None:
 # ---------------------------------------------------------------- malformed expectations
 
 FORMS = ("hint: write one of: `expect T1 holds`; `expect T1 fails`; `expect T1 fails with NAME NAME ...`; "
-         "`expect NAME CLASS`; `expect NAME not CLASS`")
+         "`expect premise holds`; `expect premise fails with NAME ...`; `expect NAME CLASS`; `expect NAME not CLASS`")
 
 
 def bad_expect(*lines: str) -> str:

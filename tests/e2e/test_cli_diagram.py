@@ -68,7 +68,7 @@ def test_one_kind_into_an_existing_folder(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--kind", "layers"], "error: the files have several things --kind layers can draw (two_guests, getm, "
-                           "retu, retu_hybrid, lpa); choose one with --scenario NAME or --hypervisor NAME or "
+                           "retu, retu_hybrid, lpa, takeover); choose one with --scenario NAME or --hypervisor NAME or "
                            "--stack NAME"),
     (["--kind", "classes", "--scenario", "getm"], "error: --kind classes draws an isa, not a scenario"),
     (["--kind", "rings", "--scenario", "getn"], "error: there is no scenario 'getn'; did you mean 'getm'?"),

@@ -9,7 +9,8 @@ from conftest import spec_from
 from vdsl import RunError
 from vdsl.emulator import MachineState
 from vdsl.ir import nodes as ir
-from vdsl.monitor.allocator import Allocator, Partition, monitor_words
+from vdsl.ir.layout import trap_words
+from vdsl.monitor.allocator import Allocator, Partition
 from vdsl.monitor.run import run_scenario
 from vdsl.monitor.vm_map import VmMap
 
@@ -78,7 +79,7 @@ def machine() -> ir.Machine:
 
 def test_partitions_avoid_the_trap_areas_and_each_other() -> None:
     allocator = Allocator(machine(), "m")
-    assert monitor_words(machine()) == frozenset(range(9))
+    assert trap_words(machine()) == frozenset(range(9))
     parts = allocator.allocate(["a", "b", "c"], 64)
     assert [(p.guest, p.offset, p.size) for p in parts] == [("a", 9, 64), ("b", 73, 64), ("c", 137, 64)]
 
@@ -196,7 +197,7 @@ def test_a_store_outside_the_partition_is_reported_with_the_instruction_that_mad
     (violation,) = guest.violations
     assert (violation.kind, violation.step, violation.pc, violation.instruction) == ("access", 2, 18, "PST")
     assert violation.detail == "wrote real word E[200] outside its partition (E[9..72])"
-    assert violation.explanation is not None and violation.explanation.offends == ("T1", "T3")
+    assert violation.explanation is not None and violation.explanation.offends == ("T1", "T3", "premise")
 
 
 def test_a_guest_raising_the_real_mode_is_caught_behind_the_monitors_back() -> None:

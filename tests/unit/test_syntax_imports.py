@@ -203,7 +203,7 @@ def test_bundled_spec_imported_by_name(folder: Path) -> None:
     assert mine is not None and mine.machine.name == "pg74"
     assert mine.instruction("LPSW") is not None and mine.instruction("NOP") is not None
     assert {p.name for p in spec.programs} == {"supervisor_call", "bounds_fault", "user_task", "whoami",
-                                               "retu_boot", "where", "q"}
+                                               "retu_boot", "where", "takeover", "q"}
 
 
 def test_a_local_file_shadows_a_bundled_spec(folder: Path) -> None:
@@ -220,4 +220,4 @@ def test_compile_text_follows_imports() -> None:
         compile_text('import "no-such-file.vspec"\n', "text.vspec")
     assert [d.code for d in caught.value.diagnostics] == ["V018"]
     spec = compile_text('import "pg74.vspec"\nisa mine extends pg74 { }\n', "text.vspec")
-    assert [i.name for i in spec.isas] == ["pg74", "pg74_getm", "pg74_lpa", "pg74_retu", "mine"]
+    assert [i.name for i in spec.isas] == ["pg74", "pg74_getm", "pg74_lpa", "pg74_retu", "pg74_flat", "mine"]

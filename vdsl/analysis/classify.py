@@ -13,7 +13,15 @@ from collections.abc import Iterable
 import attrs
 import z3
 
-from vdsl.analysis.questions import SOLVER_RLIMIT, T1_SENSITIVITIES, Answer, GuestContext, Offence, Questions
+from vdsl.analysis.questions import (
+    PREMISE,
+    SOLVER_RLIMIT,
+    T1_SENSITIVITIES,
+    Answer,
+    GuestContext,
+    Offence,
+    Questions,
+)
 from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
@@ -49,6 +57,7 @@ class InstructionReport:
     answers: dict[str, Answer]
     offences: dict[str, Offence] = attrs.field(factory=dict)  # by sensitivity (Questions.offences)
     operands: tuple[str, ...] = ()  # the instruction's operand names
+    premise: Answer | None = None  # whether, run by a guest, it reaches the trap areas
 
     def holds(self, question: str) -> bool:
         """The question was decided, and holds."""
@@ -126,15 +135,21 @@ class Verdict:
     """Whether a theorem's condition holds, the instructions that break it, and those that may
     (an undecided question stands between them and a verdict)."""
 
-    theorem: str
-    holds: bool  # decided, and holds
+    theorem: str  # T1, T2, T3, or "premise"
+    holds: bool  # decided, and holds (for a theorem: its premise too)
     offending: tuple[InstructionReport, ...]
     undecided: tuple[InstructionReport, ...] = ()
+    premise: bool | None = True  # a theorem's premise holds (None: undecided)
 
     @property
     def decided(self) -> bool:
         """Holds or fails for certain: an offender is enough to fail; holding needs every answer."""
-        return bool(self.offending) or not self.undecided
+        return bool(self.offending) or (not self.undecided and self.premise is not None)
+
+    @property
+    def premise_fails(self) -> bool:
+        """Its condition holds, but not its premise."""
+        return self.premise is False and not self.offending and not self.undecided
 
 
 @attrs.frozen
@@ -146,6 +161,7 @@ class IsaReport:
     instructions: tuple[InstructionReport, ...]
     verdicts: dict[str, Verdict]
     expectations: tuple[ir.ExpectationResult, ...]
+    premise: Verdict = Verdict("premise", True, ())  # no guest-mode store reaches the trap areas
 
     @property
     def guest_mode(self) -> str:
@@ -186,10 +202,22 @@ def _classify(machine: ir.Machine, instruction: ir.Instruction, context: GuestCo
     questions = Questions(isa, context, rlimit)
     answers = questions.ask_all(instruction)
     return InstructionReport(instruction.name, answers, questions.offences(instruction, answers),
-                             tuple(o.name for o in instruction.operands))
+                             tuple(o.name for o in instruction.operands),
+                             questions.ask(PREMISE, lambda: questions.reaches_trap_areas(instruction)))
 
 
-def decide_theorems(reports: tuple[InstructionReport, ...]) -> dict[str, Verdict]:
+def decide_premise(reports: tuple[InstructionReport, ...]) -> Verdict:
+    """The theorems' premise: no instruction run by a guest reaches the trap areas."""
+    known = [(r, r.premise.known if r.premise is not None else False) for r in reports]
+    offending = tuple(r for r, reaches in known if reaches is True)
+    undecided = tuple(r for r, reaches in known if reaches is None)
+    return Verdict("premise", not offending and not undecided, offending, undecided)
+
+
+def decide_theorems(reports: tuple[InstructionReport, ...],
+                    premise: Verdict | None = None) -> dict[str, Verdict]:
+    """Each theorem's verdict: its condition, and the premise (`decide_premise`) it rests on."""
+    holds = True if premise is None else premise.holds if premise.decided else None
     verdicts: dict[str, Verdict] = {}
     for theorem in THEOREMS:
         offending = tuple(r for r in reports if r.offends(theorem) is True)
@@ -197,7 +225,8 @@ def decide_theorems(reports: tuple[InstructionReport, ...]) -> dict[str, Verdict
             first = verdicts["T1"].offending
             offending = first + tuple(r for r in offending if r not in first)
         undecided = tuple(r for r in reports if r.offends(theorem) is None)
-        verdicts[theorem] = Verdict(theorem, not offending and not undecided, offending, undecided)
+        verdicts[theorem] = Verdict(theorem, not offending and not undecided and holds is True, offending,
+                                    undecided, holds)
     return verdicts
 
 
@@ -206,12 +235,14 @@ def classify_isa(isa: ir.Isa, guest_mode: str | None = None, rlimit: int = SOLVE
     context = guest_context(isa, guest_mode)
     questions = Questions(isa, context, rlimit)
     reports = tuple(classify_instruction(questions, inst) for inst in isa.instructions)
-    verdicts = decide_theorems(reports)
-    partial = IsaReport(isa, context, reports, verdicts, ())
+    premise = decide_premise(reports)
+    partial = IsaReport(isa, context, reports, decide_theorems(reports, premise), (), premise)
     return attrs.evolve(partial, expectations=tuple(check_expectation(partial, e) for e in isa.expects))
 
 
 def verdict_word(verdict: Verdict) -> str:
+    if verdict.premise_fails:
+        return "fails (its premise fails)"
     return "holds" if verdict.holds else "fails" if verdict.decided else "is undecided"
 
 
@@ -231,8 +262,8 @@ def check_expectation(report: IsaReport, expectation: ir.Expectation) -> ir.Expe
     """Whether an `expect` line of the isa holds (its form was checked by the resolver).  One
     that depends on a question z3 could not decide does not hold: nothing unproven is promised."""
     words = list(expectation.words)
-    if words[0] in THEOREMS:
-        verdict = report.verdicts[words[0]]
+    if words[0] in THEOREMS or words[0] == "premise":
+        verdict = report.premise if words[0] == "premise" else report.verdicts[words[0]]
         wanted = words[1] == "holds"
         offending = sorted(r.name for r in verdict.offending)
         undecided = sorted(r.name for r in verdict.undecided)

@@ -33,7 +33,7 @@ from vdsl.analysis.states import (
 from vdsl.emulator.state import MachineState, differences
 from vdsl.errors import InternalError, VdslError
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import StateItem, compared_bits, control_items, register_items, timing_items
+from vdsl.ir.layout import StateItem, compared_bits, control_items, register_items, timing_items, trap_words
 from vdsl.semantics.bits import mask
 
 # z3's resource limit per question: a count of its own elementary steps, so that a question is
@@ -95,6 +95,7 @@ SENSITIVITIES = ("control-sensitive", "mode-sensitive", "location-sensitive", "c
                  "user-sensitive", "timing-sensitive")
 T1_SENSITIVITIES = SENSITIVITIES[:4]
 QUESTIONS = ("privileged", *SENSITIVITIES)
+PREMISE = "reaches-trap-areas"  # the theorems' premise, asked of each instruction
 
 
 @attrs.frozen
@@ -581,6 +582,70 @@ class Questions:
         found.extend(f"{machine.memory.name}[{k + x}]" for k in range(size - x)
                      if moved.after.memory[k + x] != original.after.memory[k])
         return found
+
+    def reaches_trap_areas(self, inst: ir.Instruction) -> Answer:
+        """The theorems' premise, for one instruction: run in a mode guests run in, from a state
+        of the guest context whose relocation window (the monitor places it) leaves the trap
+        areas out, it does not trap and changes a word of the trap areas (Popek and Goldberg's
+        machines relocate every guest access, so no guest can rewrite the PSW a trap loads)."""
+        machine = self.machine
+        words = sorted(trap_words(machine))
+        if not words:
+            return Answer(PREMISE, False, proof="the machine has no trap areas")
+        state, operands, constraints = self.start(inst)
+        constraints += self.guest_modes(state.mode) + self.context.constraints(state)
+        where = "any state"
+        window = self.window()
+        if window is not None:
+            base, bound = (state.get(i) for i in window)
+            wide = max(base.size(), bound.size(), machine.memory.size.bit_length()) + 2
+            low, size = z3.ZeroExt(wide - base.size(), base), z3.ZeroExt(wide - bound.size(), bound)
+            constraints.append(z3.ULE(low + size, machine.memory.size))
+            constraints.extend(z3.Or(z3.ULT(word, low), z3.UGE(word, low + size)) for word in words)
+            where = f"a state whose {window[0].reg} window leaves them out"
+        run = self.run(inst, state, operands)
+        # One word of the trap areas, as a variable: much easier for z3 than a disjunction over them.
+        word = z3.BitVec("trap_word", machine.address_width)
+        changed = [z3.Or([word == w for w in words]),
+                   z3.Select(run.final.memory, word) != z3.Select(state.memory, word)]
+        model = self.solve(constraints + [z3.Not(run.trapped), *changed],
+                           f"whether {inst.name} reaches the trap areas")
+        area = self.trap_area_text(words)
+        if model is None:
+            return Answer(PREMISE, False, proof=f"no execution in {self.where_guests_run()} from {where} "
+                          f"that does not trap changes the trap areas ({area})")
+        label = f"mode {self.mode_name(model.eval(state.mode, model_completion=True).as_long())}"
+        named, (concrete,) = self.replay(inst, model, operands,
+                                         [(label, concrete_state(machine, model, state))])
+        memory = machine.memory.name
+        hit = [f"{memory}[{w}]" for w in words if concrete.before.memory[w] != concrete.after.memory[w]]
+        lo, size = (0, 0) if window is None else (concrete.before.get(i) for i in window)
+        outside = all(not lo <= w < lo + size for w in words) and lo + size <= machine.memory.size
+        self.confirm(not concrete.trapped and bool(hit) and outside, inst, "reaches the trap areas",
+                     concrete.cause or "no trap-area word changed")
+        return Answer(PREMISE, True, Witness(named, (concrete,), (self.describe(concrete, hit),),
+                                             reads=self.reads(model, [run])))
+
+    def window(self) -> tuple[StateItem, StateItem] | None:
+        """The relocation register's base and bound, when the machine relocates."""
+        if self.machine.relocation is None:
+            return None
+        reg = self.machine.register(self.machine.relocation)
+        assert reg is not None
+        base, bound = reg.field("base"), reg.field("bound")
+        assert base is not None and bound is not None
+        return StateItem(reg.name, base), StateItem(reg.name, bound)
+
+    def trap_area_text(self, words: Sequence[int]) -> str:
+        """`E[0..8]`, or `E[0..3], E[8]`: the trap areas, as ranges of words."""
+        ranges: list[list[int]] = []
+        for word in words:
+            if ranges and ranges[-1][1] == word - 1:
+                ranges[-1][1] = word
+            else:
+                ranges.append([word, word])
+        memory = self.machine.memory.name
+        return ", ".join(f"{memory}[{a}]" if a == b else f"{memory}[{a}..{b}]" for a, b in ranges)
 
     def user_sensitive(self, inst: ir.Instruction) -> Answer:
         """Sensitive for some state in the guest context (Theorem 3): control-sensitive there,

@@ -24,6 +24,8 @@ def _tags(report: InstructionReport) -> str:
     tags = [tag for question, tag in _TAGS.items() if report.holds(question)]
     if report.privileged_where_sensitive:  # privileged for the operands that make it sensitive
         tags.append("privileged where sensitive")
+    if report.premise is not None and report.premise.known:  # the theorems' premise fails by it
+        tags.append("reaches the trap areas")
     return " · ".join(tags)
 
 
@@ -101,10 +103,18 @@ def classes(report: IsaReport) -> graphviz.Digraph:
     verdicts = []
     for theorem in THEOREMS:
         verdict = report.verdicts[theorem]
-        status = ("holds" if verdict.holds else f"fails ({len(verdict.offending)})" if verdict.decided
-                  else "undecided")
+        status = ("holds" if verdict.holds else "premise fails" if verdict.premise_fails
+                  else f"fails ({len(verdict.offending)})" if verdict.decided else "undecided")
         verdicts.append(cell(font(text(f"{theorem}: ") + font(text(status), 11, bold=True), 11) + "<BR/>"
                              + font(text(THEOREM_CONDITIONS[theorem]), 9, color=FAINT),
+                             fill=FILL["caption"], padding=5, align="LEFT"))
+    premise = report.premise
+    if not premise.holds:
+        names = premise.offending if premise.decided else premise.undecided
+        status = "fails" if premise.decided else "undecided"
+        reaching = ", ".join(r.name for r in names)
+        verdicts.append(cell(font(text("premise: ") + font(text(status), 11, bold=True), 11) + "<BR/>"
+                             + font(text(f"a guest reaches the trap areas: {reaching}"), 9, color=FAINT),
                              fill=FILL["caption"], padding=5, align="LEFT"))
     rows.append([cell(table([verdicts], spacing=3)[1:-1], border=0, colspan=6, padding=0)])
     label = table(rows, spacing=2)

@@ -99,6 +99,19 @@ def psw_items(machine: ir.Machine, refs: tuple[ir.StateRef, ...]) -> list[StateI
     return [item(machine, word) for ref in refs for word in psw_words(ref, registers)]
 
 
+def trap_words(machine: ir.Machine) -> frozenset[int]:
+    """The memory words of the trap mechanism (the saved PSW, the new PSW, the cause): a
+    monitor owns them, and a guest that can write them can take the machine."""
+    trap = machine.trap
+    if trap is None:
+        return frozenset()
+    words = set(range(trap.save_at, trap.save_at + len(psw_items(machine, trap.save))))
+    words |= set(range(trap.load_at, trap.load_at + len(psw_items(machine, trap.load))))
+    if trap.cause_at is not None:
+        words.add(trap.cause_at)
+    return frozenset(words)
+
+
 def _items_of_kind(machine: ir.Machine, kind: str, whole: str | None = None) -> list[StateItem]:
     """Registers of a kind (and the register named `whole`) as whole items; else their fields of it."""
     items = []

@@ -17,7 +17,8 @@ THEOREM_CONDITIONS = {
     "T2": "T1's condition holds and no unprivileged instruction reads timing state",
     "T3": "every user-sensitive instruction is privileged",
 }
-EXPECT_FORMS = ("T1 holds", "T1 fails", "T1 fails with NAME NAME ...", "NAME CLASS", "NAME not CLASS")
+EXPECT_FORMS = ("T1 holds", "T1 fails", "T1 fails with NAME NAME ...", "premise holds",
+                "premise fails with NAME ...", "NAME CLASS", "NAME not CLASS")
 THEOREM_ALIASES = {"theorem1": "T1", "theorem2": "T2", "theorem3": "T3"}
 
 

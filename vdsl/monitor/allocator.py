@@ -14,7 +14,7 @@ import attrs
 
 from vdsl.errors import RunError
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import psw_items
+from vdsl.ir.layout import trap_words
 from vdsl.semantics.bits import extract, insert, mask
 
 
@@ -32,25 +32,13 @@ class Partition:
         return self.offset <= address < self.offset + self.size
 
 
-def monitor_words(machine: ir.Machine) -> frozenset[int]:
-    """The words the monitor owns on a machine: its trap areas (saved PSW, new PSW, cause)."""
-    trap = machine.trap
-    if trap is None:
-        return frozenset()
-    words = set(range(trap.save_at, trap.save_at + len(psw_items(machine, trap.save))))
-    words |= set(range(trap.load_at, trap.load_at + len(psw_items(machine, trap.load))))
-    if trap.cause_at is not None:
-        words.add(trap.cause_at)
-    return frozenset(words)
-
-
 class Allocator:
     """Partitions the memory of one (real or virtual) machine among the guests of a monitor."""
 
     def __init__(self, machine: ir.Machine, monitor: str) -> None:
         self.machine = machine
         self.monitor = monitor
-        self.reserved = monitor_words(machine)
+        self.reserved = trap_words(machine)  # the monitor's own words
         self.partitions: list[Partition] = []
         self.placed: dict[tuple[int, int, int], int | None] = {}  # relocations already composed
 

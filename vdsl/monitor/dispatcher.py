@@ -27,8 +27,8 @@ from vdsl.emulator.machine import Counters, TrapHook, Watch
 from vdsl.emulator.state import Difference, differences
 from vdsl.errors import RunError
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import psw_items
-from vdsl.monitor.allocator import Allocator, Partition, monitor_words
+from vdsl.ir.layout import psw_items, trap_words
+from vdsl.monitor.allocator import Allocator, Partition
 from vdsl.monitor.memory import PartitionMemory, WatchView
 from vdsl.monitor.results import Divergence, Event, Explanation, GuestCounters, GuestRun, Violation
 from vdsl.monitor.vm_map import VmMap
@@ -194,10 +194,10 @@ class Monitor:
             raise RunError(f"guest {name}: program {program.name} uses address {max(used)}, but hypervisor "
                            f"{self.policy.name} gives each guest {size} words; allocate more memory per "
                            "guest or move the program down with `org`")
-        trap_words = monitor_words(isa.machine)
-        if trap_words and max(trap_words) >= size:
+        needed = trap_words(isa.machine)
+        if needed and max(needed) >= size:
             raise RunError(f"guest {name}: its virtual machine needs its own trap areas (up to word "
-                           f"{max(trap_words)}), but hypervisor {self.policy.name} gives each guest "
+                           f"{max(needed)}), but hypervisor {self.policy.name} gives each guest "
                            f"{size} words")
 
     # ------------------------------------------------------------ the dispatcher D

@@ -74,16 +74,20 @@ class Explanation:
 
     instruction: str
     classes: tuple[str, ...]
-    offends: tuple[str, ...]  # "T1", "T3": the theorems whose condition it breaks
+    offends: tuple[str, ...]  # "T1", "T3": the theorems whose condition it breaks; "premise"
 
     def text(self) -> str:
         classes = ", ".join(self.classes)
-        if len(self.offends) == 1:
-            return f"{self.instruction} is {classes}: it breaks {self.offends[0]}'s condition"
-        if self.offends:
-            theorems = " and ".join(self.offends)
-            return f"{self.instruction} is {classes}: it breaks the conditions of {theorems}"
-        return f"{self.instruction} is {classes}"
+        theorems = [t for t in self.offends if t != "premise"]
+        text = f"{self.instruction} is {classes}"
+        if len(theorems) == 1:
+            text += f": it breaks {theorems[0]}'s condition"
+        elif theorems:
+            text += f": it breaks the conditions of {' and '.join(theorems)}"
+        if "premise" in self.offends:
+            text += (", and" if theorems else ", but") + \
+                " run by a guest it reaches the trap areas: the theorems' premise fails"
+        return text
 
 
 @attrs.frozen

@@ -97,6 +97,8 @@ def _explain(isa: ir.Isa, context: ir.GuestContext, name: str, technique: str) -
     in_context = attrs.evolve(isa, context=context)
     report = classify_instruction(Questions(in_context, guest_context(in_context)), instruction)
     offends = [t for t in ("T1", "T3") if report.offends(t) is True]
+    if report.premise is not None and report.premise.known is True:
+        offends.append("premise")
     return Explanation(name, report.classes, tuple(offends))
 
 

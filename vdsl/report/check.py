@@ -11,7 +11,7 @@ from typing import Any
 from vdsl.analysis.classify import InstructionReport, IsaReport
 from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, Offence, Witness
 from vdsl.analysis.states import ConcreteRun
-from vdsl.ir.layout import register_items
+from vdsl.ir.layout import register_items, trap_words
 from vdsl.ir.vocabulary import THEOREM_CONDITIONS, THEOREMS
 
 QUESTION_TITLES = {
@@ -59,6 +59,9 @@ def _isa_text(report: IsaReport) -> str:
         lines.append(f"  some: privileged for every operand value that makes it sensitive, not for all "
                      f"({', '.join(some)}); not an offender")
     lines.append("")
+    premise = premise_text(report)
+    if premise:
+        lines.append("  " + premise)
     for theorem in THEOREMS:
         lines.append("  " + verdict_text(report, theorem))
     undecided = [(i.name, q, i.answers[q].undecided) for i in report.instructions for q in i.undecided]
@@ -74,11 +77,36 @@ def _isa_text(report: IsaReport) -> str:
     return "\n".join(lines)
 
 
+PREMISE_CONDITION = "no instruction run by a guest reaches the trap areas"
+
+
+def premise_text(report: IsaReport) -> str:
+    """The theorems' premise, when it does not hold: which instructions a guest can rewrite the
+    trap areas with (nothing when it holds: the theorem lines say so)."""
+    premise = report.premise
+    if premise.holds:
+        return ""
+    machine = report.isa.machine
+    words = sorted(trap_words(machine))
+    area = f"{machine.memory.name}[{words[0]}..{words[-1]}]" if words else "none"
+    why = "the machine does not relocate" if machine.relocation is None \
+        else "relocation does not keep them out"
+    if not premise.decided:
+        return (f"the theorems' premise is undecided: z3 could not decide whether "
+                f"{', '.join(r.name for r in premise.undecided)} reach the trap areas ({area})")
+    return (f"the theorems' premise fails: run by a guest, {', '.join(r.name for r in premise.offending)} "
+            f"can rewrite the trap areas ({area}; {why})")
+
+
 def verdict_text(report: IsaReport, theorem: str) -> str:
     """One theorem's verdict in DESIGN's words: a failing condition is never 'not virtualizable'."""
     verdict = report.verdicts[theorem]
     if verdict.holds:
         return f"{theorem}'s condition holds: {THEOREM_CONDITIONS[theorem]}"
+    if verdict.premise_fails:
+        return f"{theorem}'s premise fails, though its condition holds: {THEOREM_CONDITIONS[theorem]}"
+    if verdict.premise is None and not verdict.offending and not verdict.undecided:
+        return f"{theorem}'s premise is undecided; its condition holds: {THEOREM_CONDITIONS[theorem]}"
     maybe = ", ".join(r.name for r in verdict.undecided)
     if not verdict.decided:
         return f"{theorem}'s condition is undecided: z3 could not decide whether {maybe} break it"
@@ -122,8 +150,13 @@ def _isa_json(report: IsaReport) -> dict[str, Any]:
         "pins": {item.name: value for item, value in report.context.pins},
         "context_from": report.isa.context.source,
         "instructions": [instruction_json(i) for i in report.instructions],
+        "premise": {"holds": report.premise.holds, "decided": report.premise.decided,
+                    "condition": PREMISE_CONDITION,
+                    "offending": [r.name for r in report.premise.offending],
+                    "undecided": [r.name for r in report.premise.undecided]},
         "theorems": {
-            t: {"holds": v.holds, "decided": v.decided, "condition": THEOREM_CONDITIONS[t],
+            t: {"holds": v.holds, "decided": v.decided, "premise": v.premise,
+                "condition": THEOREM_CONDITIONS[t],
                 "offending": [{"name": r.name, "classes": list(r.classes),
                                "offences": [o.sensitivity for o in r.offending(t)]} for r in v.offending],
                 "undecided": [r.name for r in v.undecided]}
@@ -143,6 +176,7 @@ def instruction_json(report: InstructionReport) -> dict[str, Any]:
         "offends": {t: report.offends(t) for t in THEOREMS},
         "privileged_where_sensitive": report.privileged_where_sensitive,
         "evidence": {q: answer_json(a) for q, a in report.answers.items()},
+        "premise": answer_json(report.premise) if report.premise is not None else None,
     }
 
 
@@ -229,16 +263,11 @@ def explain_text(report: IsaReport, instruction: InstructionReport) -> str:
     ]
     for question, answer in instruction.answers.items():
         lines.append("")
-        title = QUESTION_TITLES[question]
-        if answer.undecided is not None:
-            lines.append(f"{title}: undecided")
-            lines.append(f"  {answer.undecided}")
-            continue
-        lines.append(f"{title}: {'yes' if answer.holds else 'no'}")
-        if answer.witness is None:
-            lines.append(f"  proved: {answer.proof}")
-            continue
-        lines.extend("  " + line for line in _witness_text(answer.witness))
+        lines.extend(_answer_text(QUESTION_TITLES[question], answer))
+    if instruction.premise is not None:
+        lines.append("")
+        lines.extend(_answer_text("reaches the trap areas from a guest mode (the theorems' premise)",
+                                  instruction.premise))
     offences = precise_offences(instruction)
     if offences:
         lines.append("")
@@ -247,6 +276,15 @@ def explain_text(report: IsaReport, instruction: InstructionReport) -> str:
         for offence in offences:
             lines.extend("  " + line for line in _offence_text(offence))
     return "\n".join(lines) + "\n"
+
+
+def _answer_text(title: str, answer: Answer) -> list[str]:
+    if answer.undecided is not None:
+        return [f"{title}: undecided", f"  {answer.undecided}"]
+    if answer.witness is None:
+        return [f"{title}: {'yes' if answer.holds else 'no'}", f"  proved: {answer.proof}"]
+    word = "yes" if answer.holds else "no"
+    return [f"{title}: {word}", *("  " + line for line in _witness_text(answer.witness))]
 
 
 def _any_offence(offences: list[Offence]) -> bool | None:

@@ -90,12 +90,12 @@ def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
     if expectation.op is not None or len(words) < 2:
         sink.error("V037", "this expectation is not one an isa can state", span, forms)
         return None
-    if words[0] in THEOREMS:
+    if words[0] in THEOREMS or words[0] == "premise":
         ok = check_theorem_expectation(sink, words, span, names, forms)
         return attrs.evolve(expectation, words=words) if ok else None
     if words[0] not in names:
         sink.error("V010", f"undefined instruction '{words[0]}'", span,
-                   did_you_mean(words[0], [*names, *THEOREMS]) or forms)
+                   did_you_mean(words[0], [*names, *THEOREMS, "premise"]) or forms)
         return None
     rest = words[1:]
     if rest[0] == "not":
