@@ -42,7 +42,9 @@ def _compound(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     unary = st.tuples(st.sampled_from(["~", "-"]), children).map(lambda t: f"({t[0]}{t[1]})")
     memory = st.tuples(st.sampled_from(["mem", "phys"]), children).map(lambda t: f"{t[0]}[{t[1]}]")
     signed = children.map(lambda c: f"sra({c}, 1)")
-    return st.one_of(binary, unary, memory, signed)
+    chosen = st.tuples(children, children, children).map(  # only the branch taken runs
+        lambda t: f"(if {t[0]} < {t[1]} {{ {t[2]} }} else {{ {t[1]} }})")
+    return st.one_of(binary, unary, memory, signed, chosen)
 
 
 EXPRESSIONS = st.recursive(LEAVES, _compound, max_leaves=4)

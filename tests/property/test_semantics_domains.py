@@ -45,6 +45,7 @@ OPERATORS = spec_from("""
         inst MODE { M = A[1:0] }
         inst LOADS a { (R, M) = mem[a] }
         inst REGOP d: reg, s: reg { d = s + d  halt }
+        inst CHOOSE a { A = if A < B { mem[a] } else if B == 0 { phys[C] } else { A - B } }
     }
 """)
 

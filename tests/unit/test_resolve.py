@@ -755,3 +755,39 @@ def test_a_stack_and_a_management_vm_resolve() -> None:
     assert (stack.kind, stack.hardware, stack.os, stack.middle) == ("process_vm", "laptop", "macOS", "JVM")
     assert [(m.kind, m.name, m.label) for m in stack.members] == [("app", "ide", "IntelliJ"), ("app", "build", None)]
     assert spec.hypervisors[0].management == "dom0"
+
+
+# ---------------------------------------------------------------- issue 8's bugs and the conditional expression
+
+FIXED = table(
+    ("mode-named-like-the-mode-register", SMALL.replace("modes { s > u }", "modes { M > u }") + "}",
+     ["1:33 V011 mode 'M' has the name of the mode register, so it could never be named; hint: rename the "
+      "mode, or give the mode register another name: `modes PRIV { M > u }`"]),
+    ("an-instruction-with-errors-is-still-declared",
+     MACHINE + "isa i for m { inst X { B = A }  expect X innocuous }",
+     ["2:28 V012 width mismatch: register 'B' is 8 bits, the value is 16 bits; hint: keep the low bits with "
+      "a slice x[7:0]"]),
+    ("let-out-of-its-block", MACHINE + "isa i for m { inst X a { if a == 0 { let v = 1 } A = v } }",
+     ["2:54 V010 'v' is out of scope; hint: the `let v` at line 2 is seen only inside its own block; declare "
+      "it before the block, or choose its value with a conditional expression: "
+      "`let v = if C { X } else { Y }`"]),
+    ("conditional-branches-of-two-widths", MACHINE + "isa i for m { inst X { A = if A == 0 { B } else { A } } }",
+     ["2:28 V012 width mismatch: the branches of a conditional expression are 8 and 16 bits; hint: "
+      "widen the narrower value with zext(x, 16) or sext(x, 16), or narrow the wider one with a slice x[7:0]"]),
+    ("conditional-needs-a-condition", MACHINE + "isa i for m { inst X { A = if A { 1 } else { 2 } } }",
+     ["2:31 V024 a condition must be a comparison or a 1-bit value, not a 16-bit value; hint: compare it, "
+      "e.g. `A != 0`"]),
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), FIXED)
+def test_fixed_diagnostics(text: str, expected: list[str]) -> None:
+    assert diagnostics_of(text) == expected
+
+
+def test_a_conditional_expression_takes_its_width_from_its_context() -> None:
+    spec = spec_from(MACHINE + "isa i for m { inst X a { B = if a == 0 { 1 } else if a == 1 { 2 } else { 3 } } }")
+    isa = spec.isa("i")
+    assert isa is not None
+    (assign,) = isa.instructions[0].body
+    assert assign.value.width == 8 and assign.value.otherwise.width == 8  # type: ignore[union-attr]

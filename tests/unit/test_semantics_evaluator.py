@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 
 import pytest
+import z3
 from conftest import spec_from
 
 from vdsl import Emulator, MachineState, RunResult
+from vdsl.analysis.states import fresh_state, run_symbolic
 from vdsl.ir import nodes as ir
 from vdsl.semantics.concrete import Stop, compile_instruction
 
@@ -416,6 +418,8 @@ STATEMENTS = spec_from("""
         inst LOAD_TUPLE a { (B, K, M) = mem[a] }
         inst LOAD_FIELDS a { (K.y, A) = mem[a] }
         inst STORE_THEN_LOAD { mem[3] = A  C = mem[3] }
+        inst PICK { C = if A < 10 { 1 } else if A < 20 { 2 } else { 3 } }
+        inst GUARDED_LOAD { C = if A == 0 { mem[64] } else { B } }
     }
     """)
 
@@ -445,6 +449,26 @@ def test_nested_if(a: int, b: int, expected: int) -> None:
 def test_if_else_if_else(a: int, expected: int) -> None:
     assert get(execute(STATEMENTS, "CLASSIFY", registers={"A": a}), "C") == expected
     assert get(execute(STATEMENTS, "CLASSIFY_I", a), "C") == expected
+
+
+@pytest.mark.parametrize(("a", "expected"), [(0, 1), (9, 1), (10, 2), (19, 2), (20, 3), (0xFFFF, 3)])
+def test_a_conditional_expression_picks_a_branch(a: int, expected: int) -> None:
+    assert get(execute(STATEMENTS, "PICK", registers={"A": a}), "C") == expected
+
+
+def test_only_the_branch_a_conditional_expression_picks_is_evaluated() -> None:
+    """`mem[64]` is outside memory: it traps when chosen, and is not even read otherwise, in the
+    compiled emulator and in z3 alike."""
+    assert execute(STATEMENTS, "GUARDED_LOAD", registers={"A": 0}).cause == "memory"
+    assert get(execute(STATEMENTS, "GUARDED_LOAD", registers={"A": 1, "B": 7}), "C") == 7
+    machine = STATEMENTS.isas[0].machine
+    inst = STATEMENTS.isas[0].instruction("GUARDED_LOAD")
+    assert inst is not None
+    state = fresh_state(machine, "s")
+    run = run_symbolic(machine, inst, state, [])
+    solver = z3.Solver()
+    solver.add(run.outcome.trapped == 1, state.registers["A"] != 0)
+    assert solver.check() == z3.unsat
 
 
 @pytest.mark.parametrize(("name", "operands", "size"), [

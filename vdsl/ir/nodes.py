@@ -147,6 +147,17 @@ class Binary:
 
 
 @attrs.frozen
+class CondExpr:
+    """`if condition { then } else { otherwise }`, a value: only the chosen branch runs."""
+
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+    width: int | None = None
+    span: Span | None = span_field()
+
+
+@attrs.frozen
 class Call:
     """A builtin: sext, zext, concat, slt, sle, sra."""
 
@@ -174,7 +185,7 @@ class TupleExpr:
 
 Expr = (
     Number | Name | Member | SliceExpr | Const | Reg | Field | Mode | Operand | Local | NextPc | Slice
-    | Unary | Binary | Call | MemAccess | TupleExpr
+    | Unary | Binary | CondExpr | Call | MemAccess | TupleExpr
 )
 
 # ---------------------------------------------------------------- statements

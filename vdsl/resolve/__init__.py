@@ -36,7 +36,7 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
     isas = {name: adopt_hypervisor_context(isa, hypervisor_decls)
             for name, isa in resolve_isas(sink, isa_decls, machines, set(machine_decls)).items()}
     programs = {d.name: p for d in program_decls.values()
-                if (p := resolve_program(sink, d, isas, machines, set(isa_decls))) is not None}
+                if (p := resolve_program(sink, d, isas, machines, isa_decls)) is not None}
     hypervisors = {d.name: h for d in hypervisor_decls.values()
                    if (h := resolve_hypervisor(sink, d, machines, isas, set(machine_decls) | set(isa_decls)))
                    is not None}

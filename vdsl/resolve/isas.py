@@ -72,7 +72,7 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine) ->
                        did_you_mean(decl.guest_mode, machine.modes)
                        or f"the modes of '{machine.name}' are {', '.join(machine.modes)}")
     check_pins(sink, machine, decl.pins)
-    names = [i.name for i in instructions]
+    names = list(seen)  # an instruction with errors of its own is still declared
     expects = [_check_isa_expectation(sink, e, names) for e in decl.expects]
     if len(sink.diagnostics) > errors_before:
         return None

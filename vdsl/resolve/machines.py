@@ -74,6 +74,10 @@ def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine |
             if mode in seen:
                 sink.error("V011", f"mode '{mode}' is listed twice", decl.modes.span,
                            "each mode appears once, most privileged first")
+            if mode == mode_name:
+                sink.error("V011", f"mode '{mode}' has the name of the mode register, so it could never be "
+                           "named", decl.modes.span, f"rename the mode, or give the mode register another "
+                           f"name: `modes PRIV {{ {' > '.join(modes)} }}`")
             seen.add(mode)
 
     registers: list[ir.Register] = []

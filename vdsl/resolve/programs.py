@@ -11,10 +11,10 @@ from vdsl.source import Span
 
 
 def _program_isa(sink: DiagnosticSink, decl: ir.ProgramDecl, isas: dict[str, ir.Isa],
-                 machines: dict[str, ir.Machine], isa_names: set[str]) -> ir.Isa | None:
+                 machines: dict[str, ir.Machine], isa_decls: dict[str, ir.IsaDecl]) -> ir.Isa | None:
     if decl.target in isas:
         return isas[decl.target]
-    if decl.target in isa_names:
+    if decl.target in isa_decls:
         return None  # the ISA has errors of its own
     candidates = [i for i in isas.values() if i.machine.name == decl.target]
     if len(candidates) == 1:
@@ -25,15 +25,15 @@ def _program_isa(sink: DiagnosticSink, decl: ir.ProgramDecl, isas: dict[str, ir.
         return None
     if decl.target not in machines:
         undefined(sink, "isa", decl.target, decl.target_span, list(isas) + list(machines))
-    elif not any(i.machine.name == decl.target for i in isas.values()):
+    elif not any(d.machine == decl.target for d in isa_decls.values()):  # else: the isa has errors
         sink.error("V010", f"machine '{decl.target}' has no instruction set", decl.target_span,
                    f"declare one with `isa NAME for {decl.target} {{ ... }}`")
     return None
 
 
 def resolve_program(sink: DiagnosticSink, decl: ir.ProgramDecl, isas: dict[str, ir.Isa],
-                     machines: dict[str, ir.Machine], isa_names: set[str]) -> ir.Program | None:
-    isa = _program_isa(sink, decl, isas, machines, isa_names)
+                     machines: dict[str, ir.Machine], isa_decls: dict[str, ir.IsaDecl]) -> ir.Program | None:
+    isa = _program_isa(sink, decl, isas, machines, isa_decls)
     if isa is None:
         return None
     return _Assembler(sink, decl, isa).assemble()

@@ -31,11 +31,15 @@ class Scope:
     operands: tuple[ir.OperandDecl, ...]
     locals: dict[str, int]
     sink: DiagnosticSink
+    lets: dict[str, Span | None] = attrs.field(factory=dict)  # where each visible `let` is
+    ended: dict[str, Span | None] = attrs.field(factory=dict)  # lets of blocks that have ended
 
     # ------------------------------------------------------------ statements
     def block(self, stmts: Iterable[ir.Stmt]) -> tuple[ir.Stmt, ...]:
-        inner = Scope(self.machine, self.operands, dict(self.locals), self.sink)
-        return tuple(s for s in (inner.statement(s) for s in stmts) if s is not None)
+        inner = Scope(self.machine, self.operands, dict(self.locals), self.sink, dict(self.lets), self.ended)
+        resolved = tuple(s for s in (inner.statement(s) for s in stmts) if s is not None)
+        self.ended.update((name, span) for name, span in inner.lets.items() if name not in self.lets)
+        return resolved
 
     def statement(self, stmt: ir.Stmt) -> ir.Stmt | None:
         if isinstance(stmt, ir.Let):
@@ -64,6 +68,7 @@ class Scope:
         if isinstance(value, ir.Const) and isinstance(stmt.value, ir.Number):
             value = self.expr(stmt.value, self.machine.word)
         self.locals[stmt.name] = width_of(value)
+        self.lets[stmt.name] = stmt.span
         return ir.Let(stmt.name, value, span=stmt.span)
 
     def condition(self, expr: ir.Expr) -> ir.Expr:
@@ -204,6 +209,8 @@ class Scope:
             return self.unary(expr, want)
         if isinstance(expr, ir.Binary):
             return self.binary(expr, want)
+        if isinstance(expr, ir.CondExpr):
+            return self.conditional(expr, want)
         if isinstance(expr, ir.SliceExpr):
             return self.slice(expr)
         if isinstance(expr, ir.Call):
@@ -240,6 +247,14 @@ class Scope:
         if kind == "next":
             pc = self.machine.register(self.machine.pc)
             return ir.NextPc(pc.width if pc else self.machine.word, span=expr.span)
+        if expr.name in self.ended:  # a `let` of a block that has ended
+            where = self.ended[expr.name]
+            line = f" at line {where.line}" if where is not None else ""
+            self.sink.error("V010", f"'{expr.name}' is out of scope", expr.span,
+                            f"the `let {expr.name}`{line} is seen only inside its own block; declare it "
+                            f"before the block, or choose its value with a conditional expression: "
+                            f"`let {expr.name} = if C {{ X }} else {{ Y }}`")
+            return ir.Const(0, 0, span=expr.span)
         undefined(self.sink, "name", expr.name, expr.span, self.names(),
                    "declare it as a register of the machine, an operand, or with `let`")
         return ir.Const(0, 0, span=expr.span)
@@ -273,6 +288,18 @@ class Scope:
         width = 1 if op in COMPARE_OPS else max(lw, rw)
         return ir.Binary(op, left, right, width, span=expr.span)
 
+    def conditional(self, expr: ir.CondExpr, want: int | None) -> ir.Expr:
+        """`if C { X } else { Y }`: both branches of one width, a number taking the other's."""
+        condition = self.condition(expr.condition)
+        if self.adapts(expr.then) and self.adapts(expr.otherwise) and not want:
+            want = max(_natural_width(expr.then, self.machine), _natural_width(expr.otherwise, self.machine))
+        then, otherwise = self.pair(expr.then, expr.otherwise, want)
+        tw, ow = width_of(then), width_of(otherwise)
+        if tw != ow and tw > 0 and ow > 0:
+            self.sink.error("V012", f"width mismatch: the branches of a conditional expression are "
+                            f"{bit_pair(tw, ow)}", expr.span, width_hint(min(tw, ow), max(tw, ow)))
+        return ir.CondExpr(condition, then, otherwise, max(tw, ow), span=expr.span)
+
     def is_mode(self, expr: ir.Expr) -> bool:
         return isinstance(expr, ir.Name) and self.lookup_kind(expr.name) == "mode"
 
@@ -300,6 +327,8 @@ class Scope:
             return self.adapts(expr.left) and self.adapts(expr.right)
         if isinstance(expr, ir.Call) and expr.func == "sra":
             return self.adapts(expr.args[0])  # as wide as the value it shifts
+        if isinstance(expr, ir.CondExpr):
+            return self.adapts(expr.then) and self.adapts(expr.otherwise)
         return False
 
     def pair(self, left: ir.Expr, right: ir.Expr, want: int | None) -> tuple[ir.Expr, ir.Expr]:
@@ -391,6 +420,8 @@ def _natural_width(expr: ir.Expr, machine: ir.Machine) -> int:
         return max(_natural_width(expr.left, machine), _natural_width(expr.right, machine))
     if isinstance(expr, ir.Call):
         return _natural_width(expr.args[0], machine)
+    if isinstance(expr, ir.CondExpr):
+        return max(_natural_width(expr.then, machine), _natural_width(expr.otherwise, machine))
     return machine.mode_width
 
 

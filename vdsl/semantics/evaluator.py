@@ -297,9 +297,27 @@ class Evaluator(Generic[V, Mem]):
             return d.binary(expr.op, self.expr(expr.left), self.expr(expr.right), _width(expr.left))
         if isinstance(expr, ir.Call):
             return self.call(expr)
+        if isinstance(expr, ir.CondExpr):
+            return self.conditional(expr)
         if isinstance(expr, ir.MemAccess):
             return self.read_memory(self.expr(expr.address), _width(expr.address), expr.physical)
         raise InternalError(f"cannot evaluate {type(expr).__name__}")  # pragma: no cover
+
+    def conditional(self, expr: ir.CondExpr) -> V:
+        """Each branch is evaluated on its own path, as an `if` statement's blocks are: a memory
+        read in the branch not taken neither traps nor counts as read."""
+        d = self.domain
+        condition = self.expr(expr.condition)
+        known = d.truth(condition)
+        if known is not None:
+            return self.expr(expr.then if known else expr.otherwise)
+        outer = self.path
+        self.path = d.binary("&&", outer, condition, 1)
+        then = self.expr(expr.then)
+        self.path = d.binary("&&", outer, d.unary("!", condition, 1), 1)
+        otherwise = self.expr(expr.otherwise)
+        self.path = outer
+        return d.ite(condition, then, otherwise, _width(expr))
 
     def read_operand_register(self, operand: ir.Operand) -> V:
         d = self.domain

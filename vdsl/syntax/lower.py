@@ -302,6 +302,9 @@ class _Lowering(Transformer[Token, Any]):
     def binary(self, meta: Any, children: list[Any]) -> ir.Binary:
         return ir.Binary(str(children[1]), children[0], children[2], span=self.span(meta))
 
+    def if_expr(self, meta: Any, children: list[Any]) -> ir.CondExpr:
+        return ir.CondExpr(children[0], children[1], children[2], span=self.span(meta))
+
     def unary(self, meta: Any, children: list[Any]) -> ir.Expr:
         if str(children[0]) == "+":
             operand: ir.Expr = children[1]

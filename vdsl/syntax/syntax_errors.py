@@ -104,6 +104,16 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
         same_token=True,
     ),
     SyntaxErrorKind(
+        "V040",
+        "a conditional expression needs an 'else' branch",
+        "write `if C { X } else { Y }`: a value must exist whichever way C goes",
+        (
+            "isa i for m { inst A { A = if A == 0 { 1 } } }",
+            "isa i for m { inst A { let v = if A == 0 { 1 } } }",
+        ),
+        same_token=True,
+    ),
+    SyntaxErrorKind(
         "V009",
         "'==' compares; use '=' to assign",
         "assignment is `A = value`; comparison `A == value` belongs in an if condition",
