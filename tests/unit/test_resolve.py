@@ -189,14 +189,14 @@ PROGRAMS = table(
      ["3:23 V015 expected an instruction, found the number 5; "
       "hint: an extra operand? data words go in `data ADDRESS: value, ...`"]),
     ("label-operand", MACHINE + "isa i for m { inst J a { P = a } }\nprogram p on i { J loop }",
-     ["3:20 V016 undefined label 'loop'; hint: define it with `NAME:`"]),
+     ["3:20 V016 undefined label 'loop'; hint: define it with `NAME:`, or as a number with `const NAME = NUMBER`"]),
     ("label-did-you-mean", MACHINE + "isa i for m { inst J a { P = a } }\nprogram p on i { start: J strat }",
      ["3:27 V016 undefined label 'strat'; hint: did you mean 'start'?"]),
     ("entry-label", MACHINE + "isa i for m { inst J a { P = a } }\n"
                               "program p on i { start: J start entry begin }",
      ["3:33 V016 undefined label 'begin'; hint: define it with `NAME:`"]),
     ("data-label", MACHINE + "isa i for m { inst J a { P = a } }\nprogram p on i { data 10: there }",
-     ["3:27 V016 undefined label 'there'; hint: define it with `NAME:`"]),
+     ["3:27 V016 undefined label 'there'; hint: define it with `NAME:`, or as a number with `const NAME = NUMBER`"]),
     ("too-few-operands", MACHINE + "isa i for m { inst J a, b { P = a } inst H { halt } }\n"
                                    "program p on i { J 1 H }",
      ["3:18 V019 J takes 2 operands, found 1; hint: usage: J a, b"]),
@@ -529,7 +529,7 @@ def test_every_error_of_the_phase_is_reported_in_source_order() -> None:
         "6:14 V010 undefined trap cause 'nope'; hint: declare it in the machine's trap block: "
         "`causes { nope }`",
         "10:5 V014 unknown mode 'kernal'; hint: the modes of 'm' are supervisor, user",
-        "11:9 V016 undefined label 'nowhere'; hint: define it with `NAME:`",
+        "11:9 V016 undefined label 'nowhere'; hint: define it with `NAME:`, or as a number with `const NAME = NUMBER`",
         "12:5 V015 unknown instruction 'HLT' in isa 'good'; hint: did you mean 'HALT'?",
         "14:21 V028 there is no hypervisor type 9; "
         "hint: type 0 is firmware, type 1 bare metal, type 2 hosted",
@@ -791,3 +791,44 @@ def test_a_conditional_expression_takes_its_width_from_its_context() -> None:
     assert isa is not None
     (assign,) = isa.instructions[0].body
     assert assign.value.width == 8 and assign.value.otherwise.width == 8  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- constants
+
+CONSTANTS = table(
+    ("named-like-machine-state", "const A = 1\n" + MACHINE,
+     ["1:1 V011 constant 'A' has the name of state of machine 'm'; hint: rename the constant"]),
+    ("twice", "const K = 1\nconst K = 2\n",
+     ["2:1 V011 constant 'K' is defined twice (first defined at test.vspec:1:1); hint: rename one of them"]),
+    ("operand-hides-it", "const Q = 4\n" + MACHINE + "isa i for m { inst X Q { A = Q } }",
+     ["3:22 V011 operand 'Q' has the name of a constant; hint: rename the operand so that it does not hide "
+      "the constant"]),
+    ("assigned", "const Q = 4\n" + MACHINE + "isa i for m { inst X { Q = 1 } }",
+     ["3:24 V013 cannot assign to 'Q': it is a constant; hint: a `const` names a number; assign a register"]),
+    ("let-named-like-it", "const Q = 4\n" + MACHINE + "isa i for m { inst X { let Q = 1 } }",
+     ["3:24 V011 'Q' is already defined; hint: choose another name for the let binding"]),
+    ("undefined-in-a-program", "const QQ = 4\n" + MACHINE + "isa i for m { inst X a { A = a } }\n"
+     "program p on i { X Q }",
+     ["4:20 V016 undefined label 'Q'; hint: did you mean 'QQ'?"]),
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), CONSTANTS)
+def test_constant_errors(text: str, expected: list[str]) -> None:
+    assert diagnostics_of(text) == expected
+
+
+def test_a_constant_is_a_number_in_bodies_slices_and_programs() -> None:
+    spec = spec_from("const HI = 7\nconst SEVEN = 7\n" + MACHINE
+                     + "isa i for m { inst X a { B = a[HI:0] + SEVEN  mem[SEVEN] = A } }\n"
+                     + "program p on i { X SEVEN  data 20: HI, SEVEN }")
+    assert dict(spec.constants) == {"HI": 7, "SEVEN": 7}
+    isa = spec.isa("i")
+    assert isa is not None
+    assign, store = isa.instructions[0].body
+    assert assign.value.width == 8 and assign.value.right.value == 7  # type: ignore[union-attr]
+    assert store.target.address.value == 7  # type: ignore[union-attr]
+    program = spec.program("p")
+    assert program is not None
+    assert program.instructions[0].operands == (7,)
+    assert (20, 7) in program.data and (21, 7) in program.data

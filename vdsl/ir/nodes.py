@@ -775,8 +775,17 @@ class Import:
     span: Span | None = span_field()
 
 
+@attrs.frozen
+class ConstDecl:
+    """`const NAME = NUMBER`: a named number, global to the spec."""
+
+    name: str
+    value: int
+    span: Span | None = span_field()
+
+
 Declaration = (
-    MachineDecl | IsaDecl | ProgramDecl | HypervisorDecl | ScenarioDecl | StackDecl
+    MachineDecl | IsaDecl | ProgramDecl | HypervisorDecl | ScenarioDecl | StackDecl | ConstDecl
 )
 
 
@@ -799,6 +808,7 @@ class Spec:
     hypervisors: tuple[Hypervisor, ...]
     scenarios: tuple[Scenario, ...]
     stacks: tuple[Stack, ...] = ()
+    constants: tuple[tuple[str, int], ...] = ()
 
     def isa(self, name: str) -> Isa | None:
         return next((i for i in self.isas if i.name == name), None)

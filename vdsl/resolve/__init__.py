@@ -31,12 +31,14 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
                               "hypervisor")
     scenario_decls = unique(sink, [d for d in declarations if isinstance(d, ir.ScenarioDecl)], "scenario")
     stack_decls = unique(sink, [d for d in declarations if isinstance(d, ir.StackDecl)], "stack")
+    const_decls = unique(sink, [d for d in declarations if isinstance(d, ir.ConstDecl)], "constant")
 
     machines = resolve_machines(sink, machine_decls)
+    constants = resolve_constants(sink, const_decls, machines)
     isas = {name: adopt_hypervisor_context(isa, hypervisor_decls)
-            for name, isa in resolve_isas(sink, isa_decls, machines, set(machine_decls)).items()}
+            for name, isa in resolve_isas(sink, isa_decls, machines, set(machine_decls), constants).items()}
     programs = {d.name: p for d in program_decls.values()
-                if (p := resolve_program(sink, d, isas, machines, isa_decls)) is not None}
+                if (p := resolve_program(sink, d, isas, machines, isa_decls, constants)) is not None}
     hypervisors = {d.name: h for d in hypervisor_decls.values()
                    if (h := resolve_hypervisor(sink, d, machines, isas, set(machine_decls) | set(isa_decls)))
                    is not None}
@@ -52,4 +54,20 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
         hypervisors=tuple(hypervisors.values()),
         scenarios=tuple(scenarios),
         stacks=tuple(stacks),
+        constants=tuple(constants.items()),
     )
+
+
+def resolve_constants(sink: DiagnosticSink, decls: dict[str, ir.ConstDecl],
+                      machines: dict[str, ir.Machine]) -> dict[str, int]:
+    """The `const` names and their numbers; a name that a machine uses for its state is V011
+    (inside that machine's instructions it would mean two things)."""
+    constants = {}
+    for decl in decls.values():
+        owner = next((m for m in machines.values() if decl.name in {r.name for r in m.registers}
+                      | {m.mode_name} | set(m.modes)), None)
+        if owner is not None:
+            sink.error("V011", f"constant '{decl.name}' has the name of state of machine '{owner.name}'",
+                       decl.span, "rename the constant")
+        constants[decl.name] = decl.value
+    return constants

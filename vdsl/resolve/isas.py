@@ -8,12 +8,12 @@ from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
 from vdsl.resolve.common import check_pins, check_width, extends_order, undefined
-from vdsl.resolve.types import Scope
+from vdsl.resolve.types import Scope, with_constants
 from vdsl.source import Span
 
 
 def resolve_isas(sink: DiagnosticSink, decls: dict[str, ir.IsaDecl], machines: dict[str, ir.Machine],
-                  machine_names: set[str]) -> dict[str, ir.Isa]:
+                  machine_names: set[str], constants: dict[str, int] | None = None) -> dict[str, ir.Isa]:
     merged: dict[str, ir.IsaDecl] = {}
     isas: dict[str, ir.Isa] = {}
     for decl in extends_order(sink, decls, "isa"):
@@ -44,13 +44,14 @@ def resolve_isas(sink: DiagnosticSink, decls: dict[str, ir.IsaDecl], machines: d
             if full.machine not in machine_names:  # else: its errors are already reported
                 undefined(sink, "machine", full.machine, full.machine_span, machines)
             continue
-        isa = _resolve_isa(sink, full, machine)
+        isa = _resolve_isa(sink, full, machine, constants or {})
         if isa is not None:
             isas[decl.name] = isa
     return isas
 
 
-def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine) -> ir.Isa | None:
+def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine,
+                 constants: dict[str, int]) -> ir.Isa | None:
     errors_before = len(sink.diagnostics)
     instructions: list[ir.Instruction] = []
     seen: dict[str, ir.InstructionDecl] = {}
@@ -60,7 +61,7 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine) ->
                        inst.span, "rename one of them")
             continue
         seen[inst.name] = inst
-        resolved = _resolve_instruction(sink, inst, machine, len(instructions))
+        resolved = _resolve_instruction(sink, inst, machine, len(instructions), constants)
         if resolved is not None:
             instructions.append(resolved)
     guest_mode = machine.modes[-1]
@@ -127,7 +128,7 @@ def check_theorem_expectation(sink: DiagnosticSink, words: tuple[str, ...], span
 
 
 def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine: ir.Machine,
-                         opcode: int) -> ir.Instruction | None:
+                         opcode: int, constants: dict[str, int]) -> ir.Instruction | None:
     errors_before = len(sink.diagnostics)
     operands: list[ir.OperandDecl] = []
     for operand in decl.operands:
@@ -139,6 +140,9 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
             # Reported; the operand is still declared, so its uses raise no further errors.
             sink.error("V011", f"operand '{operand.name}' has the name of machine state", operand.span,
                        "rename the operand so that it does not hide the register or mode")
+        elif operand.name in constants:
+            sink.error("V011", f"operand '{operand.name}' has the name of a constant", operand.span,
+                       "rename the operand so that it does not hide the constant")
         if operand.kind == "reg":
             if not machine.general_registers:
                 sink.error("V022", f"operand '{operand.name}' names a register, but machine "
@@ -158,8 +162,9 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
                            f"declare it at most {machine.memory.width} bits wide")
                 width = machine.memory.width
         operands.append(attrs.evolve(operand, width=width))
-    scope = Scope(machine, tuple(operands), {}, sink)
-    body = scope.block(decl.body)
+    scope = Scope(machine, tuple(operands), {}, sink, constants=constants)
+    hidden = {o.name for o in operands}
+    body = scope.block(with_constants(decl.body, {k: v for k, v in constants.items() if k not in hidden}))
     if len(sink.diagnostics) > errors_before:
         return None
     return ir.Instruction(decl.name, opcode, tuple(operands), body, span=decl.span)

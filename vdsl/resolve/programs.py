@@ -32,11 +32,12 @@ def _program_isa(sink: DiagnosticSink, decl: ir.ProgramDecl, isas: dict[str, ir.
 
 
 def resolve_program(sink: DiagnosticSink, decl: ir.ProgramDecl, isas: dict[str, ir.Isa],
-                     machines: dict[str, ir.Machine], isa_decls: dict[str, ir.IsaDecl]) -> ir.Program | None:
+                    machines: dict[str, ir.Machine], isa_decls: dict[str, ir.IsaDecl],
+                    constants: dict[str, int] | None = None) -> ir.Program | None:
     isa = _program_isa(sink, decl, isas, machines, isa_decls)
     if isa is None:
         return None
-    return _Assembler(sink, decl, isa).assemble()
+    return _Assembler(sink, decl, isa, constants or {}).assemble()
 
 
 @attrs.define
@@ -46,6 +47,7 @@ class _Assembler:
     sink: DiagnosticSink
     decl: ir.ProgramDecl
     isa: ir.Isa
+    constants: dict[str, int] = attrs.Factory(dict)  # `const` names, for operand and data words
     labels: dict[str, tuple[int, Span | None]] = attrs.Factory(dict)
     placed: list[tuple[int, ir.Instruction, list[ir.ProgramWord], Span | None]] = attrs.Factory(list)
     occupied: dict[int, Span | None] = attrs.Factory(dict)
@@ -183,9 +185,12 @@ class _Assembler:
             value = word.value
         elif word.text in self.labels:
             value = self.labels[word.text][0]
+        elif word.text in self.constants:
+            value = self.constants[word.text]
         else:
             self.sink.error("V016", f"undefined label '{word.text}'", word.span,
-                            did_you_mean(word.text, self.labels) or "define it with `NAME:`")
+                            did_you_mean(word.text, [*self.labels, *self.constants])
+                            or "define it with `NAME:`, or as a number with `const NAME = NUMBER`")
             return None
         if value >= 1 << width:
             self.sink.error("V023", f"the value {value} does not fit in {what} ({width} bits)", word.span,

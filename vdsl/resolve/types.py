@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 import attrs
 
@@ -10,6 +11,8 @@ from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.resolve.common import a_bits, bit_pair, bits, check_width, fit_hint, no_field, undefined, width_hint
 from vdsl.source import Span
+
+T = TypeVar("T")
 
 ARITHMETIC_OPS = {"+", "-", "*", "/", "%", "&", "|", "^"}
 
@@ -33,10 +36,12 @@ class Scope:
     sink: DiagnosticSink
     lets: dict[str, Span | None] = attrs.field(factory=dict)  # where each visible `let` is
     ended: dict[str, Span | None] = attrs.field(factory=dict)  # lets of blocks that have ended
+    constants: dict[str, int] = attrs.field(factory=dict)  # `const` names (already replaced in values)
 
     # ------------------------------------------------------------ statements
     def block(self, stmts: Iterable[ir.Stmt]) -> tuple[ir.Stmt, ...]:
-        inner = Scope(self.machine, self.operands, dict(self.locals), self.sink, dict(self.lets), self.ended)
+        inner = Scope(self.machine, self.operands, dict(self.locals), self.sink, dict(self.lets), self.ended,
+                      self.constants)
         resolved = tuple(s for s in (inner.statement(s) for s in stmts) if s is not None)
         self.ended.update((name, span) for name, span in inner.lets.items() if name not in self.lets)
         return resolved
@@ -137,10 +142,11 @@ class Scope:
                 self.expr(expr, None)  # reports it undefined
                 return None
             what = {"local": "a let binding", "operand": "an immediate operand",
-                    "mode-value": "a mode name", "next": "`next`"}[kind]
+                    "mode-value": "a mode name", "next": "`next`", "const": "a constant"}[kind]
             self.sink.error("V013", f"cannot assign to '{expr.name}': it is {what}", expr.span,
                             {"local": "a let binding cannot change; bind a new name with `let`",
                              "operand": "immediate operands are constants; assign a register",
+                             "const": "a `const` names a number; assign a register",
                              "mode-value": f"to change mode, assign {self.machine.mode_name} = "
                                            f"{expr.name}",
                              "next": f"to jump, assign the pc {self.machine.pc}"}[kind])
@@ -168,12 +174,14 @@ class Scope:
             return "mode-value"
         if name == "next":
             return "next"
+        if name in self.constants:
+            return "const"
         return None
 
     def names(self) -> list[str]:
         return (list(self.locals) + [o.name for o in self.operands]
                 + [r.name for r in self.machine.registers] + [self.machine.mode_name]
-                + list(self.machine.modes))
+                + list(self.machine.modes) + list(self.constants))
 
     def check_same_width(self, value: ir.Expr, width: int, span: Span | None, what: str) -> None:
         actual = width_of(value)
@@ -423,6 +431,29 @@ def _natural_width(expr: ir.Expr, machine: ir.Machine) -> int:
     if isinstance(expr, ir.CondExpr):
         return max(_natural_width(expr.then, machine), _natural_width(expr.otherwise, machine))
     return machine.mode_width
+
+
+def with_constants(node: T, constants: dict[str, int]) -> T:
+    """`node` with every name of a constant read as its number (names assigned to are kept, so
+    that assigning a constant is reported as such)."""
+    if not constants:
+        return node
+    if isinstance(node, ir.Name):
+        value = constants.get(node.name)
+        return node if value is None else ir.Number(value, span=node.span)  # type: ignore[return-value]
+    if isinstance(node, tuple):
+        return tuple(with_constants(item, constants) for item in node)  # type: ignore[return-value]
+    if isinstance(node, ir.Assign):
+        target = node.target if isinstance(node.target, ir.Name) else with_constants(node.target, constants)
+        return attrs.evolve(node, target=target, value=with_constants(node.value, constants))  # type: ignore[return-value]
+    if isinstance(node, ir.TupleAssign):
+        targets = tuple(t if isinstance(t, ir.Name) else with_constants(t, constants) for t in node.targets)
+        return attrs.evolve(node, targets=targets, value=with_constants(node.value, constants))  # type: ignore[return-value]
+    if not attrs.has(type(node)) or isinstance(node, Span):
+        return node
+    changes = {f.name: with_constants(getattr(node, f.name), constants)
+               for f in attrs.fields(type(node)) if f.name != "span"}  # type: ignore[arg-type]
+    return attrs.evolve(node, **changes)  # type: ignore[misc]
 
 
 def width_of(expr: ir.Expr) -> int:

@@ -99,6 +99,9 @@ class _Lowering(Transformer[Token, Any]):
     def import_decl(self, meta: Any, children: list[Token]) -> ir.Import:
         return ir.Import(str(children[0])[1:-1], span=self.span(meta))
 
+    def const_decl(self, meta: Any, children: list[Token]) -> ir.ConstDecl:
+        return ir.ConstDecl(str(children[0]), parse_int(children[1]), span=self.span(meta))
+
     def extends_clause(self, meta: Any, children: list[Token]) -> tuple[str, Span | None]:
         return str(children[0]), self.token_span(children[0])
 
