@@ -12,6 +12,7 @@ from conftest import spec_from
 
 from vdsl import SpecError
 from vdsl.errors import Diagnostic
+from vdsl.ir import nodes as ir
 
 MACHINE = (
     "machine m { word 16 memory E[256] modes { supervisor > user } reg A reg B : 8 reg P pc "
@@ -832,3 +833,46 @@ def test_a_constant_is_a_number_in_bodies_slices_and_programs() -> None:
     assert program is not None
     assert program.instructions[0].operands == (7,)
     assert (20, 7) in program.data and (21, 7) in program.data
+
+
+# ---------------------------------------------------------------- helpers
+
+HELPERS = table(
+    ("calls-itself", MACHINE + "isa i for m { def f(x) { g(x) } def g(y) { f(y) } inst X { f(A) } }",
+     ["2:44 V041 helper 'f' calls itself (f -> g -> f); hint: helpers cannot loop: an instruction's "
+      "semantics are loop-free"]),
+    ("value-as-statement", MACHINE + "isa i for m { def v(x) = x + 1  inst X { v(A) } }",
+     ["2:42 V041 helper 'v' is a value, not statements; hint: use it in an expression, e.g. `A = v(...)`"]),
+    ("statements-as-value", MACHINE + "isa i for m { def f(x) { A = x }  inst X { A = f(A) } }",
+     ["2:48 V041 helper 'f' is statements, not a value; hint: call it as a statement: `f(...)`"]),
+    ("argument-count", MACHINE + "isa i for m { def v(x) = x  inst X { A = v(A, A) } }",
+     ["2:42 V041 helper 'v' takes 1 argument, found 2; hint: call it as `v(x)`"]),
+    ("undefined", MACHINE + "isa i for m { def v(x) = x  inst X { A = vv(A) } }",
+     ["2:42 V010 undefined helper 'vv'; hint: did you mean 'v'?"]),
+    ("twice", MACHINE + "isa i for m { def v(x) = x  def v(y) = y }",
+     ["2:29 V011 helper 'v' is defined twice; hint: rename one of them"]),
+    ("parameter-hides-state", MACHINE + "isa i for m { def v(A) = A }",
+     ["2:15 V011 parameter 'A' of helper 'v' has the name of machine state; hint: rename the parameter "
+      "so that it does not hide the register or mode"]),
+    ("named-like-state", MACHINE + "isa i for m { def B(x) = x }",
+     ["2:15 V011 helper 'B' has the name of machine state; hint: rename the helper"]),
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), HELPERS)
+def test_helper_errors(text: str, expected: list[str]) -> None:
+    assert diagnostics_of(text) == expected
+
+
+def test_a_helper_is_expanded_where_it_is_called_with_its_own_lets() -> None:
+    spec = spec_from(MACHINE + "isa i for m {\n"
+                     "    def swap(x, y) { let t = x  x = y  y = t }\n"
+                     "    def low(v) = v[7:0]\n"
+                     "    inst X { let t = 5  swap(A, R.base)  B = low(A + t) }\n"
+                     "}\n")
+    isa = spec.isa("i")
+    assert isa is not None
+    body = isa.instructions[0].body
+    assert [type(s).__name__ for s in body] == ["Let", "If", "Assign"]
+    swap = body[1]
+    assert isinstance(swap, ir.If) and [s.name for s in swap.then if isinstance(s, ir.Let)] == ["swap.t"]

@@ -158,6 +158,15 @@ class CondExpr:
 
 
 @attrs.frozen
+class HelperCall:
+    """`f(args)`: a helper's value or statements, before the resolver expands it."""
+
+    name: str
+    args: tuple[Expr, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
 class Call:
     """A builtin: sext, zext, concat, slt, sle, sra."""
 
@@ -185,7 +194,7 @@ class TupleExpr:
 
 Expr = (
     Number | Name | Member | SliceExpr | Const | Reg | Field | Mode | Operand | Local | NextPc | Slice
-    | Unary | Binary | CondExpr | Call | MemAccess | TupleExpr
+    | Unary | Binary | CondExpr | Call | HelperCall | MemAccess | TupleExpr
 )
 
 # ---------------------------------------------------------------- statements
@@ -233,7 +242,15 @@ class Halt:
     span: Span | None = span_field()
 
 
-Stmt = Let | Assign | TupleAssign | If | Trap | Halt
+@attrs.frozen
+class CallStmt:
+    """`f(args)` as a statement: a helper's statements, before the resolver expands it."""
+
+    call: HelperCall
+    span: Span | None = span_field()
+
+
+Stmt = Let | Assign | TupleAssign | If | Trap | Halt | CallStmt
 
 # ---------------------------------------------------------------- machines
 
@@ -444,6 +461,17 @@ class ExpectationResult:
 
 
 @attrs.frozen
+class HelperDecl:
+    """`def NAME(PARAMS) { statements }` or `def NAME(PARAMS) = value`, in an isa."""
+
+    name: str
+    params: tuple[str, ...]
+    body: tuple[Stmt, ...] | None  # statements, or
+    value: Expr | None  # a value
+    span: Span | None = span_field()
+
+
+@attrs.frozen
 class IsaDecl:
     name: str
     extends: str | None
@@ -452,6 +480,7 @@ class IsaDecl:
     expects: tuple[Expectation, ...]
     guest_mode: str | None = None  # the guest context the analysis assumes (None: inherit)
     pins: tuple[Pin, ...] = ()
+    helpers: tuple[HelperDecl, ...] = ()
     span: Span | None = span_field()
     extends_span: Span | None = span_field()
     machine_span: Span | None = span_field()

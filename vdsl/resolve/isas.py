@@ -8,6 +8,7 @@ from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
 from vdsl.resolve.common import check_pins, check_width, extends_order, undefined
+from vdsl.resolve.helpers import Expander, check_helpers
 from vdsl.resolve.types import Scope, with_constants
 from vdsl.source import Span
 
@@ -27,13 +28,15 @@ def resolve_isas(sink: DiagnosticSink, decls: dict[str, ir.IsaDecl], machines: d
                 instructions[inst.name] = inst
             pins = {(p.target.reg, p.target.field): p for p in base.pins}
             pins.update({(p.target.reg, p.target.field): p for p in decl.pins})
+            helpers = {h.name: h for h in base.helpers}
+            helpers.update({h.name: h for h in decl.helpers})
             full = attrs.evolve(decl, machine=decl.machine or base.machine,
                                 machine_span=decl.machine_span or base.machine_span,
                                 instructions=tuple(instructions.values()),
                                 expects=decl.expects,  # each isa states its own
                                 guest_mode=decl.guest_mode or base.guest_mode,
                                 guest_mode_span=decl.guest_mode_span or base.guest_mode_span,
-                                pins=tuple(pins.values()))
+                                pins=tuple(pins.values()), helpers=tuple(helpers.values()))
         merged[decl.name] = full
         if full.machine is None:
             sink.error("V022", f"isa '{decl.name}' does not say which machine it is for", decl.span,
@@ -55,13 +58,14 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine,
     errors_before = len(sink.diagnostics)
     instructions: list[ir.Instruction] = []
     seen: dict[str, ir.InstructionDecl] = {}
+    helpers = check_helpers(sink, decl.helpers, machine)
     for inst in decl.instructions:
         if inst.name in seen:
             sink.error("V011", f"instruction '{inst.name}' is defined twice in isa '{decl.name}'",
                        inst.span, "rename one of them")
             continue
         seen[inst.name] = inst
-        resolved = _resolve_instruction(sink, inst, machine, len(instructions), constants)
+        resolved = _resolve_instruction(sink, inst, machine, len(instructions), constants, helpers)
         if resolved is not None:
             instructions.append(resolved)
     guest_mode = machine.modes[-1]
@@ -128,7 +132,8 @@ def check_theorem_expectation(sink: DiagnosticSink, words: tuple[str, ...], span
 
 
 def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine: ir.Machine,
-                         opcode: int, constants: dict[str, int]) -> ir.Instruction | None:
+                         opcode: int, constants: dict[str, int],
+                         helpers: dict[str, ir.HelperDecl]) -> ir.Instruction | None:
     errors_before = len(sink.diagnostics)
     operands: list[ir.OperandDecl] = []
     for operand in decl.operands:
@@ -164,7 +169,8 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
         operands.append(attrs.evolve(operand, width=width))
     scope = Scope(machine, tuple(operands), {}, sink, constants=constants)
     hidden = {o.name for o in operands}
-    body = scope.block(with_constants(decl.body, {k: v for k, v in constants.items() if k not in hidden}))
+    expanded = Expander(sink, helpers).statements(decl.body, {})
+    body = scope.block(with_constants(expanded, {k: v for k, v in constants.items() if k not in hidden}))
     if len(sink.diagnostics) > errors_before:
         return None
     return ir.Instruction(decl.name, opcode, tuple(operands), body, span=decl.span)

@@ -234,7 +234,7 @@ class _Lowering(Transformer[Token, Any]):
     def isa(self, meta: Any, children: list[Any]) -> ir.IsaDecl:
         name = str(children[0])
         extends = extends_span = machine = machine_span = None
-        instructions, expects, pins = [], [], []
+        instructions, expects, pins, helpers = [], [], [], []
         given: dict[str, Any] = {}
         for child in children[1:]:
             if isinstance(child, tuple) and child[0] == "for":
@@ -243,6 +243,8 @@ class _Lowering(Transformer[Token, Any]):
                 extends, extends_span = child
             elif isinstance(child, ir.InstructionDecl):
                 instructions.append(child)
+            elif isinstance(child, ir.HelperDecl):
+                helpers.append(child)
             elif isinstance(child, ir.Pin):
                 pins.append(child)
             elif isinstance(child, _Setting):
@@ -254,7 +256,25 @@ class _Lowering(Transformer[Token, Any]):
         return ir.IsaDecl(name, extends, machine, tuple(instructions), tuple(expects),
                           guest.value["guest_mode"] if guest else None, tuple(pins),
                           span=self.span(meta), extends_span=extends_span, machine_span=machine_span,
-                          guest_mode_span=guest.span if guest else None)
+                          guest_mode_span=guest.span if guest else None, helpers=tuple(helpers))
+
+    def helper_def(self, meta: Any, children: list[Any]) -> ir.HelperDecl:
+        name = str(children[0])
+        params = children[1] if len(children) == 3 else ()
+        body = children[-1]
+        if isinstance(body, tuple):
+            return ir.HelperDecl(name, params, body, None, span=self.span(meta))
+        return ir.HelperDecl(name, params, None, body, span=self.span(meta))
+
+    def helper_params(self, meta: Any, children: list[Token]) -> tuple[str, ...]:
+        return tuple(str(c) for c in children)
+
+    def call_stmt(self, meta: Any, children: list[Any]) -> ir.CallStmt:
+        call = ir.HelperCall(str(children[0]), tuple(children[1:]), span=self.span(meta))
+        return ir.CallStmt(call, span=self.span(meta))
+
+    def helper_call(self, meta: Any, children: list[Any]) -> ir.HelperCall:
+        return ir.HelperCall(str(children[0]), tuple(children[1:]), span=self.span(meta))
 
     def inst(self, meta: Any, children: list[Any]) -> ir.InstructionDecl:
         name = str(children[0])

@@ -114,6 +114,15 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
         same_token=True,
     ),
     SyntaxErrorKind(
+        "V042",
+        "'=' after a call: a name followed by '(' calls a helper",
+        "a tuple load right after an assignment needs ';' before it: `A = B; (C, D) = mem[a]`",
+        (
+            "isa i for m { inst A { A = B (C, D) = mem[0] } }",
+        ),
+        same_token=True,
+    ),
+    SyntaxErrorKind(
         "V009",
         "'==' compares; use '=' to assign",
         "assignment is `A = value`; comparison `A == value` belongs in an if condition",
