@@ -33,7 +33,7 @@ machine r {
 """
 
 LEAVES = st.sampled_from(["A", "B", "a", "T", "zext(F.IF, 8)", "zext(F.IOPL, 8)", "zext(R.base, 8)",
-                          "zext(M, 8)", "next", "1", "7", "0x80", "255"])
+                          "zext(M, 8)", "next", "0", "1", "7", "0x80", "255"])
 
 
 def _compound(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:

@@ -88,6 +88,13 @@ def symbolic_run(isa: ir.Isa, inst: ir.Instruction, state: MachineState,
 Case = tuple[int, int, tuple[int, ...], tuple[tuple[int, int], ...], tuple[int, ...]]
 
 
+def values(width: int) -> st.SearchStrategy[int]:
+    """A `width`-bit value, the edges (0, 1, the sign bit, all ones) half of the time: where
+    division by zero, shifts past the width and signed comparisons differ."""
+    edges = sorted({0, 1, 1 << (width - 1), mask(width)})
+    return st.one_of(st.sampled_from(edges), st.integers(0, mask(width)))
+
+
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
     """(isa index, instruction index, register slots + mode, memory words, operands): plain
@@ -97,14 +104,14 @@ def cases(draw: st.DrawFn) -> Case:
     inst_index = draw(st.integers(0, len(isa.instructions) - 1))
     inst = isa.instructions[inst_index]
     machine = isa.machine
-    slots = tuple(draw(st.integers(0, mask(r.width))) for r in machine.registers)
+    slots = tuple(draw(values(r.width)) for r in machine.registers)
     slots += (draw(st.integers(0, len(machine.modes) - 1)),)
     small = min(machine.memory.size, 64)
     words = tuple(draw(st.lists(st.tuples(st.integers(0, small - 1),
                                           st.integers(0, mask(machine.memory.width))), max_size=8)))
     general = [machine.register_index(r.name) for r in machine.general_registers]
     operands = tuple(
-        draw(st.sampled_from(general)) if o.kind == "reg" else draw(st.integers(0, mask(o.width or 1)))
+        draw(st.sampled_from(general)) if o.kind == "reg" else draw(values(o.width or 1))
         for o in inst.operands
     )
     return isa_index, inst_index, slots, words, operands
