@@ -12,7 +12,7 @@ PG74 = str(SPECS / "pg74.vspec")
 PDP10 = str(SPECS / "pdp10.vspec")
 
 
-@pytest.mark.parametrize("spec", ["pg74.vspec", "pdp10.vspec", "x86-32.vspec"])
+@pytest.mark.parametrize("spec", ["pg74.vspec", "pdp10.vspec", "x86-32.vspec", "m68k.vspec"])
 def test_every_bundled_scenario_meets_its_expectations(spec: str) -> None:
     result = run_vdsl("run", str(SPECS / spec))
     assert (result.returncode, result.stderr) == (0, "")
