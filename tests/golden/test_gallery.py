@@ -17,7 +17,7 @@ from conftest import ROOT, SPECS
 from vdsl.cli import main
 
 GALLERY = ROOT / "docs" / "gallery"
-BUNDLED = ["pg74", "pdp10", "x86-32", "stacks", "m68k", "riscv", "s370"]
+BUNDLED = ["pg74", "pdp10", "x86-32", "stacks", "m68k", "riscv", "s370", "armv7"]
 
 
 def draw_all(spec: str, folder: Path, fmt: str = "dot") -> dict[str, bytes]:
