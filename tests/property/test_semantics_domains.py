@@ -27,6 +27,7 @@ OPERATORS = spec_from("""
         reg A
         reg B
         reg C : 5
+        reg ZERO zero
         reg P pc
         control reg F : 16 { IF [9], IOPL [13:12] }
         control reg R { base: 12, bound: 12 }
@@ -46,6 +47,7 @@ OPERATORS = spec_from("""
         inst LOADS a { (R, M) = mem[a] }
         inst REGOP d: reg, s: reg { d = s + d  halt }
         inst CHOOSE a { A = if A < B { mem[a] } else if B == 0 { phys[C] } else { A - B } }
+        inst ZEROS d: reg { d = ZERO + d + 1  ZERO = A }
     }
 """)
 

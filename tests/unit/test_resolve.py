@@ -876,3 +876,20 @@ def test_a_helper_is_expanded_where_it_is_called_with_its_own_lets() -> None:
     assert [type(s).__name__ for s in body] == ["Let", "If", "Assign"]
     swap = body[1]
     assert isinstance(swap, ir.If) and [s.name for s in swap.then if isinstance(s, ir.Let)] == ["swap.t"]
+
+
+# ---------------------------------------------------------------- the zero register
+
+ZERO = table(
+    ("zero-control", SMALL + "control reg Z zero }",
+     ["1:58 V011 the zero register 'Z' cannot be control state or have fields; hint: a zero register is a "
+      "general register that always reads 0"]),
+    ("zero-fields", SMALL + "reg Z zero { a, b } }",
+     ["1:58 V011 the zero register 'Z' cannot have fields; hint: a zero register is a general register "
+      "that always reads 0"]),
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), ZERO)
+def test_zero_register_errors(text: str, expected: list[str]) -> None:
+    assert diagnostics_of(text) == expected

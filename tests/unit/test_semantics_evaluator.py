@@ -819,3 +819,24 @@ def test_a_tuple_running_past_the_end_of_memory_traps() -> None:
     stored = execute(FULL_ADDRESS_SPACE, "STORE2", 15, pc=3, registers={"A": 1, "B": 2})
     assert (stored.status, stored.cause) == ("trap", "memory")
     assert stored.state.memory[15] == 0
+
+
+ZERO_REGISTER = spec_from("""
+    machine z { word 16  memory E[64]  modes { sup > usr }  reg X0 zero  reg X1  reg P pc }
+    isa z for z {
+        inst LI d: reg, v { d = v }
+        inst ADD d: reg, s: reg { d = d + s }
+        inst W { X0 = X1 }
+    }
+""")
+
+
+def test_a_zero_register_reads_0_and_ignores_writes() -> None:
+    """Whatever its slot holds (a witness state may hold anything), X0 reads 0; writes, through a
+    register operand too, change nothing."""
+    x0 = ZERO_REGISTER.isas[0].machine.register_index("X0")
+    assert get(execute(ZERO_REGISTER, "LI", x0, 5), "X0") == 0
+    assert get(execute(ZERO_REGISTER, "W", registers={"X1": 9}), "X0") == 0
+    x1 = ZERO_REGISTER.isas[0].machine.register_index("X1")
+    result = execute(ZERO_REGISTER, "ADD", x1, x0, registers={"X0": 7, "X1": 3})
+    assert (get(result, "X1"), get(result, "X0")) == (3, 7)  # X0 read as 0; its slot untouched

@@ -274,6 +274,7 @@ class RegisterDecl:
     kind: str
     fields: tuple[FieldDecl, ...]
     span: Span | None = span_field()
+    is_zero: bool = False
 
 
 @attrs.frozen
@@ -353,6 +354,7 @@ class Register:
     kind: str
     fields: tuple[RegisterField, ...]
     span: Span | None = span_field()
+    is_zero: bool = False  # hard-wired to 0 (RISC-V x0): reads give 0, writes are ignored
 
     def field(self, name: str) -> RegisterField | None:
         return next((f for f in self.fields if f.name == name), None)

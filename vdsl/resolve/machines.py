@@ -182,9 +182,15 @@ def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) ->
         # Reported, but the register still counts as the pc (no "no pc" error follows).
         sink.error("V011", f"the program counter '{decl.name}' cannot also be {decl.kind} state",
                    decl.span, "the pc is always saved by traps; drop the qualifier")
+    if decl.is_zero and (decl.kind != "general" or fields):
+        sink.error("V011", f"the zero register '{decl.name}' cannot be {decl.kind} state or have fields"
+                   if decl.kind != "general" else f"the zero register '{decl.name}' cannot have fields",
+                   decl.span, "a zero register is a general register that always reads 0")
+        ok = False
     if not ok:
         return None
-    return ir.Register(decl.name, width, decl.is_pc, decl.kind, tuple(fields), span=decl.span)
+    return ir.Register(decl.name, width, decl.is_pc, decl.kind, tuple(fields), span=decl.span,
+                       is_zero=decl.is_zero)
 
 
 def _resolve_trap(sink: DiagnosticSink, machine: ir.MachineDecl, decl: ir.TrapDecl,

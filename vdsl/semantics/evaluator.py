@@ -94,6 +94,8 @@ class Evaluator(Generic[V, Mem]):
         if name not in self.registers:
             reg = self.machine.register(name)
             assert reg is not None
+            if reg.is_zero:  # hard-wired: whatever the state holds, it reads 0
+                return self.domain.const(0, reg.width)
             initial = self.domain.pc if reg.is_pc else lambda w: self.domain.register(name, w)
             self.registers[name] = initial(reg.width)
         return self.registers[name]
@@ -213,6 +215,8 @@ class Evaluator(Generic[V, Mem]):
     def write_register(self, name: str, guard: V, value: V) -> None:
         reg = self.machine.register(name)
         assert reg is not None
+        if reg.is_zero:  # writes to a hard-wired register are ignored
+            return
         old = self.read_register(name)
         self.registers[name] = self.domain.ite(guard, value, old, reg.width)
         self.written.add(name)

@@ -65,11 +65,15 @@ class _Run:
 
     # ------------------------------------------------------------ state
     def get_register(self, name: str) -> int:
-        return self.state.slots[self.machine.register_index(name)]
+        reg = self.machine.register(name)
+        assert reg is not None
+        return 0 if reg.is_zero else self.state.slots[self.machine.register_index(name)]
 
     def set_register(self, name: str, value: int) -> None:
         reg = self.machine.register(name)
         assert reg is not None
+        if reg.is_zero:  # hard-wired: the write is ignored
+            return
         self.state.slots[self.machine.register_index(name)] = value & mask(reg.width)
         if name == self.machine.pc:
             self.pc_written = True

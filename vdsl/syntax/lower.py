@@ -149,19 +149,21 @@ class _Lowering(Transformer[Token, Any]):
         return ir.Name(str(children[0]), span=self.span(meta))
 
     def reg_decl(self, meta: Any, children: list[Any]) -> ir.RegisterDecl:
-        kind, is_pc, width, fields, name = "general", False, None, (), ""
+        kind, is_pc, is_zero, width, fields, name = "general", False, False, None, (), ""
         for child in children:
             if isinstance(child, Token) and child.type == "STATE_KIND":
                 kind = str(child)
             elif isinstance(child, Token) and child.type == "PC_MARK":
                 is_pc = True
+            elif isinstance(child, Token) and child.type == "ZERO_MARK":
+                is_zero = True
             elif isinstance(child, Token):
                 name = str(child)
             elif isinstance(child, int):
                 width = child
             else:
                 fields = child
-        return ir.RegisterDecl(name, width, is_pc, kind, fields, span=self.span(meta))
+        return ir.RegisterDecl(name, width, is_pc, kind, fields, span=self.span(meta), is_zero=is_zero)
 
     def width(self, meta: Any, children: list[Token]) -> int:
         return parse_int(children[0])
