@@ -291,8 +291,11 @@ def _run(args: argparse.Namespace) -> int:
             raise RunError("--technique applies to scenarios, and the files declare none")
     name = args.program
     if name is None:
+        if not spec.programs:
+            raise RunError("there is nothing to run: the files declare no scenario and no program; "
+                           "`vdsl check` classifies their isas")
         if len(spec.programs) != 1:
-            names = ", ".join(p.name for p in spec.programs) or "none"
+            names = ", ".join(p.name for p in spec.programs)
             raise RunError(f"say which program to run with --program (programs: {names})")
         name = spec.programs[0].name
     if args.trace is not None:

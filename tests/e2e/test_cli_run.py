@@ -164,3 +164,10 @@ def test_a_guest_stopped_by_another_guests_halt_did_not_finish(tmp_path: Path) -
            "machine halted under it" in result.stdout
     assert "    efficiency: no instruction ran" in result.stdout
     assert result.stderr == "vdsl: scenario s: guest b did not finish: the real machine halted under it\n"
+
+
+def test_a_file_with_nothing_to_run_says_so() -> None:
+    result = run_vdsl("run", str(SPECS / "riscv.vspec"))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("error: there is nothing to run: the files declare no scenario and no program; "
+                             "`vdsl check` classifies their isas\n")
