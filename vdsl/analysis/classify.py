@@ -29,7 +29,7 @@ from vdsl.ir.layout import item
 from vdsl.ir.vocabulary import THEOREMS
 
 
-def _any(values: Iterable[bool | None]) -> bool | None:
+def any_known(values: Iterable[bool | None]) -> bool | None:
     """Kleene's or: True if one is, False if all are not, None (undecided) otherwise."""
     found: bool | None = False
     for value in values:
@@ -75,12 +75,12 @@ class InstructionReport:
     @property
     def behaviour_sensitivity(self) -> bool | None:
         questions = ("mode-sensitive", "location-sensitive", "control-state-sensitive")
-        return _any(self.known(q) for q in questions)
+        return any_known(self.known(q) for q in questions)
 
     @property
     def sensitivity(self) -> bool | None:
         """Whether it is sensitive: True, False, or None when that depends on an undecided question."""
-        return _any((self.known("control-sensitive"), self.behaviour_sensitivity))
+        return any_known((self.known("control-sensitive"), self.behaviour_sensitivity))
 
     @property
     def behaviour_sensitive(self) -> bool:
@@ -100,10 +100,10 @@ class InstructionReport:
         """Whether it breaks the theorem's condition (None: that depends on an undecided question)."""
         if theorem == "T3":
             return self.offence("user-sensitive")
-        t1 = _any(self.offence(s) for s in T1_SENSITIVITIES)
+        t1 = any_known(self.offence(s) for s in T1_SENSITIVITIES)
         if theorem == "T1":
             return t1
-        return _any((t1, self.offence("timing-sensitive")))
+        return any_known((t1, self.offence("timing-sensitive")))
 
     def offending(self, theorem: str) -> tuple[Offence, ...]:
         """The offences that break the theorem's condition (T2: T1's and timing)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vdsl.analysis.classify import InstructionReport, IsaReport
+from vdsl.analysis.classify import InstructionReport, IsaReport, any_known
 from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, Offence, Witness
 from vdsl.analysis.states import ConcreteRun
 from vdsl.ir.layout import register_items, trap_words
@@ -272,7 +272,7 @@ def explain_text(report: IsaReport, instruction: InstructionReport) -> str:
     if offences:
         lines.append("")
         lines.append("sensitive and, for the same operands, not privileged (an offence): "
-                     + {True: "yes", False: "no", None: "undecided"}[_any_offence(offences)])
+                     + {True: "yes", False: "no", None: "undecided"}[any_known(o.known for o in offences)])
         for offence in offences:
             lines.extend("  " + line for line in _offence_text(offence))
     return "\n".join(lines) + "\n"
@@ -285,12 +285,6 @@ def _answer_text(title: str, answer: Answer) -> list[str]:
         return [f"{title}: {'yes' if answer.holds else 'no'}", f"  proved: {answer.proof}"]
     word = "yes" if answer.holds else "no"
     return [f"{title}: {word}", *("  " + line for line in _witness_text(answer.witness))]
-
-
-def _any_offence(offences: list[Offence]) -> bool | None:
-    if any(o.known for o in offences):
-        return True
-    return None if any(o.known is None for o in offences) else False
 
 
 def _offence_text(offence: Offence) -> list[str]:

@@ -1,9 +1,11 @@
-"""Helpers (`def` in an isa): expanded where they are called, before names are typed.
+"""Helpers (`def` in an isa) and constants: expanded where they are used, before names are typed.
 
 A helper is a macro with hygiene: its parameters stand for the argument expressions (so a
 helper may assign to a parameter bound to a register: the ARM bank swap), its `let`s are its
 own (renamed `HELPER.NAME`, and its statements run in a block of their own), and it may call
-other helpers but never itself, directly or not: an instruction stays loop-free.
+other helpers but never itself, directly or not: an instruction stays loop-free.  A constant
+(`const`) reads as its number wherever a parameter or `let` does not hide it; a name assigned to
+is kept, so that assigning a constant is reported as such.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ def check_helpers(sink: DiagnosticSink, helpers: tuple[ir.HelperDecl, ...],
 
 @attrs.define
 class Expander:
-    """Expands the helper calls of one instruction body."""
+    """Expands the helper calls and constants of one instruction body."""
 
     sink: DiagnosticSink
     helpers: dict[str, ir.HelperDecl]
+    constants: dict[str, int] = attrs.field(factory=dict)
 
     def statements(self, stmts: tuple[ir.Stmt, ...], bindings: dict[str, ir.Expr],
                    stack: tuple[str, ...] = ()) -> tuple[ir.Stmt, ...]:
@@ -68,6 +71,12 @@ class Expander:
                     name = f"{stack[-1]}.{stmt.name}"
                     bindings[stmt.name] = ir.Name(name, span=stmt.span)
                 out.append(attrs.evolve(stmt, name=name, value=value))
+            elif isinstance(stmt, ir.Assign):
+                out.append(attrs.evolve(stmt, target=self.target(stmt.target, bindings, stack),
+                                        value=self.expr(stmt.value, bindings, stack)))
+            elif isinstance(stmt, ir.TupleAssign):
+                targets = tuple(self.target(t, bindings, stack) for t in stmt.targets)
+                out.append(attrs.evolve(stmt, targets=targets, value=self.expr(stmt.value, bindings, stack)))
             elif isinstance(stmt, ir.If):
                 out.append(attrs.evolve(stmt, condition=self.expr(stmt.condition, bindings, stack),
                                         then=self.statements(stmt.then, bindings, stack),
@@ -76,10 +85,21 @@ class Expander:
                 out.append(self.expr(stmt, bindings, stack))
         return tuple(out)
 
+    def target(self, target: ir.Expr, bindings: dict[str, ir.Expr], stack: tuple[str, ...]) -> ir.Expr:
+        """An assignment target: a parameter becomes its argument; any other name stays a name."""
+        if isinstance(target, ir.Name) and target.name not in bindings:
+            return target
+        return self.expr(target, bindings, stack)
+
     def expr(self, node: T, bindings: dict[str, ir.Expr], stack: tuple[str, ...]) -> T:
-        """`node` with parameters replaced by their arguments and value helpers expanded."""
+        """`node` with parameters replaced by their arguments, constants by their numbers and
+        value helpers expanded."""
         if isinstance(node, ir.Name):
-            return bindings.get(node.name, node)  # type: ignore[return-value]
+            if node.name in bindings:
+                return bindings[node.name]  # type: ignore[return-value]
+            if node.name in self.constants:
+                return ir.Number(self.constants[node.name], span=node.span)  # type: ignore[return-value]
+            return node
         if isinstance(node, ir.HelperCall):
             expanded = self.call(node, bindings, stack, statement=False)
             if expanded is None or isinstance(expanded, tuple):  # an error, reported: a placeholder

@@ -9,7 +9,7 @@ from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
 from vdsl.resolve.common import check_pins, check_width, extends_order, undefined
 from vdsl.resolve.helpers import Expander, check_helpers
-from vdsl.resolve.types import Scope, with_constants
+from vdsl.resolve.types import Scope
 from vdsl.source import Span
 
 
@@ -168,9 +168,8 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
                 width = machine.memory.width
         operands.append(attrs.evolve(operand, width=width))
     scope = Scope(machine, tuple(operands), {}, sink, constants=constants)
-    hidden = {o.name for o in operands}
-    expanded = Expander(sink, helpers).statements(decl.body, {})
-    body = scope.block(with_constants(expanded, {k: v for k, v in constants.items() if k not in hidden}))
+    visible = {k: v for k, v in constants.items() if k not in {o.name for o in operands}}
+    body = scope.block(Expander(sink, helpers, visible).statements(decl.body, {}))
     if len(sink.diagnostics) > errors_before:
         return None
     return ir.Instruction(decl.name, opcode, tuple(operands), body, span=decl.span)

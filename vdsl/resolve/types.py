@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
 
 import attrs
 
@@ -11,8 +10,6 @@ from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.resolve.common import a_bits, bit_pair, bits, check_width, fit_hint, no_field, undefined, width_hint
 from vdsl.source import Span
-
-T = TypeVar("T")
 
 ARITHMETIC_OPS = {"+", "-", "*", "/", "%", "&", "|", "^"}
 
@@ -36,7 +33,7 @@ class Scope:
     sink: DiagnosticSink
     lets: dict[str, Span | None] = attrs.field(factory=dict)  # where each visible `let` is
     ended: dict[str, Span | None] = attrs.field(factory=dict)  # lets of blocks that have ended
-    constants: dict[str, int] = attrs.field(factory=dict)  # `const` names (already replaced in values)
+    constants: dict[str, int] = attrs.field(factory=dict)  # `const` names (the Expander replaced their reads)
 
     # ------------------------------------------------------------ statements
     def block(self, stmts: Iterable[ir.Stmt]) -> tuple[ir.Stmt, ...]:
@@ -431,29 +428,6 @@ def _natural_width(expr: ir.Expr, machine: ir.Machine) -> int:
     if isinstance(expr, ir.CondExpr):
         return max(_natural_width(expr.then, machine), _natural_width(expr.otherwise, machine))
     return machine.mode_width
-
-
-def with_constants(node: T, constants: dict[str, int]) -> T:
-    """`node` with every name of a constant read as its number (names assigned to are kept, so
-    that assigning a constant is reported as such)."""
-    if not constants:
-        return node
-    if isinstance(node, ir.Name):
-        value = constants.get(node.name)
-        return node if value is None else ir.Number(value, span=node.span)  # type: ignore[return-value]
-    if isinstance(node, tuple):
-        return tuple(with_constants(item, constants) for item in node)  # type: ignore[return-value]
-    if isinstance(node, ir.Assign):
-        target = node.target if isinstance(node.target, ir.Name) else with_constants(node.target, constants)
-        return attrs.evolve(node, target=target, value=with_constants(node.value, constants))  # type: ignore[return-value]
-    if isinstance(node, ir.TupleAssign):
-        targets = tuple(t if isinstance(t, ir.Name) else with_constants(t, constants) for t in node.targets)
-        return attrs.evolve(node, targets=targets, value=with_constants(node.value, constants))  # type: ignore[return-value]
-    if not attrs.has(type(node)) or isinstance(node, Span):
-        return node
-    changes = {f.name: with_constants(getattr(node, f.name), constants)
-               for f in attrs.fields(type(node)) if f.name != "span"}  # type: ignore[arg-type]
-    return attrs.evolve(node, **changes)  # type: ignore[misc]
 
 
 def width_of(expr: ir.Expr) -> int:
