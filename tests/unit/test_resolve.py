@@ -226,8 +226,13 @@ MISSING_PARTS = table(
     ("isa-machine", MACHINE + "isa i { inst X { halt } }",
      ["2:1 V022 isa 'i' does not say which machine it is for; hint: write `isa i for MACHINE { ... }`"]),
     ("trap-load", SMALL + "trap { save (M, P) -> E[0] } }",
-     ["1:58 V022 the trap mechanism needs both a `save (...) -> E[n]` and a `load (...) <- E[n]`; "
-      "hint: PG74: `trap { save (M, P, R) -> E[0]; load (M, P, R) <- E[4] }`"]),
+     ["1:58 V022 the trap mechanism has a `save` but no `load`; "
+      "hint: PG74: `trap { save (M, P, R) -> E[0]; load (M, P, R) <- E[4] }`; or write what a trap does "
+      "in an `entry { ... }` block"]),
+    ("trap-nothing", SMALL + "trap { causes { sc } } }",
+     ["1:58 V022 the trap mechanism needs a `save (...) -> E[n]` and a `load (...) <- E[n]`, or an "
+      "`entry { ... }` block; hint: PG74: `trap { save (M, P, R) -> E[0]; load (M, P, R) <- E[4] }`; "
+      "RISC-V: `trap { entry { MEPC = PC  M = machine  PC = MTVEC } }`"]),
     ("general-register", SMALL + "}\nisa i for n { inst X r : reg { halt } }",
      ["2:22 V022 operand 'r' names a register, but machine 'n' has no general registers; "
       "hint: declare registers that are neither pc, control nor timing state"]),

@@ -28,12 +28,21 @@ from vdsl.analysis.states import (
     fresh_state,
     run_concrete,
     run_symbolic,
+    swap_banks,
     valid,
 )
 from vdsl.emulator.state import MachineState, differences
 from vdsl.errors import InternalError, VdslError
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import StateItem, compared_bits, control_items, register_items, timing_items, trap_words
+from vdsl.ir.layout import (
+    StateItem,
+    bank_swap,
+    compared_bits,
+    control_items,
+    register_items,
+    timing_items,
+    trap_words,
+)
 from vdsl.semantics.bits import mask
 
 # z3's resource limit per question: a count of its own elementary steps, so that a question is
@@ -406,11 +415,15 @@ class Questions:
         first, second = (z3.BitVec(f"mode{k}", self.machine.mode_width) for k in (1, 2))
         base += [*self.mode_exists(first), *self.mode_exists(second), z3.ULT(first, second)]
         a = self.run(inst, state.evolve(mode=first), operands)
-        b = self.run(inst, state.evolve(mode=second), operands)
+        # A banked register reads the same in both: the second state holds in the copies of its
+        # mode what the first holds in those of its own, and its result is compared the same way.
+        b = self.run(inst, swap_banks(self.machine, state, first, second).evolve(mode=second), operands)
+        b = attrs.evolve(b, final=swap_banks(self.machine, b.final, first, second))
         # The more privileged run stands for the guest's virtual mode, the other for the real one.
+        banked = " (banked registers read alike)" if self.machine.banks else ""
         return self.pair(inst, "mode-sensitive", base, operands, a, b, [StateItem.mode(self.machine)],
-                         "no two states that differ only in the mode give different results, and none "
-                         "traps in the more privileged mode only", virtual=(0,))
+                         f"no two states that differ only in the mode{banked} give different results, and "
+                         "none traps in the more privileged mode only", virtual=(0,))
 
     @staticmethod
     def unlike(a: SymbolicRun, b: SymbolicRun, virtual: tuple[int, ...],
@@ -452,18 +465,21 @@ class Questions:
                                 if first.get(i) != second.get(i)) for s in (first, second)]
         starts = [(labels[0], first), (labels[1], second)]
         named, runs = self.replay(inst, model, operands, starts)
-        found = self.differences(runs[0], runs[1], excluded)
+        swap = bank_swap(self.machine, first.mode, second.mode) if question == "mode-sensitive" else {}
+        aligned = attrs.evolve(runs[1], after=runs[1].after.swapped(swap))
+        found = self.differences(runs[0], aligned, excluded)
         self.confirm(self.unlike_concrete(runs, virtual, found), inst, f"is {question}",
                      "the runs memory-trap, trap alike, or agree")
-        return Answer(question, True, Witness(named, runs, self.shows(runs, found),
+        names = ([*found], [swap.get(n, n) for n in found])
+        return Answer(question, True, Witness(named, runs, self.shows(runs, names),
                                               reads=self.reads(model, [a, b])))
 
-    def shows(self, runs: tuple[ConcreteRun, ...], found: list[str]) -> tuple[str, ...]:
-        """One line per run: what differs, or, when only one run traps, which."""
+    def shows(self, runs: tuple[ConcreteRun, ...], found: tuple[list[str], list[str]]) -> tuple[str, ...]:
+        """One line per run: what differs (each run's names of it), or, when only one run traps, which."""
         if any(r.trapped for r in runs):
             return tuple(f"{r.label}: " + (f"traps ({r.cause})" if r.trapped else "does not trap")
                          for r in runs)
-        return tuple(self.describe(r, found) for r in runs)
+        return tuple(self.describe(r, names) for r, names in zip(runs, found, strict=True))
 
     def state_sensitive(self, inst: ir.Instruction, items: list[StateItem], question: str,
                         what: str, in_context: bool = False) -> Answer:
@@ -568,7 +584,7 @@ class Questions:
                      "a window wraps, the runs memory-trap, trap alike, or the relocated run is the "
                      "shifted original")
         return Answer("location-sensitive", True,
-                      Witness(named, runs, self.shows(runs, found), shift=x,
+                      Witness(named, runs, self.shows(runs, (found, found)), shift=x,
                               reads=self.reads(model, [original, relocated])))
 
     def unshifted(self, original: ConcreteRun, moved: ConcreteRun, x: int, base: StateItem) -> list[str]:

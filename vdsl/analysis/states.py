@@ -52,6 +52,32 @@ class SymbolicState:
         return self.evolve(registers=registers)
 
 
+def swap_banks(machine: ir.Machine, state: SymbolicState, first: z3.BitVecRef,
+               second: z3.BitVecRef) -> SymbolicState:
+    """`state` with the copies of each banked register that modes `first` and `second` select
+    traded (the symbolic `bank_swap`): what a state in mode `second` holds where one in mode
+    `first` holds `state`'s registers.  Its own inverse."""
+    if not machine.banks:
+        return state
+    registers = dict(state.registers)
+    for bank in machine.banks:
+        def selects(mode: z3.BitVecRef, modes: tuple[int, ...]) -> z3.BoolRef:
+            return z3.Or([mode == m for m in modes])
+
+        def selected(mode: z3.BitVecRef, bank: ir.Bank = bank) -> z3.BitVecRef:
+            *others, (last, _) = bank.copies
+            value = state.registers[last]
+            for copy, modes in reversed(others):
+                value = z3.If(selects(mode, modes), state.registers[copy], value)
+            return value
+
+        in_first, in_second = selected(first), selected(second)
+        for copy, modes in bank.copies:
+            registers[copy] = z3.If(selects(first, modes), in_second,
+                                    z3.If(selects(second, modes), in_first, state.registers[copy]))
+    return state.evolve(registers=registers)
+
+
 def fresh_state(machine: ir.Machine, tag: str) -> SymbolicState:
     registers = {r.name: z3.BitVec(f"{tag}.{r.name}", r.width) for r in machine.registers}
     memory = z3.Array(f"{tag}.{machine.memory.name}", z3.BitVecSort(machine.address_width),
@@ -66,13 +92,12 @@ def fresh_operands(instruction: ir.Instruction, tag: str) -> list[z3.BitVecRef]:
 def valid(machine: ir.Machine, instruction: ir.Instruction, state: SymbolicState,
           operands: list[z3.BitVecRef]) -> list[z3.BoolRef]:
     """What every state and operand list must satisfy: a mode that exists, and register
-    operands that name general registers (anything else is an illegal instruction)."""
+    operands that name registers (anything else is an illegal instruction)."""
     constraints = [z3.ULT(state.mode, len(machine.modes))] if len(machine.modes) < 1 << machine.mode_width \
         else []
-    general = [machine.register_index(r.name) for r in machine.general_registers]
     for operand, value in zip(instruction.operands, operands, strict=True):
         if operand.kind == "reg":
-            constraints.append(z3.Or([value == index for index in general]))
+            constraints.append(z3.Or([value == code for code, _ in machine.operand_targets(operand)]))
     return constraints
 
 

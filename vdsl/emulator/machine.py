@@ -162,7 +162,7 @@ class Emulator:
         self.block_ends: dict[tuple[int, ...], bool] = {}
         self.log: list[tuple[int, int, int]] | None = None
         self.initial_memory = list(state.memory)
-        self.general = {self.machine.register_index(r.name) for r in self.machine.general_registers}
+        self.operand_codes: dict[ir.OperandDecl, frozenset[int]] = {}
         self.traps = compiled_traps(self.machine)
         self.window = fetch_window(self.machine)
         self.pc_index = self.machine.register_index(self.machine.pc)
@@ -188,9 +188,17 @@ class Emulator:
             return _FAULTS[MEMORY]
         operands = tuple(memory[address + 1:address + inst.size])
         for operand, value in zip(inst.operands, operands, strict=False):
-            if operand.kind == "reg" and value not in self.general:
+            if operand.kind == "reg" and value not in self.codes(operand):
                 return _FAULTS[ILLEGAL]
         return BlockInstruction(inst, operands, 0)
+
+    def codes(self, operand: ir.OperandDecl) -> frozenset[int]:
+        """The values a register operand may hold: anything else is an illegal instruction."""
+        codes = self.operand_codes.get(operand)
+        if codes is None:
+            codes = frozenset(c for c, _ in self.machine.operand_targets(operand))
+            self.operand_codes[operand] = codes
+        return codes
 
     def single(self, address: int) -> _Block:
         """The one instruction at a physical address, compiled once per instruction words."""

@@ -46,6 +46,14 @@ class MachineState:
     def copy(self) -> MachineState:
         return MachineState(self.machine, list(self.slots), list(self.memory))
 
+    def swapped(self, swap: dict[str, str]) -> MachineState:
+        """A copy with the registers of `swap` (a `bank_swap`) traded."""
+        result = self.copy()
+        index = self.machine.register_index
+        for name, other in swap.items():
+            result.slots[index(name)] = self.slots[index(other)]
+        return result
+
     def _item(self, ref: StateRefOrItem) -> StateItem:
         return ref if isinstance(ref, StateItem) else item(self.machine, ref)
 

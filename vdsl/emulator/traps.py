@@ -1,11 +1,12 @@
 """The machine's trap mechanism as compiled code, built once per machine.
 
 A trap saves the PSW (the state references of `save`, the trapped instruction's pc among
-them) into consecutive physical words, stores the cause, and loads a new PSW from the
-words of `load`.  That is written here as an instruction of the language (the cause is
-its operand) and compiled like any other, so the mechanism obeys the same rules as
-instruction semantics: a loaded mode that names no mode means the least privileged one,
-values are cut or zero-extended to their width, writes to compiled code are seen.
+them) into consecutive physical words, stores the cause, loads a new PSW from the words of
+`load`, then runs the statements of its `entry` block.  That is written here as an
+instruction of the language (the cause is its operand) and compiled like any other, so the
+mechanism obeys the same rules as instruction semantics: a loaded mode that names no mode
+means the least privileged one, values are cut or zero-extended to their width, writes to
+compiled code are seen.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def trap_instruction(machine: ir.Machine) -> ir.Instruction:
     assert pc is not None
     if not any(item.reg == pc.name for item in loaded):  # the trapped pc stays, not the next one
         body.append(ir.Assign(ir.Reg(pc.name, pc.width), ir.Reg(pc.name, pc.width)))
+    body.extend(trap.entry)
     return ir.Instruction("<trap>", -1, (ir.OperandDecl("cause", "imm", word),), tuple(body))
 
 
@@ -78,3 +80,35 @@ def compiled_traps(machine: ir.Machine) -> tuple[CompiledBlock, ...]:
     mask = (1 << machine.memory.width) - 1
     return tuple(compile_block(machine, [BlockInstruction(instruction, (cause & mask,), 0)])
                  for cause in range(len(machine.causes)))
+
+
+class _Touched(list[int]):
+    """Memory that records the addresses read or written."""
+
+    def __init__(self, words: list[int]) -> None:
+        super().__init__(words)
+        self.touched: set[int] = set()
+
+    def __getitem__(self, address):  # type: ignore[no-untyped-def, override]
+        self.touched.add(address)
+        return super().__getitem__(address)
+
+    def __setitem__(self, address, value):  # type: ignore[no-untyped-def, override]
+        self.touched.add(address)
+        super().__setitem__(address, value)
+
+
+@functools.lru_cache(maxsize=256)
+def entry_words(machine: ir.Machine) -> frozenset[int]:
+    """The memory words the trap mechanism reads or writes for some cause, from the state a
+    machine starts in (every register 0): a vector table at `phys[VBR + cause]` is where a
+    reset VBR puts it."""
+    from vdsl.emulator.state import MachineState
+
+    words: set[int] = set()
+    for trap in compiled_traps(machine):
+        state = MachineState.empty(machine)
+        memory = _Touched(state.memory)
+        trap(state.slots, memory, {}, None, None, 0)
+        words |= memory.touched
+    return frozenset(w for w in words if isinstance(w, int) and 0 <= w < machine.memory.size)

@@ -100,8 +100,9 @@ def psw_items(machine: ir.Machine, refs: tuple[ir.StateRef, ...]) -> list[StateI
 
 
 def trap_words(machine: ir.Machine) -> frozenset[int]:
-    """The memory words of the trap mechanism (the saved PSW, the new PSW, the cause): a
-    monitor owns them, and a guest that can write them can take the machine."""
+    """The memory words of the trap mechanism (the saved PSW, the new PSW, the cause, what its
+    `entry` block reaches from the reset state): a monitor owns them, and a guest that can
+    write them can take the machine."""
     trap = machine.trap
     if trap is None:
         return frozenset()
@@ -109,6 +110,10 @@ def trap_words(machine: ir.Machine) -> frozenset[int]:
     words |= set(range(trap.load_at, trap.load_at + len(psw_items(machine, trap.load))))
     if trap.cause_at is not None:
         words.add(trap.cause_at)
+    if trap.entry:
+        from vdsl.emulator.traps import entry_words  # the entry block's words, found by running it
+
+        words |= entry_words(machine)
     return frozenset(words)
 
 
@@ -144,3 +149,15 @@ def register_items(machine: ir.Machine) -> Iterator[StateItem]:
                 yield StateItem(reg.name, mode_name=machine.mode_name)
         else:
             yield StateItem(reg.name, mode_name=machine.mode_name)
+
+
+def bank_swap(machine: ir.Machine, first: int, second: int) -> dict[str, str]:
+    """The copies of banked registers that trade places when mode `first` becomes `second`,
+    each way: a state in mode `second` whose copies are swapped so reads the same as one in
+    mode `first`.  Empty without banked registers, or when both modes select the same copies."""
+    swap: dict[str, str] = {}
+    for bank in machine.banks:
+        a, b = bank.copy(first), bank.copy(second)
+        if a != b:
+            swap[a], swap[b] = b, a
+    return swap

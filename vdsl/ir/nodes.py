@@ -73,6 +73,26 @@ class Reg:
 
 
 @attrs.frozen
+class Indexed:
+    """`X[index]`: the element of register array X that `index` selects (an index past the
+    last element traps `illegal`)."""
+
+    array: str
+    index: Expr
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Banked:
+    """A banked register (`reg SP banked { ... }`): the copy the current mode selects."""
+
+    reg: str
+    width: int
+    span: Span | None = span_field()
+
+
+@attrs.frozen
 class Field:
     """A named bit field `reg.field`, bits `lo .. lo + width - 1`."""
 
@@ -193,8 +213,8 @@ class TupleExpr:
 
 
 Expr = (
-    Number | Name | Member | SliceExpr | Const | Reg | Field | Mode | Operand | Local | NextPc | Slice
-    | Unary | Binary | CondExpr | Call | HelperCall | MemAccess | TupleExpr
+    Number | Name | Member | SliceExpr | Const | Reg | Indexed | Banked | Field | Mode | Operand | Local
+    | NextPc | Slice | Unary | Binary | CondExpr | Call | HelperCall | MemAccess | TupleExpr
 )
 
 # ---------------------------------------------------------------- statements
@@ -275,6 +295,18 @@ class RegisterDecl:
     fields: tuple[FieldDecl, ...]
     span: Span | None = span_field()
     is_zero: bool = False
+    count: int | None = None  # `reg X[32]`: a register array of `count` elements
+    zero_index: int | None = None  # `reg X[32] zero 0`: the element hard-wired to 0
+    banks: tuple[BankDecl, ...] = ()  # `reg SP banked { SP_usr: usr, SP_svc: svc }`
+
+
+@attrs.frozen
+class BankDecl:
+    """One copy of a banked register and the modes that select it."""
+
+    name: str
+    modes: tuple[str, ...]
+    span: Span | None = span_field()
 
 
 @attrs.frozen
@@ -313,6 +345,7 @@ class TrapDecl:
     cause_at: int | None
     causes: tuple[str, ...]
     span: Span | None = span_field()
+    entry: tuple[Stmt, ...] | None = None  # `entry { ... }`
 
 
 @attrs.frozen
@@ -355,9 +388,34 @@ class Register:
     fields: tuple[RegisterField, ...]
     span: Span | None = span_field()
     is_zero: bool = False  # hard-wired to 0 (RISC-V x0): reads give 0, writes are ignored
+    banked: str | None = None  # the banked register this is a copy of
 
     def field(self, name: str) -> RegisterField | None:
         return next((f for f in self.fields if f.name == name), None)
+
+
+@attrs.frozen
+class RegisterArray:
+    """`reg X[32]`: elements X0 .. X31, ordinary registers that `X[i]` selects by number."""
+
+    name: str
+    width: int
+    elements: tuple[str, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
+class Bank:
+    """A banked register: a name that reads and writes the copy the current mode selects."""
+
+    name: str
+    width: int
+    copies: tuple[tuple[str, tuple[int, ...]], ...]  # (copy register, the modes that select it)
+    kind: str = "general"
+    span: Span | None = span_field()
+
+    def copy(self, mode: int) -> str:
+        return next(name for name, modes in self.copies if mode in modes)
 
 
 @attrs.frozen
@@ -370,7 +428,8 @@ class Memory:
 
 @attrs.frozen
 class TrapMechanism:
-    """What a trap saves where and loads from where (PG74: save to E[0], load from E[1])."""
+    """What a trap saves where and loads from where (PG74: save to E[0], load from E[1]), then
+    the statements of its `entry` block (the cause is their operand 0, `cause`)."""
 
     save: tuple[StateRef, ...]
     save_at: int
@@ -378,6 +437,7 @@ class TrapMechanism:
     load_at: int
     cause_at: int | None
     span: Span | None = span_field()
+    entry: tuple[Stmt, ...] = ()
 
 
 BUILTIN_CAUSES = ("memory", "privileged", "illegal")
@@ -396,6 +456,32 @@ class Machine:
     trap: TrapMechanism | None
     causes: tuple[str, ...]
     span: Span | None = span_field()
+    arrays: tuple[RegisterArray, ...] = ()
+    banks: tuple[Bank, ...] = ()
+
+    def array(self, name: str) -> RegisterArray | None:
+        return next((a for a in self.arrays if a.name == name), None)
+
+    def bank(self, name: str) -> Bank | None:
+        return next((b for b in self.banks if b.name == name), None)
+
+    @property
+    def state_names(self) -> set[str]:
+        """Every name machine state goes by: registers, arrays, banked registers, the mode
+        register and the modes."""
+        return ({r.name for r in self.registers} | {a.name for a in self.arrays}
+                | {b.name for b in self.banks} | {self.mode_name} | set(self.modes))
+
+    @property
+    def positions(self) -> tuple[str, ...]:
+        """Registers in declaration order as a `reg` operand numbers them: a banked register
+        counts once, by its own name, where it is declared; its copies do not count."""
+        names: list[str] = []
+        for reg in self.registers:
+            name = reg.banked or reg.name
+            if name not in names:
+                names.append(name)
+        return tuple(names)
 
     @property
     def address_width(self) -> int:
@@ -414,11 +500,33 @@ class Machine:
 
     @property
     def general_registers(self) -> tuple[Register, ...]:
-        """The registers a `reg` operand may name: not the pc, not control or timing state."""
+        """General registers: not the pc, not control or timing state, and not copies of a
+        banked register (which instructions name by the bank)."""
         return tuple(
             r for r in self.registers
             if r.kind == "general" and not r.is_pc and all(f.kind == "general" for f in r.fields)
+            and r.banked is None
         )
+
+    def operand_targets(self, operand: OperandDecl) -> tuple[tuple[int, str], ...]:
+        """(operand value, register or banked register) for each register a register operand
+        may name: for `r: reg`, the general registers and general banked registers by their
+        position; for `r: X`, the elements of array X by their number."""
+        if operand.array is not None:
+            array = self.array(operand.array)
+            return tuple(enumerate(array.elements)) if array is not None else ()
+        general = {r.name for r in self.general_registers}
+        general |= {b.name for b in self.banks if b.kind == "general"}
+        return tuple((k, name) for k, name in enumerate(self.positions) if name in general)
+
+    def target_width(self, name: str) -> int:
+        """The width of a register or a banked register."""
+        bank = self.bank(name)
+        if bank is not None:
+            return bank.width
+        reg = self.register(name)
+        assert reg is not None
+        return reg.width
 
 
 # ---------------------------------------------------------------- instruction sets
@@ -430,6 +538,7 @@ class OperandDecl:
     kind: str  # "imm" or "reg"
     width: int | None
     span: Span | None = span_field()
+    array: str | None = None  # `r: X`: a `reg` operand naming an element of register array X
 
 
 @attrs.frozen

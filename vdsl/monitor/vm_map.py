@@ -5,7 +5,10 @@ its pc, its memory in its partition) and the monitor's: the mode is the guest's 
 mode deprivileged to the policy's guest mode (never more privileged), the relocation
 register is the guest's virtual one moved into its partition, and every other piece of
 control state holds the monitor's value (a pin, else its value when the monitor booted).
-The monitor keeps the guest's virtual mode, relocation and control state itself.
+The monitor keeps the guest's virtual mode, relocation and control state itself.  Banked
+registers read alike: the copies the real mode selects hold the guest's copies for its virtual
+mode (and the other way round), so a guest kernel deprivileged to user mode sees its own stack
+pointer, not its user one.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import attrs
 from vdsl.emulator.state import MachineState
 from vdsl.errors import RunError
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import control_items, item
+from vdsl.ir.layout import bank_swap, control_items, item
 from vdsl.monitor.allocator import Allocator, Partition
 from vdsl.semantics.bits import mask
 
@@ -69,8 +72,9 @@ class VmMap:
     def enter(self, virtual: MachineState, real: MachineState) -> None:
         """Load the real machine for the guest: its own state, the monitor's control state."""
         slots = real.slots
+        own = self.banked(virtual).slots
         for index, (owned, monitor) in enumerate(zip(self.owned, self.monitor_values, strict=True)):
-            slots[index] = (virtual.slots[index] & ~owned) | (monitor & owned)
+            slots[index] = (own[index] & ~owned) | (monitor & owned)
         slots[real.mode_index] = self.real_mode(virtual.mode)
         relocation = self.real_relocation(virtual)
         if relocation is not None and self.relocation_index is not None:
@@ -79,8 +83,20 @@ class VmMap:
     def leave(self, real: MachineState, virtual: MachineState) -> None:
         """Take the guest's own state back from the real machine (the monitor keeps the rest)."""
         slots = virtual.slots
+        swap = self.swap(virtual)
+        own = real.swapped(swap).slots if swap else real.slots
         for index, owned in enumerate(self.owned):
-            slots[index] = (real.slots[index] & ~owned) | (slots[index] & owned)
+            slots[index] = (own[index] & ~owned) | (slots[index] & owned)
+
+    def swap(self, virtual: MachineState) -> dict[str, str]:
+        """The banked copies that trade places between the virtual mode and the real one: the
+        real machine's copies for its mode hold the guest's copies for its virtual mode."""
+        return bank_swap(self.machine, virtual.mode, self.real_mode(virtual.mode))
+
+    def banked(self, virtual: MachineState) -> MachineState:
+        """The virtual state with its banked copies where the real mode reads them."""
+        swap = self.swap(virtual)
+        return virtual.swapped(swap) if swap else virtual
 
     def unexpected(self, virtual: MachineState, real: MachineState) -> list[str]:
         """The mode and relocation changes the real machine shows that the monitor did not make."""

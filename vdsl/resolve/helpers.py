@@ -25,7 +25,7 @@ def check_helpers(sink: DiagnosticSink, helpers: tuple[ir.HelperDecl, ...],
                   machine: ir.Machine) -> dict[str, ir.HelperDecl]:
     """The helpers of an isa by name: duplicates and parameters that hide state are V011."""
     found: dict[str, ir.HelperDecl] = {}
-    state = {r.name for r in machine.registers} | {machine.mode_name} | set(machine.modes)
+    state = machine.state_names
     for helper in helpers:
         if helper.name in found:
             sink.error("V011", f"helper '{helper.name}' is defined twice", helper.span, "rename one of them")

@@ -141,20 +141,32 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
             sink.error("V011", f"operand '{operand.name}' is declared twice", operand.span,
                        "give each operand its own name")
             continue
-        if operand.name in {r.name for r in machine.registers} | {machine.mode_name} | set(machine.modes):
+        if operand.name in machine.state_names:
             # Reported; the operand is still declared, so its uses raise no further errors.
             sink.error("V011", f"operand '{operand.name}' has the name of machine state", operand.span,
                        "rename the operand so that it does not hide the register or mode")
         elif operand.name in constants:
             sink.error("V011", f"operand '{operand.name}' has the name of a constant", operand.span,
                        "rename the operand so that it does not hide the constant")
+        if operand.array is not None and machine.array(operand.array) is None:
+            sink.error("V043", f"operand '{operand.name}: {operand.array}' needs a register array, and "
+                       f"'{operand.array}' is not one", operand.span,
+                       did_you_mean(operand.array, [a.name for a in machine.arrays])
+                       or "declare one in the machine, e.g. `reg X[32]: 32`, or write `reg` for any general "
+                       "register or a width for an immediate")
+            operand = attrs.evolve(operand, array=None)  # any general register: no follow-on errors
         if operand.kind == "reg":
-            if not machine.general_registers:
+            targets = machine.operand_targets(operand)
+            if not targets:
                 sink.error("V022", f"operand '{operand.name}' names a register, but machine "
                            f"'{machine.name}' has no general registers", operand.span,
                            "declare registers that are neither pc, control nor timing state")
                 continue
-            width = max(r.width for r in machine.general_registers)
+            width = max(machine.target_width(name) for _, name in targets)
+            if targets[-1][0] >= 1 << width:
+                sink.error("V023", f"operand '{operand.name}' is {width} bits wide, too narrow to number "
+                           f"{targets[-1][0] + 1} registers", operand.span, "widen the registers")
+                continue
         else:
             width = operand.width if operand.width is not None else machine.word
             # A bad width is reported; the operand stays declared (at the word width) so

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TypeVar
+
 import attrs
 
-from vdsl.errors import DiagnosticSink
+from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import psw_words
 from vdsl.resolve.common import check_state_ref, check_width, extends_order, undefined
+from vdsl.resolve.helpers import Expander
+from vdsl.resolve.types import Scope
 from vdsl.source import Span
+
+T = TypeVar("T")
 
 
 def _merge_machine(base: ir.MachineDecl, child: ir.MachineDecl) -> ir.MachineDecl:
@@ -36,6 +43,8 @@ def resolve_machines(sink: DiagnosticSink, decls: dict[str, ir.MachineDecl]) -> 
         full = _merge_machine(merged[decl.extends], decl) if decl.extends else decl
         merged[decl.name] = full
         machine = _resolve_machine(sink, full)
+        if machine is not None and full.trap is not None and full.trap.entry is not None:
+            machine = resolve_trap_entry(sink, machine, full.trap)
         if machine is not None:
             machines[decl.name] = machine
     return machines
@@ -81,17 +90,38 @@ def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine |
             seen.add(mode)
 
     registers: list[ir.Register] = []
+    arrays: list[ir.RegisterArray] = []
+    banks: list[ir.Bank] = []
     names: dict[str, Span | None] = {}
     for reg in decl.registers:
-        if reg.name in names or reg.name == mode_name or reg.name in modes:
-            sink.error("V011", f"'{reg.name}' is defined twice in machine '{decl.name}'", reg.span,
-                       f"'{mode_name}' is the mode register and mode names are reserved"
-                       if reg.name == mode_name or reg.name in modes else "rename one of them")
+        expanded = _expand_register(sink, reg, modes)
+        if expanded is None:
             continue
-        names[reg.name] = reg.span
-        resolved = _resolve_register(sink, reg, word)
-        if resolved is not None:
-            registers.append(resolved)
+        clash = next((n for n, _ in expanded if n in names or n == mode_name or n in modes), None)
+        if clash is not None:
+            sink.error("V011", f"'{clash}' is defined twice in machine '{decl.name}'", reg.span,
+                       f"'{mode_name}' is the mode register and mode names are reserved"
+                       if clash == mode_name or clash in modes else
+                       "rename one of them" if clash == reg.name else
+                       f"'{reg.name}' declares a register named '{clash}'; rename one of them")
+            continue
+        names.update((n, reg.span) for n, _ in expanded)
+        elements = []
+        for _, element in expanded[1:] if reg.count is not None or reg.banks else expanded:
+            resolved = _resolve_register(sink, element, word)
+            if resolved is None:
+                break
+            elements.append(attrs.evolve(resolved, banked=reg.name if reg.banks else None))
+        else:
+            registers.extend(elements)
+            if reg.count is not None:
+                arrays.append(ir.RegisterArray(reg.name, elements[0].width, tuple(e.name for e in elements),
+                                               span=reg.span))
+            elif reg.banks:
+                banks.append(ir.Bank(reg.name, elements[0].width, tuple(
+                    (e.name, tuple(modes.index(m) for m in b.modes)) for e, b in zip(elements, reg.banks,
+                                                                                    strict=True)),
+                    reg.kind, span=reg.span))
 
     pcs = [r for r in registers if r.is_pc]
     if not pcs:
@@ -130,7 +160,75 @@ def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine |
     if len(sink.diagnostics) > errors_before:
         return None
     return ir.Machine(decl.name, word, memory, tuple(modes), mode_name, tuple(registers), pc,
-                      relocation, trap, causes, span=decl.span)
+                      relocation, trap, causes, span=decl.span, arrays=tuple(arrays), banks=tuple(banks))
+
+
+MAX_ARRAY = 4096  # elements of a register array
+
+
+def _expand_register(sink: DiagnosticSink, decl: ir.RegisterDecl,
+                     modes: tuple[str, ...]) -> list[tuple[str, ir.RegisterDecl]] | None:
+    """The names a register declaration defines, each with the declaration of the register
+    behind it: itself; or an array's name, then its elements; or a banked register's name, then
+    its copies.  None when the array or the banks are misdeclared (reported)."""
+    plain = attrs.evolve(decl, count=None, zero_index=None, banks=())
+    if decl.zero_index is not None and decl.count is None:
+        sink.error("V043", f"'zero {decl.zero_index}' names an element, but '{decl.name}' is not a register "
+                   "array", decl.span, f"write `reg {decl.name} zero` for a register that always reads 0")
+        return None
+    if decl.count is not None:
+        if decl.banks or decl.is_pc or decl.fields:
+            what = "banked" if decl.banks else "the pc" if decl.is_pc else "given fields"
+            sink.error("V043", f"the register array '{decl.name}' cannot be {what}", decl.span,
+                       "declare that register on its own, outside the array")
+            return None
+        if not 1 <= decl.count <= MAX_ARRAY:
+            sink.error("V023", f"a register array has 1 to {MAX_ARRAY} elements, not {decl.count}", decl.span,
+                       "e.g. `reg X[32]: 32`")
+            return None
+        if decl.is_zero and decl.zero_index is None:
+            sink.error("V043", f"'zero' on the register array '{decl.name}' must name its element", decl.span,
+                       f"e.g. `reg {decl.name}[{decl.count}] zero 0`: {decl.name}0 always reads 0")
+            return None
+        if decl.zero_index is not None and decl.zero_index >= decl.count:
+            sink.error("V023", f"'{decl.name}' has elements 0 to {decl.count - 1}, not {decl.zero_index}",
+                       decl.span, f"name an element below {decl.count}")
+            return None
+        return [(decl.name, plain)] + [
+            (f"{decl.name}{k}", attrs.evolve(plain, name=f"{decl.name}{k}", is_zero=k == decl.zero_index))
+            for k in range(decl.count)]
+    if decl.banks:
+        if decl.is_pc or decl.is_zero or decl.fields:
+            what = "the pc" if decl.is_pc else "a zero register" if decl.is_zero else "given fields"
+            sink.error("V044", f"the banked register '{decl.name}' cannot be {what}", decl.span,
+                       "a banked register is a plain register with one copy per mode")
+            return None
+        seen: dict[str, str] = {}
+        ok = True
+        for bank in decl.banks:
+            for mode in bank.modes:
+                if mode not in modes:
+                    sink.error("V014", f"unknown mode '{mode}'", bank.span,
+                               did_you_mean(mode, modes) or f"the modes are {', '.join(modes)}")
+                    ok = False
+                elif mode in seen:
+                    sink.error("V044", f"mode '{mode}' selects two copies of '{decl.name}': "
+                               f"'{seen[mode]}' and '{bank.name}'", bank.span, "list each mode once")
+                    ok = False
+                else:
+                    seen[mode] = bank.name
+        missing = [m for m in modes if m not in seen]
+        if ok and missing:
+            sink.error("V044", f"no copy of the banked register '{decl.name}' for mode"
+                       f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}", decl.span,
+                       f"add the mode{'s' if len(missing) > 1 else ''} to a copy, e.g. "
+                       f"`{decl.banks[0].name}: {' '.join((*decl.banks[0].modes, *missing))}`")
+            ok = False
+        if not ok:
+            return None
+        return [(decl.name, plain)] + [(b.name, attrs.evolve(plain, name=b.name, span=b.span))
+                                       for b in decl.banks]
+    return [(decl.name, plain)]
 
 
 def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) -> ir.Register | None:
@@ -196,14 +294,21 @@ def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) ->
 def _resolve_trap(sink: DiagnosticSink, machine: ir.MachineDecl, decl: ir.TrapDecl,
                   registers: dict[str, ir.Register], mode_name: str,
                   memory: ir.Memory) -> ir.TrapMechanism | None:
-    if decl.save is None or decl.load is None:
-        sink.error("V022", "the trap mechanism needs both a `save (...) -> E[n]` and a "
-                   "`load (...) <- E[n]`", decl.span,
-                   "PG74: `trap { save (M, P, R) -> E[0]; load (M, P, R) <- E[4] }`")
+    if (decl.save is None) != (decl.load is None):
+        given, other = ("save", "load") if decl.load is None else ("load", "save")
+        sink.error("V022", f"the trap mechanism has a `{given}` but no `{other}`", decl.span,
+                   "PG74: `trap { save (M, P, R) -> E[0]; load (M, P, R) <- E[4] }`; or write what a "
+                   "trap does in an `entry { ... }` block")
+        return None
+    if decl.save is None and decl.entry is None:
+        sink.error("V022", "the trap mechanism needs a `save (...) -> E[n]` and a `load (...) <- E[n]`, "
+                   "or an `entry { ... }` block", decl.span,
+                   "PG74: `trap { save (M, P, R) -> E[0]; load (M, P, R) <- E[4] }`; RISC-V: "
+                   "`trap { entry { MEPC = PC  M = machine  PC = MTVEC } }`")
         return None
     ok = True
-    for refs, memory_name, at in ((decl.save, decl.save_memory, decl.save_at),
-                                  (decl.load, decl.load_memory, decl.load_at),
+    for refs, memory_name, at in ((decl.save or (), decl.save_memory, decl.save_at),
+                                  (decl.load or (), decl.load_memory, decl.load_at),
                                   ((), decl.cause_memory, decl.cause_at)):
         words = 0
         for ref in refs:
@@ -222,6 +327,41 @@ def _resolve_trap(sink: DiagnosticSink, machine: ir.MachineDecl, decl: ir.TrapDe
             ok = False
     if not ok:
         return None
-    assert decl.save_at is not None and decl.load_at is not None
-    return ir.TrapMechanism(decl.save, decl.save_at, decl.load, decl.load_at, decl.cause_at,
-                            span=decl.span)
+    return ir.TrapMechanism(decl.save or (), decl.save_at or 0, decl.load or (), decl.load_at or 0,
+                            decl.cause_at, span=decl.span)
+
+
+def resolve_trap_entry(sink: DiagnosticSink, machine: ir.Machine, decl: ir.TrapDecl) -> ir.Machine | None:
+    """The machine with the statements of its trap `entry` block resolved: `cause` is the cause's
+    number (an operand of the memory word's width), and each cause's name reads as its number.
+    The block runs as the hardware, so it reaches memory by physical address only (`phys[...]`)."""
+    assert decl.entry is not None and machine.trap is not None
+    errors_before = len(sink.diagnostics)
+    for access in _nodes(decl.entry, ir.MemAccess):
+        if not access.physical:
+            sink.error("V045", "the trap entry reads and writes memory by physical address", access.span,
+                       "write `phys[...]`: the trap mechanism is not relocated")
+    for stmt in _nodes(decl.entry, ir.Trap):
+        sink.error("V045", "the trap entry cannot trap", stmt.span,
+                   "the trap mechanism runs once per trap; check the condition in the instruction instead")
+    state = machine.state_names
+    numbers = {name: k for k, name in enumerate(machine.causes) if name not in state and name != "cause"}
+    cause = ir.OperandDecl("cause", "imm", machine.memory.width)
+    scope = Scope(machine, (cause,), {}, sink, constants=numbers)
+    entry = scope.block(Expander(sink, {}, numbers).statements(decl.entry, {}))
+    if len(sink.diagnostics) > errors_before:
+        return None
+    return attrs.evolve(machine, trap=attrs.evolve(machine.trap, entry=entry))
+
+
+def _nodes(node: object, kind: type[T]) -> Iterator[T]:
+    """Every node of a kind in statements or expressions (before resolution)."""
+    if isinstance(node, kind):
+        yield node
+    if isinstance(node, tuple):
+        for item in node:
+            yield from _nodes(item, kind)
+    elif attrs.has(type(node)) and not isinstance(node, Span):
+        for f in attrs.fields(type(node)):  # type: ignore[arg-type]
+            if f.name != "span":
+                yield from _nodes(getattr(node, f.name), kind)

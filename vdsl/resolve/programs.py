@@ -201,9 +201,10 @@ class _Assembler:
     def operand_value(self, operand: ir.OperandDecl, word: ir.ProgramWord) -> int:
         assert operand.width is not None
         if operand.kind == "reg":
-            names = [r.name for r in self.isa.machine.general_registers]
-            if word.text in names:
-                return self.isa.machine.register_index(word.text)
+            codes = {name: code for code, name in self.isa.machine.operand_targets(operand)}
+            names = list(codes)
+            if word.text in codes:
+                return codes[word.text]
             self.sink.error("V010", f"operand '{operand.name}' needs a register, not '{word.text}'",
                             word.span, did_you_mean(word.text, names)
                             or "the registers are " + ", ".join(names))

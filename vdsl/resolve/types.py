@@ -133,7 +133,7 @@ class Scope:
     def target(self, expr: ir.Expr) -> ir.Expr | None:
         if isinstance(expr, ir.Name):
             kind = self.lookup_kind(expr.name)
-            if kind in ("register", "mode", "reg-operand"):
+            if kind in ("register", "mode", "reg-operand", "banked", "array"):
                 return self.expr(expr, None)
             if kind is None:
                 self.expr(expr, None)  # reports it undefined
@@ -152,6 +152,8 @@ class Scope:
             return self.expr(expr, None)
         if isinstance(expr, ir.MemAccess):
             return self.expr(expr, None)
+        if isinstance(expr, ir.SliceExpr) and self.array_of(expr) is not None:
+            return self.expr(expr, None)
         self.sink.error("V013", "cannot assign to this expression", expr.span,
                         "assign a register, a field, the mode, `mem[...]` or `phys[...]`")
         return None
@@ -165,6 +167,10 @@ class Scope:
                 return "reg-operand" if operand.kind == "reg" else "operand"
         if self.machine.register(name) is not None:
             return "register"
+        if self.machine.bank(name) is not None:
+            return "banked"
+        if self.machine.array(name) is not None:
+            return "array"
         if name == self.machine.mode_name:
             return "mode"
         if name in self.machine.modes:
@@ -177,7 +183,8 @@ class Scope:
 
     def names(self) -> list[str]:
         return (list(self.locals) + [o.name for o in self.operands]
-                + [r.name for r in self.machine.registers] + [self.machine.mode_name]
+                + [r.name for r in self.machine.registers] + [b.name for b in self.machine.banks]
+                + [a.name for a in self.machine.arrays] + [self.machine.mode_name]
                 + list(self.machine.modes) + list(self.constants))
 
     def check_same_width(self, value: ir.Expr, width: int, span: Span | None, what: str) -> None:
@@ -239,6 +246,15 @@ class Scope:
             reg = self.machine.register(expr.name)
             assert reg is not None
             return ir.Reg(reg.name, reg.width, span=expr.span)
+        if kind == "banked":
+            return ir.Banked(expr.name, self.machine.target_width(expr.name), span=expr.span)
+        if kind == "array":
+            array = self.machine.array(expr.name)
+            assert array is not None
+            self.sink.error("V043", f"'{expr.name}' is a register array: name one of its registers",
+                            expr.span, f"write `{expr.name}[i]` (i from 0 to {len(array.elements) - 1}), "
+                            f"or `{array.elements[-1]}`")
+            return ir.Const(0, 0, span=expr.span)
         # The mode reads as its number (0 = most privileged) and, like a number, widens to
         # the width its context wants: `A = M`, `M == user`.
         width = self.machine.mode_width
@@ -353,7 +369,32 @@ class Scope:
                         "slice bounds and widths are fixed when the spec is compiled")
         return None
 
+    def array_of(self, expr: ir.SliceExpr) -> ir.RegisterArray | None:
+        """The register array `X` of `X[i]`, if `expr` indexes one."""
+        if isinstance(expr.value, ir.Name) and self.lookup_kind(expr.value.name) == "array":
+            return self.machine.array(expr.value.name)
+        return None
+
+    def indexed(self, expr: ir.SliceExpr, array: ir.RegisterArray) -> ir.Expr:
+        """`X[i]`: the element of array X that `i` selects; a number must name one."""
+        count = len(array.elements)
+        if expr.lo is not None:
+            self.sink.error("V043", f"'{array.name}' is a register array: index it with one number",
+                            expr.span, f"write `{array.name}[i]` for an element and slice that element, "
+                            f"e.g. `{array.elements[0]}[3:0]`")
+            return ir.Const(0, 0, span=expr.span)
+        index = self.expr(expr.hi, None)
+        if isinstance(index, ir.Const) and index.width > 0 and index.value >= count:
+            self.sink.error("V023", f"'{array.name}' has registers 0 to {count - 1}, not {index.value}",
+                            expr.hi.span, f"index it below {count}")
+            return ir.Const(0, 0, span=expr.span)
+        width = self.machine.target_width(array.elements[0])
+        return ir.Indexed(array.name, index, width, span=expr.span)
+
     def slice(self, expr: ir.SliceExpr) -> ir.Expr:
+        array = self.array_of(expr)
+        if array is not None:
+            return self.indexed(expr, array)
         value = self.expr(expr.value, None)
         hi = self.constant(expr.hi, "a slice bound")
         lo = self.constant(expr.lo, "a slice bound") if expr.lo is not None else hi
@@ -436,8 +477,10 @@ def width_of(expr: ir.Expr) -> int:
 
 
 def target_name(target: ir.Expr) -> str:
-    if isinstance(target, ir.Reg):
+    if isinstance(target, ir.Reg | ir.Banked):
         return f"register '{target.reg}'"
+    if isinstance(target, ir.Indexed):
+        return f"a register of '{target.array}'"
     if isinstance(target, ir.Field):
         return f"field '{target.reg}.{target.field}'"
     if isinstance(target, ir.Mode):

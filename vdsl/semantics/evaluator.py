@@ -23,6 +23,7 @@ from vdsl.ir import nodes as ir
 from vdsl.semantics.domain import Domain, Mem, V
 
 MEMORY_CAUSE = ir.BUILTIN_CAUSES.index("memory")
+ILLEGAL_CAUSE = ir.BUILTIN_CAUSES.index("illegal")
 CAUSE_WIDTH = 8
 
 
@@ -200,17 +201,80 @@ class Evaluator(Generic[V, Mem]):
                               d.const(count - 1, width), value, width)
             self._mode = d.ite(live, value, self.mode_value(), width)
             self.mode_written = True
-        elif isinstance(target, ir.Operand):
-            for reg in self.machine.general_registers:
-                index = d.const(self.machine.register_index(reg.name), target.width)
-                selected = d.binary("==", self.operand(target), index, target.width)
+        elif isinstance(target, ir.Operand):  # a register operand: the register it names
+            for code, name in self.machine.operand_targets(self.instruction.operands[target.index]):
+                selected = d.binary("==", self.operand(target), d.const(code, target.width), target.width)
                 guard = d.binary("&&", live, selected, 1)
                 if not self.is_dead(guard):
-                    self.write_register(reg.name, guard, self.fit(value, target.width, reg.width))
+                    width = self.machine.target_width(name)
+                    self.write_target(name, guard, self.fit(value, target.width, width))
+        elif isinstance(target, ir.Indexed):
+            index = self.index(target)
+            for code, name in enumerate(self.array_elements(target)):
+                selected = d.binary("==", index, d.const(code, _width(target.index)), _width(target.index))
+                guard = d.binary("&&", live, selected, 1)
+                if not self.is_dead(guard):
+                    self.write_register(name, guard, value)
+        elif isinstance(target, ir.Banked):
+            self.write_target(target.reg, live, value)
         elif isinstance(target, ir.MemAccess):
             self.write_memory(self.expr(target.address), _width(target.address), target.physical, value)
         else:  # pragma: no cover
             raise InternalError(f"cannot assign to {type(target).__name__}")
+
+    def write_target(self, name: str, guard: V, value: V) -> None:
+        """Write a register, or the copy of a banked register the current mode selects."""
+        bank = self.machine.bank(name)
+        if bank is None:
+            self.write_register(name, guard, value)
+            return
+        for copy, modes in bank.copies:
+            selected = self.in_modes(modes)
+            guard_copy = self.domain.binary("&&", guard, selected, 1)
+            if not self.is_dead(guard_copy):
+                self.write_register(copy, guard_copy, value)
+
+    def read_target(self, name: str) -> V:
+        """Read a register, or the copy of a banked register the current mode selects."""
+        bank = self.machine.bank(name)
+        if bank is None:
+            return self.read_register(name)
+        d = self.domain
+        *others, (last, _) = bank.copies
+        result = self.read_register(last)
+        for copy, modes in reversed(others):
+            selected = self.in_modes(modes)
+            known = d.truth(selected)
+            if known is True:
+                result = self.read_register(copy)
+            elif known is None:
+                result = d.ite(selected, self.read_register(copy), result, bank.width)
+        return result
+
+    def in_modes(self, modes: tuple[int, ...]) -> V:
+        """Whether the current mode is one of `modes`."""
+        d = self.domain
+        width = self.machine.mode_width
+        mode = self.mode_value()
+        found = self.false
+        for m in modes:
+            found = d.binary("||", found, d.binary("==", mode, d.const(m, width), width), 1)
+        return found
+
+    def array_elements(self, expr: ir.Indexed) -> tuple[str, ...]:
+        array = self.machine.array(expr.array)
+        assert array is not None
+        return array.elements
+
+    def index(self, expr: ir.Indexed) -> V:
+        """The element number of `X[i]`; a number past the last element traps `illegal`."""
+        d = self.domain
+        index, width = self.expr(expr.index), _width(expr.index)
+        count = len(self.array_elements(expr))
+        if count < 1 << width:
+            outside = d.binary(">=", index, d.const(count, width), width)
+            self.raise_trap(d.binary("&&", self.path, outside, 1), ILLEGAL_CAUSE)
+        return index
 
     def write_register(self, name: str, guard: V, value: V) -> None:
         reg = self.machine.register(name)
@@ -277,6 +341,20 @@ class Evaluator(Generic[V, Mem]):
             return d.const(expr.value, expr.width)
         if isinstance(expr, ir.Reg):
             return self.read_register(expr.reg)
+        if isinstance(expr, ir.Banked):
+            return self.read_target(expr.reg)
+        if isinstance(expr, ir.Indexed):
+            index, width = self.index(expr), _width(expr.index)
+            *others, last = self.array_elements(expr)
+            result = self.read_register(last)
+            for code in range(len(others) - 1, -1, -1):
+                selected = d.binary("==", index, d.const(code, width), width)
+                known = d.truth(selected)
+                if known is True:
+                    result = self.read_register(others[code])
+                elif known is None:
+                    result = d.ite(selected, self.read_register(others[code]), result, expr.width)
+            return result
         if isinstance(expr, ir.Field):
             reg = self.machine.register(expr.reg)
             assert reg is not None
@@ -327,12 +405,11 @@ class Evaluator(Generic[V, Mem]):
         d = self.domain
         selected = self.operand(operand)
         result = d.const(0, operand.width)
-        for reg in self.machine.general_registers:
-            index = d.const(self.machine.register_index(reg.name), operand.width)
-            condition = d.binary("==", selected, index, operand.width)
+        for code, name in self.machine.operand_targets(self.instruction.operands[operand.index]):
+            condition = d.binary("==", selected, d.const(code, operand.width), operand.width)
             if self.is_dead(condition):
                 continue
-            value = self.fit(self.read_register(reg.name), reg.width, operand.width)
+            value = self.fit(self.read_target(name), self.machine.target_width(name), operand.width)
             result = d.ite(condition, value, result, operand.width)
         return result
 

@@ -78,6 +78,25 @@ class _Run:
         if name == self.machine.pc:
             self.pc_written = True
 
+    def named(self, operand: ir.Operand) -> str | None:
+        """The register (or banked register) a register operand's value names."""
+        targets = dict(self.machine.operand_targets(self.instruction.operands[operand.index]))
+        return targets.get(self.operands[operand.index])
+
+    def copy(self, name: str) -> str:
+        """A register itself, or, for a banked register, the copy of the current mode."""
+        bank = self.machine.bank(name)
+        return name if bank is None else bank.copy(self.state.mode)
+
+    def element(self, expr: ir.Indexed, lets: dict[str, int]) -> str:
+        """The register `X[i]` names; an index past the last one traps `illegal`."""
+        array = self.machine.array(expr.array)
+        assert array is not None
+        index = self.value(expr.index, lets)
+        if index >= len(array.elements):
+            raise _Trapped("illegal")
+        return array.elements[index]
+
     def finish(self) -> None:
         """The pc advances past the instruction unless the instruction wrote it."""
         if not self.pc_written:
@@ -148,11 +167,14 @@ class _Run:
         elif isinstance(target, ir.Mode):
             count = len(self.machine.modes)
             self.state.slots[self.state.mode_index] = min(value, count - 1)  # no such mode: the least
-        elif isinstance(target, ir.Operand):  # a `reg` operand: the general register it names
-            names = {self.machine.register_index(r.name): r.name for r in self.machine.general_registers}
-            name = names.get(self.operands[target.index])
+        elif isinstance(target, ir.Operand):  # a register operand: the register it names
+            name = self.named(target)
             if name is not None:
-                self.set_register(name, value)
+                self.set_register(self.copy(name), value)
+        elif isinstance(target, ir.Banked):
+            self.set_register(self.copy(target.reg), value)
+        elif isinstance(target, ir.Indexed):
+            self.set_register(self.element(target, lets), value)
         elif isinstance(target, ir.MemAccess):
             where = self.physical(self.value(target.address, lets), target.physical)
             self.state.memory[where] = value & mask(self.machine.memory.width)
@@ -173,9 +195,12 @@ class _Run:
             operand = self.operands[expr.index]
             if expr.kind == "imm":
                 return operand & mask(expr.width)
-            names = {self.machine.register_index(r.name): r.name for r in self.machine.general_registers}
-            name = names.get(operand)
-            return self.get_register(name) & mask(expr.width) if name is not None else 0
+            name = self.named(expr)
+            return self.get_register(self.copy(name)) & mask(expr.width) if name is not None else 0
+        if isinstance(expr, ir.Banked):
+            return self.get_register(self.copy(expr.reg))
+        if isinstance(expr, ir.Indexed):
+            return self.get_register(self.element(expr, lets))
         if isinstance(expr, ir.Local):
             return lets[expr.name]
         if isinstance(expr, ir.NextPc):

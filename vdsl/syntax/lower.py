@@ -23,6 +23,13 @@ class _Setting:
     what: str
 
 
+@attrs.frozen
+class _Count:
+    """`[N]` after a register's name: how many elements its array has."""
+
+    value: int
+
+
 def parse_int(text: str) -> int:
     text = text.replace("_", "")
     if text[:2] in ("0x", "0X"):
@@ -150,6 +157,8 @@ class _Lowering(Transformer[Token, Any]):
 
     def reg_decl(self, meta: Any, children: list[Any]) -> ir.RegisterDecl:
         kind, is_pc, is_zero, width, fields, name = "general", False, False, None, (), ""
+        count = zero_index = None
+        banks: tuple[ir.BankDecl, ...] = ()
         for child in children:
             if isinstance(child, Token) and child.type == "STATE_KIND":
                 kind = str(child)
@@ -157,13 +166,29 @@ class _Lowering(Transformer[Token, Any]):
                 is_pc = True
             elif isinstance(child, Token) and child.type == "ZERO_MARK":
                 is_zero = True
+            elif isinstance(child, Token) and child.type == "INT":
+                zero_index = parse_int(child)
             elif isinstance(child, Token):
                 name = str(child)
+            elif isinstance(child, _Count):
+                count = child.value
             elif isinstance(child, int):
                 width = child
+            elif child and isinstance(child[0], ir.BankDecl):
+                banks = child
             else:
                 fields = child
-        return ir.RegisterDecl(name, width, is_pc, kind, fields, span=self.span(meta), is_zero=is_zero)
+        return ir.RegisterDecl(name, width, is_pc, kind, fields, span=self.span(meta), is_zero=is_zero,
+                               count=count, zero_index=zero_index, banks=banks)
+
+    def array_size(self, meta: Any, children: list[Token]) -> _Count:
+        return _Count(parse_int(children[0]))
+
+    def bank_list(self, meta: Any, children: list[ir.BankDecl]) -> tuple[ir.BankDecl, ...]:
+        return tuple(children)
+
+    def bank(self, meta: Any, children: list[Token]) -> ir.BankDecl:
+        return ir.BankDecl(str(children[0]), tuple(str(c) for c in children[1:]), span=self.span(meta))
 
     def width(self, meta: Any, children: list[Token]) -> int:
         return parse_int(children[0])
@@ -203,7 +228,7 @@ class _Lowering(Transformer[Token, Any]):
         parts: dict[str, Any] = {
             "save": None, "save_memory": None, "save_at": None,
             "load": None, "load_memory": None, "load_at": None,
-            "cause_memory": None, "cause_at": None, "causes": (),
+            "cause_memory": None, "cause_at": None, "causes": (), "entry": None,
         }
         for value in given.values():
             parts.update(value)
@@ -224,6 +249,9 @@ class _Lowering(Transformer[Token, Any]):
     def trap_causes(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("causes", {"causes": tuple(str(c) for c in children)}, self.span(meta),
                         "`causes`")
+
+    def trap_entry(self, meta: Any, children: list[Any]) -> _Setting:
+        return _Setting("entry", {"entry": children[0]}, self.span(meta), "`entry`")
 
     def psw(self, meta: Any, children: list[ir.StateRef]) -> tuple[ir.StateRef, ...]:
         return tuple(children)
@@ -289,6 +317,8 @@ class _Lowering(Transformer[Token, Any]):
 
     def operand(self, meta: Any, children: list[Any]) -> ir.OperandDecl:
         kind, width = children[1] if len(children) > 1 else ("imm", None)
+        if isinstance(width, str):  # `r: X`: the array's name
+            return ir.OperandDecl(str(children[0]), kind, None, span=self.span(meta), array=width)
         return ir.OperandDecl(str(children[0]), kind, width, span=self.span(meta))
 
     def imm_width(self, meta: Any, children: list[Token]) -> tuple[str, int]:
@@ -296,6 +326,9 @@ class _Lowering(Transformer[Token, Any]):
 
     def reg_kind(self, meta: Any, children: list[Token]) -> tuple[str, None]:
         return "reg", None
+
+    def array_kind(self, meta: Any, children: list[Token]) -> tuple[str, str]:
+        return "reg", str(children[0])
 
     def block(self, meta: Any, children: list[Any]) -> tuple[ir.Stmt, ...]:
         return tuple(c for c in children if not isinstance(c, Token))
@@ -354,6 +387,11 @@ class _Lowering(Transformer[Token, Any]):
 
     def field_ref(self, meta: Any, children: list[Token]) -> ir.Member:
         return ir.Member(str(children[0]), str(children[1]), span=self.span(meta))
+
+    def index_ref(self, meta: Any, children: list[Any]) -> ir.SliceExpr:
+        name = children[0]
+        return ir.SliceExpr(ir.Name(str(name), span=self.token_span(name)), children[1], None,
+                            span=self.span(meta))
 
     def mem_ref(self, meta: Any, children: list[Any]) -> ir.MemAccess:
         return ir.MemAccess(children[0], physical=False, span=self.span(meta))
