@@ -295,3 +295,17 @@ def test_a_guest_kernel_keeps_its_own_stack_under_a_monitor() -> None:
     assert guest.divergence.instruction == "GETUSP"
     assert guest.divergence.explanation is not None
     assert "mode-sensitive" in guest.divergence.explanation.classes
+
+
+def test_the_bundled_riscv_boots_through_mtvec() -> None:
+    from conftest import SPECS
+
+    from vdsl import compile_files
+
+    result = run_program(compile_files(SPECS / "riscv.vspec"), "boot")
+    assert result.status == "halted" and result.state.machine.modes[result.state.mode] == "machine"
+    ecall = 21  # ADDI (4 words) x2, CSRRW (4) x2, MRET (1), ADDI (4): the ECALL is at 21
+    assert value(result, "MEPC") == value(result, "X7") == ecall
+    assert value(result, "MCAUSE") == value(result, "X6") == 8  # an environment call from U
+    assert result.state.get(ir.StateRef("MSTATUS", "MPP")) == 0  # it came from U
+    assert value(result, "PC") == value(result, "MTVEC") + 7  # two CSRRS and WFI past the handler
