@@ -66,8 +66,8 @@ def resolve_encoding(sink: DiagnosticSink, decl: ir.EncodingDecl, instruction: s
         fixed = sum(p.width for p in parts if p.operand is None)
         sink.error("V051", f"the encoding of '{instruction}' is {bits(total)}, but a memory word of "
                    f"'{machine.name}' is {bits(word)}", decl.span,
-                   f"it has {bits(fixed)} of fixed bits and {bits(total - fixed)} of fields: "
-                   f"{'remove' if total > word else 'add'} {bits(abs(total - word))}")
+                   f"it has {fixed} fixed bit{'s' if fixed != 1 else ''} and fields of "
+                   f"{bits(total - fixed)}: {'remove' if total > word else 'add'} {bits(abs(total - word))}")
         return None
     for index, width in widths.items():
         if operands[index].kind == "imm" and declared[index].width is None:
@@ -154,7 +154,7 @@ def _operand_bits(sink: DiagnosticSink, parts: list[_Part], operand: ir.OperandD
     if whole and len(parts) > 1:
         twice = parts[1] if parts[0] in whole else whole[0]
         sink.error("V054", f"operand '{operand.name}' is held in two fields", twice.span,
-                   "a whole operand has one field; split one over several with slices, NAME[HI:LO]")
+                   f"remove one; to split an operand over several fields, use slices: {operand.name}[HI:LO]")
         return None
     if whole:
         return whole[0].width

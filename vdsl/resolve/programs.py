@@ -221,7 +221,8 @@ class _Assembler:
             name = inst.operands[index].name
             self.sink.error("V023", f"register '{word.text}' is at position {position}, which does not fit "
                             f"in the {bits(held)} of operand '{name}' in the encoding of '{inst.name}'",
-                            word.span, f"{a_bits(held)} field holds positions 0 to {(1 << held) - 1}")
+                            word.span, f"{a_bits(held)} field holds positions 0 to {(1 << held) - 1}; "
+                            f"position {position} needs {bits(position.bit_length())}")
 
     def check_init(self, item: ir.InitDecl) -> None:
         check_state_value(self.sink, self.isa.machine, item.target, item.value, item.span,
