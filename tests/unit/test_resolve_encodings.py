@@ -52,6 +52,9 @@ PATTERNS = table(
       "is held in one of them"]),
     ("slice-beyond-operand", MACHINE + 'isa i for m { inst X a: 4 = "a[4:0] 00000000000" { halt } }',
      ["2:30 V053 operand 'a' is 4 bits, but 'a[4:0]' holds its bit 4; hint: its bits are 3 to 0"]),
+    ("slice-beyond-word", MACHINE + 'isa i for m { inst X a = "a[99999999999:0] 0" { halt } }',
+     ["2:27 V053 'a[99999999999:0]' holds bit 99999999999 of operand 'a', but an operand held in a 16-bit "
+      "word has at most 16 bits; hint: its bits are 15 to 0 at most"]),
     ("operand-twice", MACHINE + 'isa i for m { inst X r: reg = "r 00000000000000 r" { halt } }',
      ["2:49 V054 operand 'r' is held in two fields; hint: remove one; to split an operand over several "
       "fields, use slices: r[HI:LO]"]),

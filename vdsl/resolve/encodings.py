@@ -19,7 +19,7 @@ import attrs
 
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
-from vdsl.resolve.common import bits
+from vdsl.resolve.common import a_bits, bits
 from vdsl.source import Span
 
 _PART = re.compile(r"\S+")
@@ -125,6 +125,12 @@ def _part(sink: DiagnosticSink, text: str, span: Span | None, instruction: str,
         if int(hi) < low:
             sink.error("V050", f"the slice '{text}' is reversed", span,
                        f"write the high bit first: {name}[{low}:{hi}]")
+            return None
+        word = machine.memory.width
+        if int(hi) >= word:  # an operand held in one word has no more bits than the word
+            sink.error("V053", f"'{text}' holds bit {int(hi)} of operand '{name}', but an operand held in "
+                       f"{a_bits(word)} word has at most {bits(word)}", span,
+                       f"its bits are {word - 1} to 0 at most")
             return None
         return _Part(text, int(hi) - low + 1, span, index, low)
     operand = declared[index]
