@@ -42,24 +42,25 @@ class _Part:
 
 
 def resolve_encoding(sink: DiagnosticSink, decl: ir.EncodingDecl, instruction: str,
-                     declared: Sequence[ir.OperandDecl], operands: list[ir.OperandDecl],
-                     machine: ir.Machine) -> ir.Encoding | None:
-    """The encoding a pattern declares, or None after reporting what is wrong with it.
+                     declared: Sequence[ir.OperandDecl], operands: Sequence[ir.OperandDecl],
+                     machine: ir.Machine) -> tuple[ir.Encoding | None, tuple[ir.OperandDecl, ...]]:
+    """The encoding a pattern declares (None after reporting what is wrong with it), and the
+    operands with the widths their fields give to immediates declared without one.
 
-    `declared` are the operands as written and `operands` as resolved, one for one; an
-    immediate operand without a declared width takes the width its fields give it, in
-    `operands`."""
+    `declared` are the operands as written and `operands` as resolved, one for one."""
     errors_before = len(sink.diagnostics)
     written = _split(decl)
     parts = [p for text, span in written
              if (p := _part(sink, text, span, instruction, declared, machine)) is not None]
     if not written:
         sink.error("V050", f"the encoding of '{instruction}' is empty", decl.span, _PATTERN_HINT)
-    widths = {index: width for index in {p.operand for p in parts if p.operand is not None}
-              if (width := _operand_bits(sink, [p for p in parts if p.operand == index],
-                                         declared[index])) is not None}
+    widths: dict[int, int] = {}  # the operands held in fields, by index, and their widths
+    for index in sorted({p.operand for p in parts if p.operand is not None}):
+        width = _operand_bits(sink, [p for p in parts if p.operand == index], declared[index])
+        if width is not None:
+            widths[index] = width
     if len(sink.diagnostics) > errors_before:
-        return None
+        return None, tuple(operands)
     total = sum(p.width for p in parts)
     word = machine.memory.width
     if total != word:
@@ -68,10 +69,9 @@ def resolve_encoding(sink: DiagnosticSink, decl: ir.EncodingDecl, instruction: s
                    f"'{machine.name}' is {bits(word)}", decl.span,
                    f"it has {fixed} fixed bit{'s' if fixed != 1 else ''} and fields of "
                    f"{bits(total - fixed)}: {'remove' if total > word else 'add'} {bits(abs(total - word))}")
-        return None
-    for index, width in widths.items():
-        if operands[index].kind == "imm" and declared[index].width is None:
-            operands[index] = attrs.evolve(operands[index], width=width)
+        return None, tuple(operands)
+    sized = tuple(attrs.evolve(o, width=widths[i]) if i in widths and o.kind == "imm" and
+                  declared[i].width is None else o for i, o in enumerate(operands))
     mask = value = 0
     fields = []
     lo = total
@@ -85,8 +85,9 @@ def resolve_encoding(sink: DiagnosticSink, decl: ir.EncodingDecl, instruction: s
                 mask |= 1 << (lo + k)
                 value |= int(bit) << (lo + k)
     extension = tuple(i for i in range(len(operands)) if i not in widths)
-    return ir.Encoding(" ".join(p.text for p in parts), mask, value, tuple(fields), extension,
-                       span=decl.span)
+    encoding = ir.Encoding(" ".join(p.text for p in parts), mask, value, tuple(fields), extension,
+                           span=decl.span)
+    return encoding, sized
 
 
 def _split(decl: ir.EncodingDecl) -> list[tuple[str, Span | None]]:

@@ -171,7 +171,8 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
         operands.append(attrs.evolve(operand, width=width))
     encoding = None
     if decl.encoding is not None and len(operands) == len(decl.operands):  # else: reported above
-        encoding = resolve_encoding(sink, decl.encoding, decl.name, decl.operands, operands, machine)
+        encoding, resized = resolve_encoding(sink, decl.encoding, decl.name, decl.operands, operands, machine)
+        operands = list(resized)
     scope = Scope(machine, tuple(operands), {}, sink, constants=constants)
     visible = {k: v for k, v in constants.items() if k not in {o.name for o in operands}}
     body = scope.block(Expander(sink, helpers, visible).statements(decl.body, {}))
