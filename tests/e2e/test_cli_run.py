@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,32 @@ def test_a_file_with_nothing_to_run_says_so() -> None:
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == ("error: there is nothing to run: the files declare no scenario and no program; "
                              "`vdsl check` classifies their isas\n")
+
+
+def test_an_encoded_program_runs_as_on_its_unencoded_twin(tmp_path: Path) -> None:
+    encoded = Path(__file__).parent.parent / "specs" / "rv_encoded.vspec"
+    twin = tmp_path / "rv_plain.vspec"
+    twin.write_text(re.sub(r' = "[^"]*"', "", encoded.read_text(encoding="utf-8")), encoding="utf-8")
+    runs = []
+    for spec in (encoded, twin):
+        trace = tmp_path / f"{spec.stem}.jsonl"
+        result = run_vdsl("run", str(spec), "--program", "sum", "--format", "json", "--trace", str(trace))
+        assert (result.returncode, result.stderr) == (0, "")
+        runs.append((json.loads(result.stdout),
+                     [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]))
+    (mine, my_steps), (theirs, their_steps) = runs
+    # The twin lays the program out in more words (an opcode word, then a word per operand), so
+    # addresses differ: the pc, and the pc the trap saved in E[1]; everything else is the same.
+    assert (mine["status"], mine["steps"], mine["state"]["mode"]) == ("halted", 26, "machine")
+    assert (theirs["status"], theirs["steps"], theirs["state"]["mode"]) == ("halted", 26, "machine")
+    registers = {name: value for name, value in mine["state"]["registers"].items() if name != "PC"}
+    assert registers == {name: value for name, value in theirs["state"]["registers"].items() if name != "PC"}
+    assert mine["state"]["memory_changes"]["100"] == theirs["state"]["memory_changes"]["100"] == 15
+    def steps(trace: list[dict[str, object]]) -> list[tuple[object, ...]]:
+        """Each step's instruction, operands (but a branch's target address) and register changes."""
+        return [(s["instruction"], s["operands"] if s["instruction"] not in ("BEQ", "BNE") else None,
+                 {k: v for k, v in s["changes"]["registers"].items() if k != "PC"})  # type: ignore[index]
+                for s in trace]
+
+    assert steps(my_steps) == steps(their_steps)
+    assert [s["operands"] for s in my_steps if s["instruction"] == "LI"] == [[6, 0xDEADBEEF]]

@@ -3,6 +3,9 @@ their equivalence, resource control, efficiency, costs, traces and expectations.
 
 from __future__ import annotations
 
+import itertools
+import re
+
 import pytest
 from conftest import spec_from
 
@@ -344,3 +347,33 @@ def test_scenario_expectations(expect: str, holds: bool) -> None:
     result = run(("a", "calls", "user"), ("k", "whoami", "supervisor"), programs=PROGRAMS, expect=expect)
     (found,) = result.expectations
     assert found.holds is holds, found.detail
+
+
+# ---------------------------------------------------------------- encoded instructions
+
+
+def _encoded(text: str) -> str:
+    """The acc isa with a pattern per instruction: 1010 and its opcode in the word, its operand
+    (if any) in an extension word, so every instruction keeps its size and every address."""
+    count = itertools.count()
+    return re.sub(r"(inst \w+(?: \w+)?)(\s+\{)",
+                  lambda m: f'{m.group(1)} = "1010{next(count):012b}"{m.group(2)}', text)
+
+
+def test_an_encoded_isa_runs_under_the_monitor_as_its_unencoded_twin() -> None:
+    runs = []
+    for machine_text in (MACHINE, _encoded(MACHINE)):
+        spec = spec_from(machine_text + PROGRAMS + POLICY + "scenario s {\n    hypervisor m\n"
+                         "    guest a runs calls in user\n    guest e runs escape in user\n"
+                         "    guest k runs whoami in supervisor\n}\n")
+        scenario = spec.scenario("s")
+        assert scenario is not None
+        runs.append(run_scenario(scenario, None, 1000, trace=True))
+    plain, encoded = runs
+    isa = encoded.scenario.isa
+    assert all(i.encoding is not None for i in isa.instructions)
+    assert [e.to_json() for e in encoded.events] == [e.to_json() for e in plain.events]
+    assert [(g.status, g.equivalent, g.counters, g.violations) for g in encoded.guests] == \
+        [(g.status, g.equivalent, g.counters, g.violations) for g in plain.guests]
+    divergence = encoded.guests[2].divergence
+    assert divergence is not None and divergence.instruction == "GETM"  # read back through the decoder

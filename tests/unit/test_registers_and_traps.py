@@ -309,3 +309,19 @@ def test_the_bundled_riscv_boots_through_mtvec() -> None:
     assert value(result, "MCAUSE") == value(result, "X6") == 8  # an environment call from U
     assert result.state.get(ir.StateRef("MSTATUS", "MPP")) == 0  # it came from U
     assert value(result, "PC") == value(result, "MTVEC") + 7  # two CSRRS and WFI past the handler
+
+
+def test_an_encoded_isa_names_array_registers_in_fields() -> None:
+    spec = spec_from("""
+        machine m { word 16 memory E[256] modes { s > u } reg X[8]: 16 zero 0 reg P pc }
+        isa i for m {
+            inst ADD d: X, a: X, b: X = "0001 d a b ..." { d = a + b }
+            inst LI d: X, v: 8 = "0010 d . v"          { d = zext(v, 16) }
+            inst HALT = "1111 ............"            { halt }
+        }
+        program p on i { LI X1, 5  LI X2, 7  ADD X3, X1, X2  HALT }
+    """)
+    result = run_program(spec, "p")
+    assert result.status == "halted" and value(result, "X3") == 12
+    # ADD X3, X1, X2: 0001 011 001 010 000; each field holds the element's number, 3 bits.
+    assert result.state.memory[2] == 0b0001_011_001_010_000

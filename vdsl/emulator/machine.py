@@ -1,7 +1,8 @@
 """The bare-machine emulator: fetch, relocate, run compiled instructions, take traps.
 
 Instructions live in memory as words: the opcode (the instruction's index in its ISA),
-then one word per operand.  Code is compiled in blocks and cached by physical address; a
+then one word per operand, or an encoded word and its extension words when the ISA declares
+encodings (`Decoder` finds which).  Code is compiled in blocks and cached by physical address; a
 write to a word of cached code forgets the blocks that cover it.
 
 A monitor drives the emulator without subclassing it: `run(budget)` and `step()`, a trap
@@ -16,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from vdsl.emulator.decoder import Decoder
 from vdsl.emulator.state import MachineState, differences
 from vdsl.emulator.traps import compiled_traps
 from vdsl.ir import nodes as ir
@@ -155,7 +157,8 @@ class Emulator:
         self.single_step = single_step  # one instruction per fetch, always (an interpreter)
         self.counters = Counters()
         self.blocks: dict[int, _Block] = {}
-        self.singles: dict[tuple[int, ...], _Block] = {}  # by the instruction's words: never stale
+        # by the instruction (its opcode) and its operand values, which give its words: never stale
+        self.singles: dict[tuple[int, ...], _Block] = {}
         # compiled code's words -> what forgets it; another emulator's, seen through a view,
         # when this one writes memory that emulator runs code from
         self.watch: Watch = watch if watch is not None else {}
@@ -166,6 +169,7 @@ class Emulator:
         self.traps = compiled_traps(self.machine)
         self.window = fetch_window(self.machine)
         self.pc_index = self.machine.register_index(self.machine.pc)
+        self.decoder = Decoder(isa)
 
     # ------------------------------------------------------------ decoding
     def forget(self, address: int) -> None:
@@ -180,13 +184,12 @@ class Emulator:
     def decode(self, address: int) -> BlockInstruction | _Block:
         """The instruction at a physical address, or the fault block of a fetch that traps."""
         memory = self.state.memory
-        opcode = memory[address]
-        if opcode >= len(self.isa.instructions):
+        inst = self.decoder.instruction(memory[address])
+        if inst is None:
             return _FAULTS[ILLEGAL]
-        inst = self.isa.instructions[opcode]
         if address + inst.size > len(memory):
             return _FAULTS[MEMORY]
-        operands = tuple(memory[address + 1:address + inst.size])
+        operands = inst.operand_values(memory[address:address + inst.size])
         for operand, value in zip(inst.operands, operands, strict=False):
             if operand.kind == "reg" and value not in self.codes(operand):
                 return _FAULTS[ILLEGAL]

@@ -148,7 +148,7 @@ def load_program(isa: ir.Isa, program: ir.Program) -> MachineState:
     for placed in program.instructions:
         inst = isa.instruction(placed.name)
         assert inst is not None
-        words = (inst.opcode, *placed.operands)
+        words = inst.words(placed.operands)
         state.memory[placed.address:placed.address + len(words)] = list(words)
     for address, value in program.data:
         state.memory[address] = value

@@ -10,7 +10,7 @@ import re
 
 import attrs
 
-from vdsl.ir.nodes import Hypervisor, Isa, Machine, Program, Spec
+from vdsl.ir.nodes import OMIT_WHEN_NONE, Hypervisor, Isa, Machine, Program, Spec
 
 # Declarations the spec dumps once on its own: elsewhere they are referred to by name.
 _DECLARATIONS = (Machine, Isa, Program, Hypervisor)
@@ -51,7 +51,7 @@ def _is_atomic(value: object) -> bool:
 
 def _fields(node: object) -> list[tuple[str, object]]:
     fields = [(f.name, getattr(node, f.name)) for f in attrs.fields(type(node))  # type: ignore[arg-type]
-              if f.eq]
+              if f.eq and not (f.metadata.get(OMIT_WHEN_NONE) and getattr(node, f.name) is None)]
     if isinstance(node, Spec):  # the spec is where each declaration is dumped whole
         return fields
     return [(name, _reference(value)) for name, value in fields]

@@ -8,6 +8,9 @@ expressions are typed: every one knows its width in bits and what it refers to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import attrs
 
 from vdsl.source import Span
@@ -17,6 +20,15 @@ def span_field() -> Span | None:
     """Where a node came from: kept for diagnostics, ignored by equality."""
     span: Span | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     return span
+
+
+OMIT_WHEN_NONE = "omit_when_none"
+
+
+def optional_field() -> Any:
+    """A field most specs leave None: the IR dump leaves it out then, so that a feature added to
+    the language does not change the dump of a spec that does not use it."""
+    return attrs.field(default=None, kw_only=True, metadata={OMIT_WHEN_NONE: True})
 
 
 # ---------------------------------------------------------------- expressions (unresolved)
@@ -542,11 +554,20 @@ class OperandDecl:
 
 
 @attrs.frozen
+class EncodingDecl:
+    """`= "PATTERN"` after an instruction's operands, as written (without the quotes)."""
+
+    text: str
+    span: Span | None = span_field()
+
+
+@attrs.frozen
 class InstructionDecl:
     name: str
     operands: tuple[OperandDecl, ...]
     body: tuple[Stmt, ...]
     span: Span | None = span_field()
+    encoding: EncodingDecl | None = None
 
 
 @attrs.frozen
@@ -599,19 +620,86 @@ class IsaDecl:
 
 
 @attrs.frozen
+class EncodingField:
+    """Bits of an operand held in the instruction word: the operand's bits `value_lo ..
+    value_lo + width - 1` are the word's bits `lo .. lo + width - 1`."""
+
+    operand: int  # the operand's index
+    lo: int
+    width: int
+    value_lo: int = 0  # a whole operand's field holds its bits from 0
+
+
+@attrs.frozen
+class Encoding:
+    """An instruction's bit pattern: the fixed bits of its first word (`mask`, and their
+    `value`), the fields that hold operands in that word (an operand's bits may be split over
+    several, as RISC-V splits immediates), and the operands that follow the word in extension
+    words, one word each, in order."""
+
+    pattern: str  # as written, parts separated by one space
+    mask: int
+    value: int
+    fields: tuple[EncodingField, ...]
+    extension: tuple[int, ...]  # the indices of the operands in extension words
+    span: Span | None = span_field()
+
+    def matches(self, word: int) -> bool:
+        return word & self.mask == self.value
+
+    def held_width(self, operand: int) -> int | None:
+        """How many bits of the word hold an operand; None: it has an extension word."""
+        widths = [f.width for f in self.fields if f.operand == operand]
+        return sum(widths) if widths else None
+
+    def encode(self, operands: Sequence[int]) -> tuple[int, ...]:
+        """The memory words of the instruction with these operand values (each fits its fields)."""
+        word = self.value
+        for field in self.fields:
+            word |= ((operands[field.operand] >> field.value_lo) & ((1 << field.width) - 1)) << field.lo
+        return (word, *(operands[i] for i in self.extension))
+
+    def decode(self, words: Sequence[int]) -> tuple[int, ...]:
+        """The operand values in the instruction's memory words, in declaration order."""
+        values = [0] * (len({f.operand for f in self.fields}) + len(self.extension))
+        for field in self.fields:
+            values[field.operand] |= ((words[0] >> field.lo) & ((1 << field.width) - 1)) << field.value_lo
+        for k, index in enumerate(self.extension, start=1):
+            values[index] = words[k]
+        return tuple(values)
+
+
+@attrs.frozen
 class Instruction:
-    """A resolved instruction: its opcode is its index in the ISA."""
+    """A resolved instruction: its opcode is its index in the ISA.  In memory it is its opcode
+    word followed by one word per operand, or, when it has an `encoding`, the encoded word
+    followed by its extension words."""
 
     name: str
     opcode: int
     operands: tuple[OperandDecl, ...]
     body: tuple[Stmt, ...]
     span: Span | None = span_field()
+    encoding: Encoding | None = optional_field()
 
     @property
     def size(self) -> int:
-        """Words it occupies in memory: the opcode, then one word per operand."""
+        """Words it occupies in memory."""
+        if self.encoding is not None:
+            return 1 + len(self.encoding.extension)
         return 1 + len(self.operands)
+
+    def words(self, operands: Sequence[int]) -> tuple[int, ...]:
+        """Its memory words with these operand values (a `reg` operand: the register's position)."""
+        if self.encoding is not None:
+            return self.encoding.encode(operands)
+        return (self.opcode, *operands)
+
+    def operand_values(self, words: Sequence[int]) -> tuple[int, ...]:
+        """The operand values in its memory words: the inverse of `words`."""
+        if self.encoding is not None:
+            return self.encoding.decode(words)
+        return tuple(words[1:self.size])
 
 
 @attrs.frozen

@@ -422,12 +422,11 @@ class Monitor:
         address = pc + offset
         if pc >= limit or address >= len(state.memory):
             return None, ()
-        opcode = state.memory[address]
-        if opcode >= len(vm.isa.instructions):
+        found = vm.interpreter.decoder.at(state.memory, address)
+        if found is None:
             return None, ()
-        inst = vm.isa.instructions[opcode]
-        end = min(address + inst.size, len(state.memory))
-        return inst.name, tuple(state.memory[a] for a in range(address + 1, end))
+        inst, operands = found
+        return inst.name, operands
 
     # ------------------------------------------------------------ the trace
     def event(self, kind: str, vm: VirtualMachine, pc: int,

@@ -8,6 +8,7 @@ from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
 from vdsl.resolve.common import check_pins, check_width, extends_order, undefined
+from vdsl.resolve.encodings import check_encodings, resolve_encoding
 from vdsl.resolve.helpers import Expander, check_helpers
 from vdsl.resolve.types import Scope
 from vdsl.source import Span
@@ -68,6 +69,7 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine,
         resolved = _resolve_instruction(sink, inst, machine, len(instructions), constants, helpers)
         if resolved is not None:
             instructions.append(resolved)
+    check_encodings(sink, decl.name, list(seen.values()), instructions, machine)
     guest_mode = machine.modes[-1]
     if decl.guest_mode is not None:
         if decl.guest_mode in machine.modes:
@@ -179,9 +181,13 @@ def _resolve_instruction(sink: DiagnosticSink, decl: ir.InstructionDecl, machine
                            f"declare it at most {machine.memory.width} bits wide")
                 width = machine.memory.width
         operands.append(attrs.evolve(operand, width=width))
+    encoding = None
+    if decl.encoding is not None and len(operands) == len(decl.operands):  # else: reported above
+        encoding, resized = resolve_encoding(sink, decl.encoding, decl.name, decl.operands, operands, machine)
+        operands = list(resized)
     scope = Scope(machine, tuple(operands), {}, sink, constants=constants)
     visible = {k: v for k, v in constants.items() if k not in {o.name for o in operands}}
     body = scope.block(Expander(sink, helpers, visible).statements(decl.body, {}))
     if len(sink.diagnostics) > errors_before:
         return None
-    return ir.Instruction(decl.name, opcode, tuple(operands), body, span=decl.span)
+    return ir.Instruction(decl.name, opcode, tuple(operands), body, span=decl.span, encoding=encoding)

@@ -6,7 +6,7 @@ import attrs
 
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
-from vdsl.resolve.common import check_state_value, undefined
+from vdsl.resolve.common import a_bits, bits, check_state_value, undefined
 from vdsl.source import Span
 
 
@@ -100,8 +100,8 @@ class _Assembler:
         instructions = []
         for at, inst, operand_words, span in self.placed:
             values = []
-            for operand, word in zip(inst.operands, operand_words, strict=False):
-                values.append(self.operand_value(operand, word))
+            for index, word in enumerate(operand_words):
+                values.append(self.operand_value(inst, index, word))
             instructions.append(ir.PlacedInstruction(at, inst.name, tuple(values), span=span))
         entry_address = instructions[0].address if instructions else 0
         if entry is not None:
@@ -198,12 +198,14 @@ class _Assembler:
             return None
         return value
 
-    def operand_value(self, operand: ir.OperandDecl, word: ir.ProgramWord) -> int:
+    def operand_value(self, inst: ir.Instruction, index: int, word: ir.ProgramWord) -> int:
+        operand = inst.operands[index]
         assert operand.width is not None
         if operand.kind == "reg":
             codes = {name: code for code, name in self.isa.machine.operand_targets(operand)}
             names = list(codes)
             if word.text in codes:
+                self.check_position(inst, index, word, codes[word.text])
                 return codes[word.text]
             self.sink.error("V010", f"operand '{operand.name}' needs a register, not '{word.text}'",
                             word.span, did_you_mean(word.text, names)
@@ -211,6 +213,16 @@ class _Assembler:
             return 0
         value = self.word_value(word, operand.width, f"operand '{operand.name}'")
         return value if value is not None else 0
+
+    def check_position(self, inst: ir.Instruction, index: int, word: ir.ProgramWord, position: int) -> None:
+        """A register named in an encoded field: its position must fit the field (V023)."""
+        held = inst.encoding.held_width(index) if inst.encoding is not None else None
+        if held is not None and position >= 1 << held:
+            name = inst.operands[index].name
+            self.sink.error("V023", f"register '{word.text}' is at position {position}, which does not fit "
+                            f"in the {bits(held)} of operand '{name}' in the encoding of '{inst.name}'",
+                            word.span, f"{a_bits(held)} field holds positions 0 to {(1 << held) - 1}; "
+                            f"position {position} needs {bits(position.bit_length())}")
 
     def check_init(self, item: ir.InitDecl) -> None:
         check_state_value(self.sink, self.isa.machine, item.target, item.value, item.span,

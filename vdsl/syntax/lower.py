@@ -307,10 +307,13 @@ class _Lowering(Transformer[Token, Any]):
         return ir.HelperCall(str(children[0]), tuple(children[1:]), span=self.span(meta))
 
     def inst(self, meta: Any, children: list[Any]) -> ir.InstructionDecl:
-        name = str(children[0])
-        operands = children[1] if len(children) == 3 else ()
-        body = children[-1]
-        return ir.InstructionDecl(name, operands, body, span=self.span(meta))
+        name, *middle, body = children
+        encoding = middle.pop() if middle and isinstance(middle[-1], ir.EncodingDecl) else None
+        operands = middle[0] if middle else ()
+        return ir.InstructionDecl(str(name), operands, body, span=self.span(meta), encoding=encoding)
+
+    def encoding(self, meta: Any, children: list[Token]) -> ir.EncodingDecl:
+        return ir.EncodingDecl(str(children[0])[1:-1], span=self.token_span(children[0]))
 
     def operand_list(self, meta: Any, children: list[ir.OperandDecl]) -> tuple[ir.OperandDecl, ...]:
         return tuple(children)
