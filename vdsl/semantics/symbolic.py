@@ -64,15 +64,28 @@ class Z3Domain:
         self._pc = pc
         self.operands = operands
         self._memory = memory
+        self._truths: dict[int, bool | None] = {}
+        self._constants: dict[tuple[int, int], z3.BitVecRef] = {}
+        self._kept: list[z3.BitVecRef] = []
 
     def const(self, value: int, width: int) -> z3.BitVecRef:
-        return z3.BitVecVal(value, width)
+        key = (value, width)
+        found = self._constants.get(key)
+        if found is None:
+            found = self._constants[key] = z3.BitVecVal(value, width)
+        return found
 
     def truth(self, condition: z3.BitVecRef) -> bool | None:
+        # z3 hash-conses terms: the same condition, asked again (every guarded write of a
+        # register array or a register operand asks it), has the same id and is simplified once.
+        key = condition.get_id()
+        if key in self._truths:
+            return self._truths[key]
         simple = z3.simplify(condition)
-        if z3.is_bv_value(simple):
-            return bool(simple.as_long())
-        return None
+        known = bool(simple.as_long()) if z3.is_bv_value(simple) else None
+        self._truths[key] = known
+        self._kept.append(condition)  # keeps the id from being reused while it is cached
+        return known
 
     def unary(self, op: str, value: z3.BitVecRef, width: int) -> z3.BitVecRef:
         if op == "-":
