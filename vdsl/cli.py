@@ -115,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run this scenario (repeatable; default: every scenario the files declare)")
     run.add_argument("--technique", choices=TECHNIQUES, metavar="TECHNIQUE",
                      help="run every monitor with this technique instead of its policy's "
-                          "(trap_and_emulate, hybrid)")
+                          "(trap_and_emulate, hybrid, binary_translation, paravirtual)")
+    run.add_argument("--translations", action="store_true",
+                     help="show the blocks binary translation translated, instruction by instruction")
     run.add_argument("--program", "-p", help="run this program on the bare machine instead of the scenarios")
     run.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
                      help=f"stop a program or guest after N instructions (default {DEFAULT_MAX_STEPS})")
@@ -322,7 +324,8 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
             run = run_scenario(scenario, args.technique, args.max_steps, trace=stream is not None)
             runs.append(run)
             if args.format == "text":
-                sys.stdout.write(("\n" if len(runs) > 1 else "") + OUTPUTS["run-text"].convert(run))
+                text = OUTPUTS["run-text"].convert(run, args.translations)
+                sys.stdout.write(("\n" if len(runs) > 1 else "") + text)
                 sys.stdout.flush()
             if stream is not None:
                 for event in run.events:

@@ -9,7 +9,7 @@ import re
 import pytest
 from conftest import spec_from
 
-from vdsl import RunError
+from vdsl import RunError, SpecError
 from vdsl.emulator import MachineState
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import trap_words
@@ -255,9 +255,10 @@ def test_hybrid_interprets_the_guests_supervisor_mode() -> None:
 
 def test_a_technique_vdsl_cannot_run_is_a_clear_error() -> None:
     with pytest.raises(RunError) as caught:
-        run(("a", "calls", "user"), programs=PROGRAMS, technique="binary_translation")
-    assert str(caught.value) == ("vdsl cannot run technique 'binary_translation' (hypervisor m) yet; it runs "
-                                 "trap_and_emulate and hybrid (choose one with --technique)")
+        run(("a", "calls", "user"), programs=PROGRAMS, technique="hardware_assisted")
+    assert str(caught.value) == ("vdsl cannot run technique 'hardware_assisted' (hypervisor m) yet; it runs "
+                                 "trap_and_emulate and hybrid and binary_translation and paravirtual (choose "
+                                 "one with --technique)")
 
 
 def test_the_cost_model_counts_each_event_and_type_2_pays_the_host_round_trip() -> None:
@@ -377,3 +378,57 @@ def test_an_encoded_isa_runs_under_the_monitor_as_its_unencoded_twin() -> None:
         [(g.status, g.equivalent, g.counters, g.violations) for g in plain.guests]
     divergence = encoded.guests[2].divergence
     assert divergence is not None and divergence.instruction == "GETM"  # read back through the decoder
+
+
+# ---------------------------------------------------------------- binary translation, paravirtualization
+
+
+@pytest.mark.parametrize("technique", ["binary_translation", "paravirtual"])
+def test_the_offenders_run_in_the_monitor_and_the_guests_are_equivalent(technique: str) -> None:
+    # GETM in the guest kernel (T1's offender) and RDF in its user mode (T3's: it reads IF, which
+    # the monitor owns) diverge under trap-and-emulate; here the monitor runs them itself.
+    for program, mode, offender in (("whoami", "supervisor", "GETM"), ("flags", "user", "RDF")):
+        (guest,) = run(("g", program, mode), programs=PROGRAMS, technique=technique).guests
+        assert (guest.status, guest.equivalent, guest.resource_control) == ("halted", True, True), program
+        assert guest.counters.calls == 1
+        if technique == "paravirtual":
+            assert [r.instruction for r in guest.rewritten] == [offender]
+        else:
+            patched = [i.instruction for b in guest.translations for i in b.instructions if i.patched]
+            assert patched == [offender]
+
+
+def test_binary_translation_caches_blocks_and_drops_the_ones_the_guest_rewrites() -> None:
+    # The kernel runs a block, overwrites its first instruction (GETM) with HALT, and jumps back.
+    # Once ST has written it, the block is stale: its JMP is translated again on its own, then the
+    # HALT, which traps and is emulated, as on the bare machine.
+    selfmod = program("selfmod", "GETM\n    LDI 6\n    ST 16\n    JMP 16", mode="supervisor")
+    (guest,) = run(("g", "selfmod", "supervisor"), programs=selfmod, technique="binary_translation").guests
+    assert (guest.status, guest.equivalent, guest.resource_control) == ("halted", True, True)
+    counters = guest.counters
+    assert (counters.blocks, counters.invalidations, counters.calls, counters.emulations) == (3, 1, 1, 1)
+    assert counters.hits == 2  # LDI and ST, from the first translation
+    assert [[i.instruction for i in b.instructions] for b in guest.translations] == [
+        ["GETM", "LDI", "ST", "JMP"], ["JMP"], ["HALT"]]
+    # Translation costs cycles: each instruction translated, at the policy's `translation` cost.
+    exits = counters.traps + counters.preemptions
+    assert guest.cycles == (counters.direct + exits * 100 + (counters.emulations + counters.calls) * 50
+                            + counters.translated * 20)
+
+
+def test_a_paravirtual_policy_names_its_hypercalls() -> None:
+    policy = POLICY.replace("guests run in user", "technique paravirtual  guests run in user  hypercalls { RDF }")
+    (guest,) = run(("g", "whoami", "supervisor"), programs=PROGRAMS, policy=policy).guests
+    # GETM is no hypercall of this policy: it runs directly and diverges.
+    assert guest.rewritten == () and guest.divergence is not None and guest.divergence.instruction == "GETM"
+    (guest,) = run(("g", "flags", "user"), programs=PROGRAMS, policy=policy).guests
+    assert [r.instruction for r in guest.rewritten] == ["RDF"] and guest.equivalent
+
+
+def test_an_unknown_hypercall_is_an_error() -> None:
+    policy = POLICY.replace("guests run in user", "technique paravirtual  guests run in user  hypercalls { RDFF }")
+    with pytest.raises(SpecError) as caught:
+        scenario_spec(("g", "flags", "user"), policy=policy, programs=PROGRAMS)
+    (diagnostic,) = caught.value.diagnostics
+    assert (diagnostic.code, diagnostic.message, diagnostic.hint) == (
+        "V010", "undefined instruction 'RDFF'", "did you mean 'RDF'?")

@@ -655,7 +655,8 @@ POLICIES = table(
      ["5:33 V010 undefined hypervisor 'hh'; hint: did you mean 'h'?"]),
     ("unknown-cost", ISA_AND_PROGRAM + "hypervisor h on m { cost { trapp 5, exit 3 } }",
      ["4:28 V028 unknown cost 'trapp'; hint: did you mean 'trap'?",
-      "4:37 V028 unknown cost 'exit'; hint: costs: direct, trap, emulation, world_switch, host_round_trip"]),
+      "4:37 V028 unknown cost 'exit'; hint: costs: direct, trap, emulation, world_switch, host_round_trip, "
+      "translation"]),
     ("cost-twice", ISA_AND_PROGRAM + "hypervisor h on m { cost { trap 5, trap 3 } }",
      ["4:36 V035 the cost of 'trap' is given twice; hint: remove one of them: a cost block gives each "
       "figure once"]),

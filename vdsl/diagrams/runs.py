@@ -49,7 +49,9 @@ def _failures(guest: GuestRun) -> str:
 def trap_flow(run: ScenarioRun) -> graphviz.Digraph:
     """Each guest's instructions: run directly, or trapped into the dispatcher D and then
     emulated by the interpreter routine of the instruction (vᵢ), reflected into the guest's own
-    trap vector, or (hybrid) interpreted; relocations through the allocator A.  Edges are
+    trap vector, or run as the hypercall it is (paravirtual); or, without a trap, interpreted
+    (hybrid) or called from translated code (binary translation); relocations through the
+    allocator A.  Edges are
     weighted and labelled by their counts, one colour per guest."""
     scenario = run.scenario
     monitor = scenario.monitor
@@ -72,13 +74,14 @@ def trap_flow(run: ScenarioRun) -> graphviz.Digraph:
     graph.node("D", label=f"<{font(text('dispatcher D'), 11, bold=True)}<BR/>"
                f"{font(text('at the trap vector'), 9)}>", fillcolor=FILL["hypervisor"], **box)
     traps = Counter((e.guest, e.detail_dict().get("cause", "?")) for e in events if e.kind == "dispatch")
-    handled = Counter((e.guest, e.kind, e.instruction if e.kind == "emulate" else None)
-                      for e in events if e.kind in ("emulate", "reflect"))
-    interpreted = Counter((e.guest, e.instruction) for e in events if e.kind == "interpret")
+    handled = Counter((e.guest, e.kind, e.instruction if e.kind in ("emulate", "hypercall") else None)
+                      for e in events if e.kind in ("emulate", "reflect", "hypercall"))
+    # Run by the monitor without a trap: interpreted (hybrid), or called from translated code.
+    interpreted = Counter((e.guest, e.instruction, e.kind) for e in events if e.kind in ("interpret", "call"))
     # An allocation comes from the routine that changed R, or from a reflection (the trap loads R).
     allocated = Counter((e.guest, e.instruction if e.detail_dict().get("by") != "reflect" else None)
                         for e in events if e.kind == "allocate")
-    routines = sorted({i for (_, kind, i) in handled if kind == "emulate"} | {i for (_, i) in interpreted},
+    routines = sorted({i for (_, kind, i) in handled if kind != "reflect"} | {i for (_, i, _) in interpreted},
                       key=lambda i: i or "")
     for name in routines:
         graph.node(f"v_{name}", label=f"<{font(text('v '), 11)}{font(text(name or '?'), 11, bold=True)}<BR/>"
@@ -108,10 +111,14 @@ def trap_flow(run: ScenarioRun) -> graphviz.Digraph:
             if g != guest.name:
                 continue
             target = "reflect" if kind == "reflect" else f"v_{instruction}"
-            graph.edge("D", target, label=f"{guest.name}: {count}", penwidth=_width(count), **attributes)
-        for (g, instruction), count in sorted(interpreted.items(), key=lambda x: (x[0][0], x[0][1] or "")):
+            what = "hypercall " if kind == "hypercall" else ""
+            graph.edge("D", target, label=f"{guest.name}: {what}{count}", penwidth=_width(count),
+                       **attributes)
+        for (g, instruction, kind), count in sorted(interpreted.items(),
+                                                    key=lambda x: (x[0][0], x[0][1] or "", x[0][2])):
             if g == guest.name:
-                graph.edge(f"guest_{guest.name}", f"v_{instruction}", label=f"interpreted {count}",
+                what = "interpreted" if kind == "interpret" else "called from translated code"
+                graph.edge(f"guest_{guest.name}", f"v_{instruction}", label=f"{what} {count}",
                            penwidth=_width(count), **attributes)
         for (g, instruction), count in sorted(allocated.items(), key=lambda x: (x[0][0], x[0][1] or "")):
             if g == guest.name:

@@ -280,6 +280,29 @@ class Emulator:
         return next((a for a in range(address, address + words)
                      if not guard.lo <= a < guard.hi or a in guard.holes), None)
 
+    def execute(self, instruction: ir.Instruction, operands: tuple[int, ...]) -> RunResult:
+        """Run one given instruction at the pc, whatever memory holds there (a paravirtual guest's
+        hypercall: its word in memory is the call, the instruction is what the monitor runs)."""
+        key = (instruction.opcode, *operands)
+        block = self.singles.get(key)
+        if block is None:
+            decoded = BlockInstruction(instruction, operands, 0)
+            block = _Block(compile_block(self.machine, [decoded], guarded=self.guard is not None), 1,
+                           instruction.size, decoded)
+            self.singles[key] = block
+        r = self.state.slots
+        pc = r[self.pc_index]
+        _, stop, cause = block.run(r, self.state.memory, self.watch, self.log, self.guard, 1)
+        self.counters.steps += 1
+        if stop == Stop.TRAPPED:
+            self.counters.traps += 1
+            ended = self.on_trap(cause, pc)
+            if ended is not None:
+                return self.result(ended, 1, self.trap_message(ended, cause, pc), self.machine.causes[cause])
+        elif stop == Stop.HALTED:
+            return self.result("halted", 1, "halted after 1 step")
+        return self.result("step_limit", 1, "stopped after 1 step")
+
     # ------------------------------------------------------------ traps
     def trap_mechanism(self, cause: int, pc: int) -> str | None:
         """The default trap hook: the machine's own mechanism, or the end of the run when

@@ -856,6 +856,7 @@ class HypervisorDecl:
     management: str | None = None
     span: Span | None = span_field()
     target_span: Span | None = span_field()
+    hypercalls: tuple[str, ...] | None = None
     spans: tuple[tuple[str, Span], ...] = attrs.field(default=(), eq=False, repr=False, kw_only=True)
 
     def span_of(self, setting: str) -> Span | None:
@@ -876,6 +877,7 @@ class CostModel:
     emulation: int = 50  # an instruction (or a trap) the monitor simulates on virtual state
     world_switch: int = 500  # the scheduler switching the real machine to another guest
     host_round_trip: int = 2000  # type 2: every exit goes through the host OS and back
+    translation: int = 20  # binary translation: translating one guest instruction
 
 
 COST_NAMES = tuple(f.name for f in attrs.fields(CostModel))
@@ -897,6 +899,8 @@ class Hypervisor:
     costs: CostModel
     management: str | None = None  # a privileged management VM (Xen's Dom0), drawn apart
     span: Span | None = span_field()
+    # paravirtual: the instructions the guest calls the monitor for (None: those that break T1)
+    hypercalls: tuple[str, ...] | None = None
 
 
 DEFAULT_QUANTUM = 100

@@ -13,16 +13,25 @@ new window inside the guest's partition.  Then the real machine is loaded for th
 
 Under `hybrid`, every instruction the guest runs in a virtual mode more privileged than the
 guest mode is interpreted, without a trap; its user mode runs directly.
+
+Under `binary_translation`, code the guest runs in those modes is translated a block at a time
+(`translator.py`): the instructions that would not give the virtual machine's result on the real
+machine (`patching.py`) become calls into the monitor, which runs them on the virtual state; the
+rest run directly.  Under `paravirtual`, the guest is rewritten before it runs: each such
+instruction is replaced by a hypercall, a word the real machine cannot execute, so that it
+traps to the monitor, which runs the original instruction on the virtual state.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Protocol
 
 import attrs
 
 from vdsl.emulator import Emulator, MachineState, RunResult, load_program
+from vdsl.emulator.decoder import Decoder
 from vdsl.emulator.machine import Counters, TrapHook, Watch
 from vdsl.emulator.state import Difference, differences
 from vdsl.errors import RunError
@@ -30,7 +39,18 @@ from vdsl.ir import nodes as ir
 from vdsl.ir.layout import psw_items, trap_words
 from vdsl.monitor.allocator import Allocator, Partition
 from vdsl.monitor.memory import PartitionMemory, WatchView
-from vdsl.monitor.results import Divergence, Event, Explanation, GuestCounters, GuestRun, Violation
+from vdsl.monitor.patching import Patcher
+from vdsl.monitor.results import (
+    Divergence,
+    Event,
+    Explanation,
+    GuestCounters,
+    GuestRun,
+    Rewrite,
+    Translated,
+    Violation,
+)
+from vdsl.monitor.translator import Translator
 from vdsl.monitor.vm_map import VmMap
 from vdsl.semantics.bits import mask
 from vdsl.semantics.concrete import AccessGuard
@@ -98,6 +118,11 @@ class VirtualMachine:
     last_cause: int | None = None  # the cause of the last trap its virtual machine took
     reported: set[str] = attrs.Factory(set)
     dropped: int = 0  # violations not recorded past MAX_VIOLATIONS
+    # binary translation: the translation caches of code run by the guest's kernel and user mode
+    translators: dict[bool, Translator] = attrs.Factory(dict)
+    # paravirtual: each rewritten address -> the instruction, its operands and the original word
+    hypercalls: dict[int, tuple[ir.Instruction, tuple[int, ...], int]] = attrs.Factory(dict)
+    hypercall_word: int | None = None  # the word that replaced them
 
     @property
     def counters(self) -> GuestCounters:
@@ -128,6 +153,9 @@ class Monitor:
         self.pc_index = self.machine.register_index(self.machine.pc)
         self.relocation_index = self.machine.register_index(self.machine.relocation) \
             if self.machine.relocation else None
+        self.patcher = Patcher(hardware.isa, policy.context,
+                               policy.hypercalls if technique == "paravirtual" else None) \
+            if technique in ("binary_translation", "paravirtual") else None
         hardware.on_trap = self.dispatch
         self.boot()
 
@@ -167,6 +195,18 @@ class Monitor:
         else:
             image = MachineState.empty(machine)
         image.slots[image.mode_index] = machine.modes.index(mode)
+        as_written = image.copy()  # what the bare twin runs: a paravirtual guest is rewritten below
+        sites: dict[int, tuple[ir.Instruction, tuple[int, ...], int]] = {}
+        rewrites: list[Rewrite] = []
+        if self.technique == "paravirtual" and program is not None:
+            word = self.hypercall_word(isa)
+            for placed in program.instructions:
+                instruction = isa.instruction(placed.name)
+                assert instruction is not None and self.patcher is not None
+                if self.patcher.anywhere(instruction, placed.operands):
+                    sites[placed.address] = (instruction, placed.operands, image.memory[placed.address])
+                    rewrites.append(Rewrite(placed.address, len(rewrites), placed.name, placed.operands))
+                    image.memory[placed.address] = word
         memory = PartitionMemory(self.hardware.state.memory, partition.offset, partition.size,
                                  {a: image.memory[a] for a in partition.kept})
         for address, word in enumerate(image.memory):
@@ -174,11 +214,19 @@ class Monitor:
         state = MachineState(machine, list(image.slots), memory)  # type: ignore[arg-type]
         vm_map = VmMap.build(self.machine, partition, self.policy.context, self.allocator)
         run = GuestRun(name, program.name if program else "", mode,
-                       (self.hardware.to_real(partition.offset), partition.size))
+                       (self.hardware.to_real(partition.offset), partition.size), rewritten=tuple(rewrites))
         interpreter = Emulator(isa, state, single_step=True,
                                watch=WatchView(self.hardware.watch, partition.offset, memory.kept))
-        bare = Emulator(isa, image.copy()) if lockstep else None
+        bare = Emulator(isa, as_written) if lockstep else None
         vm = VirtualMachine(run, isa, vm_map, state, interpreter, bare)
+        if sites:
+            vm.hypercalls, vm.hypercall_word = sites, image.memory[next(iter(sites))]
+        if self.technique == "binary_translation" and self.patcher is not None:
+            patcher = self.patcher
+            vm.translators = {
+                kernel: Translator(machine, interpreter.decoder.at,
+                                   lambda i, o, kernel=kernel: patcher.needed(i, o, kernel))  # type: ignore[misc]
+                for kernel in (True, False)}
 
         def reflect(cause: int, pc: int) -> str | None:
             vm.last_cause = cause
@@ -186,6 +234,16 @@ class Monitor:
 
         interpreter.on_trap = reflect
         return vm
+
+    def hypercall_word(self, isa: ir.Isa) -> int:
+        """A memory word no instruction of `isa` starts with: executing it traps (`illegal`)."""
+        decoder = Decoder(isa)
+        top = int(mask(isa.machine.memory.width))
+        for word in itertools.chain((len(isa.instructions), top), range(min(top, 1 << 16) + 1)):
+            if word <= top and decoder.instruction(word) is None:
+                return word
+        raise RunError(f"hypervisor {self.policy.name} is paravirtual, but every word of isa {isa.name} "
+                       "decodes to an instruction: there is no word left for a hypercall")
 
     def check_fits(self, name: str, program: ir.Program, isa: ir.Isa, partition: Partition) -> None:
         size = partition.size
@@ -212,14 +270,31 @@ class Monitor:
         self.hardware.take_trap(cause)
         vm.counters.traps += 1
         self.event("dispatch", vm, pc, cause=self.machine.causes[cause])
-        status = self.interpret(vm, trapped=True)
+        call = self.hypercall(vm, cause)
+        status = self.interpret(vm, trapped=True, call=call)
         if status is not None:
             return status
         return self.resume(vm)
 
+    def hypercall(self, vm: VirtualMachine, cause: int) -> tuple[ir.Instruction, tuple[int, ...]] | None:
+        """The instruction a paravirtual guest's trap calls for: an illegal-instruction trap at a
+        word the monitor put there (None: the trap is not a hypercall)."""
+        if not vm.hypercalls or self.machine.causes[cause] != "illegal":
+            return None
+        offset, limit = vm.interpreter.window(vm.state.slots)
+        pc = vm.state.slots[self.pc_index]
+        site = vm.hypercalls.get(pc + offset) if pc < limit else None
+        if site is None or vm.state.memory[pc + offset] != vm.hypercall_word:
+            return None
+        return site[0], site[1]
+
+    def translates(self, vm: VirtualMachine) -> bool:
+        """Binary translation: the guest runs translated code, in every mode."""
+        return bool(vm.translators)
+
     def resume(self, vm: VirtualMachine) -> str | None:
         """Load the real machine for the guest again, or hand control back to the scheduler."""
-        if not vm.running or self.wants_interpretation(vm):
+        if not vm.running or self.wants_interpretation(vm) or self.translates(vm):
             vm.real_stale = True
             return MONITOR
         vm.map.enter(vm.state, self.hardware.state)
@@ -231,19 +306,26 @@ class Monitor:
         return self.technique == "hybrid" and vm.state.mode < vm.map.guest_mode
 
     # ------------------------------------------------------------ the interpreter routines vᵢ
-    def interpret(self, vm: VirtualMachine, trapped: bool) -> str | None:
+    def interpret(self, vm: VirtualMachine, trapped: bool,
+                  call: tuple[ir.Instruction, tuple[int, ...]] | None = None) -> str | None:
         """Run the guest's next instruction on its virtual state: its own semantics, compiled for
         the virtual machine; a trap there is reflected into the guest's own trap vector (or, in a
-        nested chain, to the monitor running in this VM)."""
+        nested chain, to the monitor running in this VM).  `call`: the instruction a hypercall or
+        a translated call stands for, run in the guest's place."""
         state = vm.state
         pc = state.slots[self.pc_index]
         relocation = self.relocation_of(state)
-        instruction = self.instruction_at(vm, pc)  # before it runs: it may move the relocation
+        instruction = self.instruction_at(vm, pc) if call is None else (call[0].name, call[1])
         traps = vm.interpreter.counters.traps
-        result = vm.interpreter.step()
+        result = vm.interpreter.step() if call is None else vm.interpreter.execute(*call)
         reflected = vm.interpreter.counters.traps > traps
         cause = self.machine.causes[vm.last_cause] if reflected and vm.last_cause is not None else None
-        if trapped:
+        if call is not None:
+            kind = "hypercall" if trapped else "call"
+            vm.counters.calls += 1
+            if reflected:
+                vm.counters.reflections += 1
+        elif trapped:
             kind = "reflect" if reflected else "emulate"
             if reflected:
                 vm.counters.reflections += 1
@@ -294,27 +376,57 @@ class Monitor:
             vm.real_stale = False
 
     def step(self, vm: VirtualMachine) -> str:
-        """One guest instruction: interpreted (hybrid), or run on the real machine (trapping into
-        the dispatcher when it must).  How it was run: direct, emulated, reflected, interpreted."""
+        """One guest instruction: interpreted (hybrid), called from translated code, or run on the
+        real machine (trapping into the dispatcher when it must).  How it was run: direct,
+        emulated, reflected, interpreted, called, hypercall."""
         vm.current_step = vm.counters.instructions + 1
         if self.wants_interpretation(vm):
             self.interpret(vm, trapped=False)
             vm.real_stale = True
             vm.counters.instructions += 1
             return "interpreted"
+        if self.translates(vm):
+            translated = self.translated(vm)
+            if translated is None or translated.patched:
+                found = self.guest_instruction(vm, translated) if translated is not None else None
+                self.interpret(vm, trapped=False, call=found)
+                vm.real_stale = True
+                vm.counters.instructions += 1
+                return "called" if found is not None else "interpreted"
         if vm.real_stale:
             vm.map.enter(vm.state, self.hardware.state)
             vm.real_stale = False
         counters = vm.counters
-        before = (counters.traps, counters.reflections)
+        before = (counters.traps, counters.reflections, counters.calls)
         pc = self.hardware.state.slots[self.pc_index]
         result = self.hardware.run(1)
         counters.instructions += 1
         if counters.traps != before[0]:
+            if counters.calls != before[2]:
+                return "hypercall"
             return "reflected" if counters.reflections != before[1] else "emulated"
         counters.direct += 1
         self.after_direct(vm, pc, result)
         return "direct"
+
+    def translated(self, vm: VirtualMachine) -> Translated | None:
+        """The translated instruction at the guest's pc (translating its block if need be)."""
+        translator = vm.translators[vm.state.mode < vm.map.guest_mode]
+        offset, limit = vm.interpreter.window(vm.state.slots)
+        pc = vm.state.slots[self.pc_index]
+        if pc >= limit or pc + offset >= len(vm.state.memory):
+            return None
+        before = vm.counters.blocks
+        found = translator.lookup(vm.state.memory, pc + offset, vm.counters)
+        if vm.counters.blocks != before:
+            self.event("translate", vm, pc, blocks=vm.counters.blocks)
+        return found
+
+    def guest_instruction(self, vm: VirtualMachine, translated: Translated) -> tuple[ir.Instruction,
+                                                                                    tuple[int, ...]]:
+        instruction = vm.isa.instruction(translated.instruction)
+        assert instruction is not None
+        return instruction, translated.operands
 
     def run_directly(self, vm: VirtualMachine, budget: int) -> int:
         """Up to `budget` guest instructions on the real machine, without lockstep; the count run."""
@@ -399,6 +511,9 @@ class Monitor:
         result = bare.step()
         words = vm.state.memory.words() if isinstance(vm.state.memory, PartitionMemory) \
             else list(vm.state.memory)
+        for address, (_, _, original) in vm.hypercalls.items():  # as the guest was written
+            if words[address] == vm.hypercall_word:
+                words[address] = original
         bare_halted = result.status == "halted"
         virtual_halted = vm.run.status == "halted"
         same = bare_halted == virtual_halted and bare.state.slots == vm.state.slots

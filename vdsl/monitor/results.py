@@ -9,8 +9,8 @@ import attrs
 from vdsl.emulator.state import Difference, MachineState
 from vdsl.ir import nodes as ir
 
-EVENT_KINDS = ("direct", "dispatch", "allocate", "emulate", "reflect", "interpret", "schedule", "preempt",
-               "halt", "divergence", "violation")
+EVENT_KINDS = ("direct", "dispatch", "allocate", "emulate", "reflect", "interpret", "translate", "call",
+               "hypercall", "schedule", "preempt", "halt", "divergence", "violation")
 
 
 @attrs.frozen
@@ -50,6 +50,11 @@ class GuestCounters:
     allocations: int = 0  # changes of the guest's relocation the allocator placed
     preemptions: int = 0  # timer interrupts that ended a quantum
     world_switches: int = 0  # the real machine switched to this guest from another
+    calls: int = 0  # instructions the monitor ran in the guest's place (translated calls, hypercalls)
+    translated: int = 0  # guest instructions binary translation translated
+    blocks: int = 0  # blocks translated (translation cache misses)
+    hits: int = 0  # instructions found already translated in the translation cache
+    invalidations: int = 0  # translated blocks dropped because the guest wrote their code
 
     @property
     def efficiency(self) -> float:
@@ -58,8 +63,9 @@ class GuestCounters:
 
     def cycles(self, costs: ir.CostModel, hosted: bool) -> int:
         exits = self.traps + self.preemptions
-        simulated = self.emulations + self.reflections + self.interpretations
+        simulated = self.emulations + self.reflections + self.interpretations + self.calls
         return (self.direct * costs.direct + exits * costs.trap + simulated * costs.emulation
+                + self.translated * costs.translation
                 + self.world_switches * costs.world_switch + (exits * costs.host_round_trip if hosted else 0))
 
     def add(self, other: GuestCounters) -> None:
@@ -121,6 +127,37 @@ class Violation:
     explanation: Explanation | None = None
 
 
+@attrs.frozen
+class Rewrite:
+    """One instruction of a paravirtual guest replaced by a hypercall: at `address` (in the
+    guest's memory), the word the real machine cannot execute, so that it traps to the monitor,
+    which runs `instruction` on the guest's virtual state."""
+
+    address: int
+    number: int  # the hypercall's number: its place in the guest's hypercall table
+    instruction: str
+    operands: tuple[int, ...]
+
+
+@attrs.frozen
+class Translated:
+    """One instruction of a translated block: run directly, or (`patched`) a call into the monitor."""
+
+    address: int
+    instruction: str
+    operands: tuple[int, ...]
+    patched: bool
+
+
+@attrs.frozen
+class TranslatedBlock:
+    """A block of guest-supervisor code binary translation translated, as first translated."""
+
+    address: int
+    instructions: tuple[Translated, ...]
+    hits: int = 0
+
+
 @attrs.define
 class GuestRun:
     """One guest of a scenario: how its run ended and what the three properties showed."""
@@ -136,6 +173,8 @@ class GuestRun:
     violations: list[Violation] = attrs.Factory(list)
     checked: bool = True  # compared with a bare twin after every instruction
     cycles: int = 0  # what its instructions cost under its monitor's cost model
+    rewritten: tuple[Rewrite, ...] = ()  # paravirtual: the hypercalls put in the guest
+    translations: tuple[TranslatedBlock, ...] = ()  # binary translation: the blocks translated
 
     @property
     def finished(self) -> bool:

@@ -29,7 +29,7 @@ from vdsl.monitor.results import (
 )
 from vdsl.monitor.scheduler import round_robin
 
-RUNNABLE_TECHNIQUES = ("trap_and_emulate", "hybrid")
+RUNNABLE_TECHNIQUES = ("trap_and_emulate", "hybrid", "binary_translation", "paravirtual")
 
 
 def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps: int = DEFAULT_MAX_STEPS,
@@ -56,6 +56,8 @@ def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps:
     innermost.add_guests([(g.name, g.program, g.mode) for g in scenario.guests], lockstep)
     round_robin(innermost, lockstep, max_steps)
     policy = scenario.monitor
+    for vm in innermost.guests:
+        vm.run.translations = tuple(b for t in vm.translators.values() for b in t.translations())
     for run in (vm.run for vm in innermost.guests):
         run.checked = lockstep
         run.cycles = run.counters.cycles(policy.costs, hosted=policy.type == 2)

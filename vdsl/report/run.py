@@ -51,14 +51,14 @@ def bare_run_text(name: str, result: RunResult) -> str:
 # ---------------------------------------------------------------- scenarios, text
 
 
-def scenario_text(run: ScenarioRun) -> str:
+def scenario_text(run: ScenarioRun, translations: bool = False) -> str:
     scenario = run.scenario
     monitor = scenario.monitor
     chain = " under ".join(f"hypervisor {m.name}" for m in reversed(scenario.monitors))
     lines = [f"scenario {scenario.name}: {chain} on isa {scenario.isa.name}, "
              f"{run.technique}, guests run in {monitor.context.mode}"]
     for guest in run.guests:
-        lines.extend(_guest_text(guest))
+        lines.extend(_guest_text(guest, translations))
     lines.extend(_costs_text(run))
     for result in run.expectations:
         status = "ok" if result.holds else "FAILED" if result.decided else "UNDECIDED"
@@ -74,7 +74,7 @@ def _expectation_words(expectation: ir.Expectation) -> str:
     return text
 
 
-def _guest_text(guest: GuestRun) -> list[str]:
+def _guest_text(guest: GuestRun, translations: bool = False) -> list[str]:
     offset, size = guest.partition
     counters = guest.counters
     lines = [f"  guest {guest.name}: program {guest.program} from {guest.start_mode}, "
@@ -99,6 +99,17 @@ def _guest_text(guest: GuestRun) -> list[str]:
                      f"{guest.cycles} cycles")
     else:
         lines.append("    efficiency: no instruction ran")
+    if guest.rewritten:
+        count = len(guest.rewritten)
+        lines.append(f"    rewritten: {count} instruction{'s' if count != 1 else ''} replaced by hypercalls")
+        lines.extend(f"      {r.address}: {_instruction(r.instruction, r.operands)} -> hypercall {r.number}"
+                     for r in guest.rewritten)
+    if translations:
+        for block in guest.translations:
+            lines.append(f"    translated block at {block.address} ({block.hits} cache hit"
+                         f"{'s' if block.hits != 1 else ''}):")
+            lines.extend(f"      {i.address}: {_instruction(i.instruction, i.operands)}"
+                         + ("  -> call into the monitor" if i.patched else "") for i in block.instructions)
     return lines
 
 
@@ -120,6 +131,12 @@ def _counters_text(counters: GuestCounters) -> str:
                      f"{counters.emulations} emulated, {counters.reflections} reflected")
     if counters.interpretations:
         parts.append(f"{counters.interpretations} interpreted")
+    if counters.calls:
+        parts.append(f"{counters.calls} call{'s' if counters.calls != 1 else ''} into the monitor")
+    if counters.blocks:
+        parts.append(f"{counters.blocks} block{'s' if counters.blocks != 1 else ''} translated "
+                     f"({counters.translated} instructions), {counters.hits} cache hit"
+                     f"{'s' if counters.hits != 1 else ''}, {counters.invalidations} invalidated")
     if counters.allocations:
         parts.append(f"{counters.allocations} relocation{'s' if counters.allocations != 1 else ''} placed")
     if counters.preemptions:
@@ -147,7 +164,9 @@ def _how(how: str) -> str:
     return {"direct": "run directly on the real machine",
             "emulated": "trapped and emulated by the monitor",
             "reflected": "trapped and reflected to the guest",
-            "interpreted": "interpreted by the monitor"}[how]
+            "interpreted": "interpreted by the monitor",
+            "called": "called into the monitor from translated code",
+            "hypercall": "a hypercall the monitor ran"}[how]
 
 
 def _value(difference: Difference, state: MachineState, first: bool) -> str:
@@ -189,9 +208,10 @@ def _costs_text(run: ScenarioRun) -> list[str]:
         costs = monitor.costs
         hosted = f", host round trip {costs.host_round_trip}" if level.type == 2 else ""
         where = f"level {level.level}, " if len(run.levels) > 1 else ""
+        translating = f", translation {costs.translation}" if level.technique == "binary_translation" else ""
         lines.append(f"  cost: {level.cycles} cycles ({where}hypervisor {level.hypervisor}, "
                      f"type {level.type}, {level.technique}: direct {costs.direct}, trap {costs.trap}, "
-                     f"emulation {costs.emulation}, world switch {costs.world_switch}{hosted})")
+                     f"emulation {costs.emulation}, world switch {costs.world_switch}{translating}{hosted})")
     if len(run.levels) > 1:
         lines.append(f"  cost: {run.cycles} cycles in all")
     return lines
@@ -208,8 +228,7 @@ def scenario_json(run: ScenarioRun) -> dict[str, Any]:
         "technique": run.technique,
         "hypervisors": [{"name": m.name, "type": m.type, "technique": level.technique,
                          "guest_mode": m.context.mode, "quantum": m.quantum,
-                         "costs": {name: getattr(m.costs, name) for name in
-                                   ("direct", "trap", "emulation", "world_switch", "host_round_trip")},
+                         "costs": {name: getattr(m.costs, name) for name in ir.COST_NAMES},
                          "counters": _counters_json(level.counters), "cycles": level.cycles}
                         for m, level in zip(scenario.monitors, run.levels, strict=True)],
         "guests": [_guest_json(g) for g in run.guests],
@@ -226,6 +245,8 @@ def _counters_json(counters: GuestCounters) -> dict[str, Any]:
             "emulations": counters.emulations, "reflections": counters.reflections,
             "interpretations": counters.interpretations, "allocations": counters.allocations,
             "preemptions": counters.preemptions, "world_switches": counters.world_switches,
+            "calls": counters.calls, "translated": counters.translated, "blocks": counters.blocks,
+            "cache_hits": counters.hits, "invalidations": counters.invalidations,
             "efficiency": counters.efficiency}
 
 
@@ -245,6 +266,12 @@ def _guest_json(guest: GuestRun) -> dict[str, Any]:
                              "violations": [_violation_json(v) for v in guest.violations]},
         "counters": _counters_json(guest.counters),
         "cycles": guest.cycles,
+        "rewritten": [{"address": r.address, "hypercall": r.number, "instruction": r.instruction,
+                       "operands": list(r.operands)} for r in guest.rewritten],
+        "translations": [{"address": b.address, "hits": b.hits,
+                          "instructions": [{"address": i.address, "instruction": i.instruction,
+                                            "operands": list(i.operands), "patched": i.patched}
+                                           for i in b.instructions]} for b in guest.translations],
     }
 
 

@@ -65,7 +65,7 @@ def resolve_hypervisor(sink: DiagnosticSink, decl: ir.HypervisorDecl, machines: 
     costs = ir.CostModel(**{c.name: c.value for c in decl.costs})
     return ir.Hypervisor(decl.name, machine, isa, decl.type, decl.technique, context,
                          decl.memory_per_guest, decl.schedule, decl.quantum or ir.DEFAULT_QUANTUM, costs,
-                         decl.management, span=decl.span)
+                         decl.management, span=decl.span, hypercalls=decl.hypercalls)
 
 
 def resolve_scenario(sink: DiagnosticSink, decl: ir.ScenarioDecl,
@@ -97,6 +97,11 @@ def resolve_scenario(sink: DiagnosticSink, decl: ir.ScenarioDecl,
     if isa is None:
         return None
     instruction_names = [i.name for i in isa.instructions]
+    for monitor in monitors:
+        for name in monitor.hypercalls or ():
+            if name not in instruction_names:
+                undefined(sink, "instruction", name, hypervisor_decls[monitor.name].span_of("hypercalls"),
+                          instruction_names)
     expects = [_check_run_expectation(sink, e, instruction_names, [g.name for g in guests])
                for e in decl.expects]
     if len(sink.diagnostics) > errors_before:

@@ -453,7 +453,7 @@ class _Lowering(Transformer[Token, Any]):
                     spans.append((child.key, child.span))
         settings: dict[str, Any] = {"type": 1, "technique": "trap_and_emulate", "guest_mode": None,
                                     "memory_per_guest": None, "schedule": "round_robin",
-                                    "quantum": None, "costs": (), "management": None}
+                                    "quantum": None, "costs": (), "management": None, "hypercalls": None}
         for value in given.values():
             settings.update(value)
         self.pins_once(pins)
@@ -484,6 +484,10 @@ class _Lowering(Transformer[Token, Any]):
     def hv_management(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("management", {"management": str(children[0])}, self.token_span(children[0]),
                         "`management`")
+
+    def hv_hypercalls(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("hypercalls", {"hypercalls": tuple(str(c) for c in children)}, self.span(meta),
+                        "`hypercalls`")
 
     def hv_costs(self, meta: Any, children: list[ir.CostDecl]) -> _Setting:
         seen: dict[str, ir.CostDecl] = {}
