@@ -53,12 +53,12 @@ def test_the_technique_can_be_overridden_for_a_comparison() -> None:
     assert result.stderr == "vdsl: 1 expectation failed\n"
 
 
-def test_a_technique_vdsl_cannot_run_exits_2() -> None:
+def test_hardware_assistance_without_an_extension_exits_2() -> None:
     result = run_vdsl("run", PG74, "--scenario", "getm", "--technique", "hardware_assisted")
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == ("error: vdsl cannot run technique 'hardware_assisted' (hypervisor pg_monitor) yet; "
-                             "it runs trap_and_emulate and hybrid and binary_translation and paravirtual (choose "
-                             "one with --technique)\n")
+    assert result.stderr == ("error: hypervisor pg_monitor is hardware_assisted, but isa pg74_getm declares no "
+                             "virtualization extension; declare one in the isa with `virtualization NAME { "
+                             "shadow STATE, ...; exits { NAME, ... } }`, or choose another technique\n")
 
 
 def test_an_unknown_scenario_exits_2_with_a_suggestion() -> None:
@@ -84,13 +84,13 @@ def test_json_output(tmp_path: Path) -> None:
     assert kernel["resource_control"] == {"holds": True, "violations": []}
     assert set(kernel["counters"]) == {"instructions", "direct", "traps", "emulations", "reflections",
                                        "interpretations", "allocations", "preemptions", "world_switches",
-                                       "calls", "translated", "blocks", "cache_hits", "invalidations",
+                                       "calls", "exits", "translated", "blocks", "cache_hits", "invalidations",
                                        "efficiency"}
     assert [g["name"] for g in two["guests"]] == ["kernel", "task"]
     assert all(g["equivalence"] == {"checked": True, "holds": True, "divergence": None} for g in two["guests"])
     (hypervisor,) = two["hypervisors"]
     assert hypervisor["costs"] == {"direct": 1, "trap": 100, "emulation": 50, "world_switch": 500,
-                                   "host_round_trip": 2000, "translation": 20}
+                                   "host_round_trip": 2000, "translation": 20, "exit": 400}
     assert [e["expect"] for e in two["expectations"]] == ["T1 holds", "equivalence", "resource_control",
                                                          "efficiency >= 0.5"]
 
@@ -148,7 +148,7 @@ def test_a_technique_is_refused_before_anything_runs(tmp_path: Path) -> None:
         "scenario second { hypervisor bt  guest g runs user_task }\n", encoding="utf-8")
     result = run_vdsl("run", "two.vspec", "--trace", "t.jsonl", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
-    assert "cannot run technique 'hardware_assisted' (hypervisor bt)" in result.stderr
+    assert "hypervisor bt is hardware_assisted, but isa pg74 declares no virtualization" in result.stderr
     assert not (tmp_path / "t.jsonl").exists()
 
 

@@ -253,12 +253,11 @@ def test_hybrid_interprets_the_guests_supervisor_mode() -> None:
     assert (guest.counters.interpretations, guest.counters.direct, guest.counters.traps) == (2, 0, 0)
 
 
-def test_a_technique_vdsl_cannot_run_is_a_clear_error() -> None:
+def test_hardware_assistance_needs_an_extension() -> None:
     with pytest.raises(RunError) as caught:
         run(("a", "calls", "user"), programs=PROGRAMS, technique="hardware_assisted")
-    assert str(caught.value) == ("vdsl cannot run technique 'hardware_assisted' (hypervisor m) yet; it runs "
-                                 "trap_and_emulate and hybrid and binary_translation and paravirtual (choose "
-                                 "one with --technique)")
+    assert str(caught.value).startswith("hypervisor m is hardware_assisted, but isa acc declares no "
+                                        "virtualization extension")
 
 
 def test_the_cost_model_counts_each_event_and_type_2_pays_the_host_round_trip() -> None:
@@ -432,3 +431,47 @@ def test_an_unknown_hypercall_is_an_error() -> None:
     (diagnostic,) = caught.value.diagnostics
     assert (diagnostic.code, diagnostic.message, diagnostic.hint) == (
         "V010", "undefined instruction 'RDFF'", "did you mean 'RDF'?")
+
+
+# ---------------------------------------------------------------- hardware assistance
+
+EXTENDED = MACHINE.replace("    guests run in user\n}", "    guests run in user\n"
+                           "    virtualization vt { shadow F; exits { HALT } }\n}")
+
+
+def test_hardware_assistance_runs_the_guest_in_its_own_modes() -> None:
+    policy = POLICY.replace("guests run in user", "technique hardware_assisted")
+    for program, mode in (("whoami", "supervisor"), ("flags", "user"), ("kernel", "supervisor")):
+        spec = spec_from(EXTENDED + PROGRAMS + policy + f"scenario s {{ hypervisor m  guest g runs {program} in "
+                         f"{mode} }}\n")
+        scenario = spec.scenario("s")
+        assert scenario is not None
+        (guest,) = run_scenario(scenario, None, 1000).guests
+        # GETM reads the guest's own mode, RDF its own F (shadowed): both run directly.
+        assert (guest.status, guest.equivalent, guest.resource_control) == ("halted", True, True), program
+        counters = guest.counters
+        assert counters.exits == 1  # each ends with a HALT in the guest's own supervisor mode
+        assert counters.direct == counters.instructions - counters.exits - counters.traps
+
+
+def test_hardware_assistance_still_catches_a_store_outside_the_partition() -> None:
+    policy = POLICY.replace("guests run in user", "technique hardware_assisted")
+    spec = spec_from(EXTENDED + PROGRAMS + policy + "scenario s { hypervisor m  guest g runs escape in user }\n")
+    scenario = spec.scenario("s")
+    assert scenario is not None
+    (guest,) = run_scenario(scenario, None, 1000).guests
+    assert not guest.resource_control and guest.violations[0].instruction == "PST"
+
+
+@pytest.mark.parametrize(("extension", "expected"), [
+    ("virtualization vt { shadow M }",
+     "V046 the mode is not shadowed: in the extension's guest mode a guest always runs in its own modes"),
+    ("virtualization vt { shadow A }", "V046 'A' is not control state: the guest owns it anyway"),
+    ("virtualization vt { exits { HALTT } }", "V010 undefined instruction 'HALTT'"),
+])
+def test_a_misdeclared_extension_is_an_error(extension: str, expected: str) -> None:
+    text = MACHINE.replace("    guests run in user\n}", f"    guests run in user\n    {extension}\n}}")
+    with pytest.raises(SpecError) as caught:
+        spec_from(text)
+    (diagnostic,) = caught.value.diagnostics
+    assert f"{diagnostic.code} {diagnostic.message}" == expected

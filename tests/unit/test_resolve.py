@@ -653,10 +653,10 @@ POLICIES = table(
     ("undefined-outer-monitor", ISA_AND_PROGRAM + "hypervisor h on m { }\n"
      "scenario s { hypervisor h under hh guest g runs p }",
      ["5:33 V010 undefined hypervisor 'hh'; hint: did you mean 'h'?"]),
-    ("unknown-cost", ISA_AND_PROGRAM + "hypervisor h on m { cost { trapp 5, exit 3 } }",
+    ("unknown-cost", ISA_AND_PROGRAM + "hypervisor h on m { cost { trapp 5, bogus 3 } }",
      ["4:28 V028 unknown cost 'trapp'; hint: did you mean 'trap'?",
-      "4:37 V028 unknown cost 'exit'; hint: costs: direct, trap, emulation, world_switch, host_round_trip, "
-      "translation"]),
+      "4:37 V028 unknown cost 'bogus'; hint: costs: direct, trap, emulation, world_switch, host_round_trip, "
+      "translation, exit"]),
     ("cost-twice", ISA_AND_PROGRAM + "hypervisor h on m { cost { trap 5, trap 3 } }",
      ["4:36 V035 the cost of 'trap' is given twice; hint: remove one of them: a cost block gives each "
       "figure once"]),

@@ -39,10 +39,14 @@ def _role(machine: ir.Machine, what: str, native: str, real: str | None, fill: s
     return cell(inner, fill=fill, padding=4)
 
 
+def _guests_in(policy: ir.Hypervisor) -> str:
+    return "their own modes" if policy.technique == "hardware_assisted" else policy.context.mode
+
+
 def _real_mode(machine: ir.Machine, policy: ir.Hypervisor, mode: str) -> str | None:
     """The real mode a virtual mode runs in under the policy (never more privileged than its guest
     mode), or None when the policy's hybrid monitor interprets it instead."""
-    index, guest = machine.modes.index(mode), machine.modes.index(policy.context.mode)
+    index, guest = machine.modes.index(mode), machine.modes.index(policy.real_guest_mode)
     if index < guest and policy.technique == "hybrid":
         return None
     return machine.modes[max(index, guest)]
@@ -75,7 +79,7 @@ def _hypervisor_cell(policy: ir.Hypervisor, colspan: int) -> str:
     title = "firmware partition manager " if policy.type == 0 else "hypervisor "
     label = (font(text(title) + font(text(policy.name), 12, bold=True), 12) + "<BR/>"
              + font(text(f"{policy.technique.replace('_', '-')} · runs in {top} · guests in "
-                         f"{policy.context.mode} · {words} · quantum {policy.quantum}"), 9))
+                         f"{_guests_in(policy)} · {words} · quantum {policy.quantum}"), 9))
     fill = FILL["firmware" if policy.type == 0 else "hypervisor"]
     return cell(label, fill=fill, colspan=colspan, padding=6)
 

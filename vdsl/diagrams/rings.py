@@ -32,13 +32,22 @@ def rings(subject: ir.Scenario | ir.Hypervisor | ir.Isa) -> graphviz.Digraph:
     isa's machine under a monitor in the isa's guest context."""
     if isinstance(subject, ir.Scenario):
         monitor = subject.monitor
-        return _rings(subject.isa.machine, monitor.context.mode, f"hypervisor {monitor.name}",
+        return _rings(subject.isa.machine, monitor.real_guest_mode, _monitor(monitor, subject.isa),
                       [(g.name, g.mode) for g in subject.guests], f"scenario {subject.name}",
                       monitor.technique == "hybrid")
     if isinstance(subject, ir.Hypervisor):
-        return _rings(subject.machine, subject.context.mode, f"hypervisor {subject.name}", None, None,
+        return _rings(subject.machine, subject.real_guest_mode, _monitor(subject, subject.isa), None, None,
                       subject.technique == "hybrid")
     return _rings(subject.machine, subject.context.mode, "a monitor", None, f"isa {subject.name}", False)
+
+
+def _monitor(policy: ir.Hypervisor, isa: ir.Isa | None) -> str:
+    """The monitor as the rings show it: with hardware assistance, in the extension's root mode,
+    beside the guests' own modes rather than above them."""
+    if policy.technique == "hardware_assisted":
+        extension = isa.virtualization.name if isa is not None and isa.virtualization else "the extension"
+        return f"hypervisor {policy.name} (root mode of {extension})"
+    return f"hypervisor {policy.name}"
 
 
 def _rings(machine: ir.Machine, guest_mode_name: str, monitor: str, guests: list[tuple[str, str]] | None,
@@ -73,7 +82,8 @@ def _rings(machine: ir.Machine, guest_mode_name: str, monitor: str, guests: list
     graph = new_graph("rings", title, rankdir="LR")
     graph.attr(ranksep="1.6")
     graph.node("native", label=_column(machine, "native: on its own machine", native, lines, "n", False))
-    heading = f"virtualized: guests in {guest_mode_name}" + (", kernels interpreted" if interpreted else "")
+    heading = "virtualized: guests in their own modes" if "root mode" in monitor else \
+        f"virtualized: guests in {guest_mode_name}" + (", kernels interpreted" if interpreted else "")
     graph.node("virtual", label=_column(machine, heading, virtual, lines, "v", True))
     # The titles' edge, straight and heavy, lines the two sides up; the arrows follow.
     graph.edge("native:ntitle:e", "virtual:vtitle:w", style="invis", weight="100")

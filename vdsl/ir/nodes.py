@@ -604,6 +604,18 @@ class HelperDecl:
 
 
 @attrs.frozen
+class Virtualization:
+    """A hardware virtualization extension (VT-x, ARM EL2, RISC-V H): a guest runs in its own
+    modes; the hardware keeps the `shadow` state for it (the guest's own copy, not the monitor's);
+    the `exits` instructions leave the guest for the monitor."""
+
+    name: str
+    shadow: tuple[StateRef, ...]
+    exits: tuple[str, ...]
+    span: Span | None = span_field()
+
+
+@attrs.frozen
 class IsaDecl:
     name: str
     extends: str | None
@@ -617,6 +629,7 @@ class IsaDecl:
     extends_span: Span | None = span_field()
     machine_span: Span | None = span_field()
     guest_mode_span: Span | None = span_field()
+    virtualization: Virtualization | None = None
 
 
 @attrs.frozen
@@ -721,6 +734,7 @@ class Isa:
     expects: tuple[Expectation, ...]
     context: GuestContext  # the guest context the analysis assumes
     span: Span | None = span_field()
+    virtualization: Virtualization | None = None  # a hardware extension, if the processor has one
 
     @property
     def guest_mode(self) -> str:
@@ -878,6 +892,7 @@ class CostModel:
     world_switch: int = 500  # the scheduler switching the real machine to another guest
     host_round_trip: int = 2000  # type 2: every exit goes through the host OS and back
     translation: int = 20  # binary translation: translating one guest instruction
+    exit: int = 400  # hardware assistance: the hardware leaving the guest for the monitor and back
 
 
 COST_NAMES = tuple(f.name for f in attrs.fields(CostModel))
@@ -901,6 +916,12 @@ class Hypervisor:
     span: Span | None = span_field()
     # paravirtual: the instructions the guest calls the monitor for (None: those that break T1)
     hypercalls: tuple[str, ...] | None = None
+
+    @property
+    def real_guest_mode(self) -> str:
+        """The real mode the guests' more privileged modes run in: the policy's guest mode, or,
+        with hardware assistance, none (a guest runs in its own modes: the most privileged)."""
+        return self.machine.modes[0] if self.technique == "hardware_assisted" else self.context.mode
 
 
 DEFAULT_QUANTUM = 100

@@ -153,6 +153,8 @@ class Monitor:
         self.pc_index = self.machine.register_index(self.machine.pc)
         self.relocation_index = self.machine.register_index(self.machine.relocation) \
             if self.machine.relocation else None
+        # hardware assistance: the processor's virtualization extension (its guest mode, its exits)
+        self.extension = hardware.isa.virtualization if technique == "hardware_assisted" else None
         self.patcher = Patcher(hardware.isa, policy.context,
                                policy.hypercalls if technique == "paravirtual" else None) \
             if technique in ("binary_translation", "paravirtual") else None
@@ -212,7 +214,7 @@ class Monitor:
         for address, word in enumerate(image.memory):
             memory[address] = word
         state = MachineState(machine, list(image.slots), memory)  # type: ignore[arg-type]
-        vm_map = VmMap.build(self.machine, partition, self.policy.context, self.allocator)
+        vm_map = VmMap.build(self.machine, partition, self.policy.context, self.allocator, self.extension)
         run = GuestRun(name, program.name if program else "", mode,
                        (self.hardware.to_real(partition.offset), partition.size), rewritten=tuple(rewrites))
         interpreter = Emulator(isa, state, single_step=True,
@@ -292,9 +294,14 @@ class Monitor:
         """Binary translation: the guest runs translated code, in every mode."""
         return bool(vm.translators)
 
+    def screens(self, vm: VirtualMachine) -> bool:
+        """The monitor looks at each guest instruction before it runs: to translate it, or to see
+        whether it exits (the hardware's exit controls)."""
+        return self.translates(vm) or self.extension is not None
+
     def resume(self, vm: VirtualMachine) -> str | None:
         """Load the real machine for the guest again, or hand control back to the scheduler."""
-        if not vm.running or self.wants_interpretation(vm) or self.translates(vm):
+        if not vm.running or self.wants_interpretation(vm) or self.screens(vm):
             vm.real_stale = True
             return MONITOR
         vm.map.enter(vm.state, self.hardware.state)
@@ -307,7 +314,8 @@ class Monitor:
 
     # ------------------------------------------------------------ the interpreter routines vᵢ
     def interpret(self, vm: VirtualMachine, trapped: bool,
-                  call: tuple[ir.Instruction, tuple[int, ...]] | None = None) -> str | None:
+                  call: tuple[ir.Instruction, tuple[int, ...]] | None = None,
+                  exit: bool = False) -> str | None:
         """Run the guest's next instruction on its virtual state: its own semantics, compiled for
         the virtual machine; a trap there is reflected into the guest's own trap vector (or, in a
         nested chain, to the monitor running in this VM).  `call`: the instruction a hypercall or
@@ -321,8 +329,10 @@ class Monitor:
         reflected = vm.interpreter.counters.traps > traps
         cause = self.machine.causes[vm.last_cause] if reflected and vm.last_cause is not None else None
         if call is not None:
-            kind = "hypercall" if trapped else "call"
+            kind = "exit" if exit else "hypercall" if trapped else "call"
             vm.counters.calls += 1
+            if exit:
+                vm.counters.exits += 1
             if reflected:
                 vm.counters.reflections += 1
         elif trapped:
@@ -385,6 +395,13 @@ class Monitor:
             vm.real_stale = True
             vm.counters.instructions += 1
             return "interpreted"
+        if self.extension is not None:
+            found = self.exiting(vm)
+            if found is not None:  # the hardware leaves the guest for the monitor
+                self.interpret(vm, trapped=False, call=found, exit=True)
+                vm.real_stale = True
+                vm.counters.instructions += 1
+                return "exit"
         if self.translates(vm):
             translated = self.translated(vm)
             if translated is None or translated.patched:
@@ -408,6 +425,18 @@ class Monitor:
         counters.direct += 1
         self.after_direct(vm, pc, result)
         return "direct"
+
+    def exiting(self, vm: VirtualMachine) -> tuple[ir.Instruction, tuple[int, ...]] | None:
+        """The guest's next instruction, when the extension's exit controls make it leave the guest."""
+        assert self.extension is not None
+        offset, limit = vm.interpreter.window(vm.state.slots)
+        pc = vm.state.slots[self.pc_index]
+        if pc >= limit or pc + offset >= len(vm.state.memory):
+            return None
+        found = vm.interpreter.decoder.at(vm.state.memory, pc + offset)
+        if found is None or found[0].name not in self.extension.exits:
+            return None
+        return found
 
     def translated(self, vm: VirtualMachine) -> Translated | None:
         """The translated instruction at the guest's pc (translating its block if need be)."""

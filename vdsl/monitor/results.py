@@ -10,7 +10,7 @@ from vdsl.emulator.state import Difference, MachineState
 from vdsl.ir import nodes as ir
 
 EVENT_KINDS = ("direct", "dispatch", "allocate", "emulate", "reflect", "interpret", "translate", "call",
-               "hypercall", "schedule", "preempt", "halt", "divergence", "violation")
+               "hypercall", "exit", "schedule", "preempt", "halt", "divergence", "violation")
 
 
 @attrs.frozen
@@ -55,6 +55,7 @@ class GuestCounters:
     blocks: int = 0  # blocks translated (translation cache misses)
     hits: int = 0  # instructions found already translated in the translation cache
     invalidations: int = 0  # translated blocks dropped because the guest wrote their code
+    exits: int = 0  # hardware assistance: instructions the exit controls made leave the guest
 
     @property
     def efficiency(self) -> float:
@@ -62,11 +63,12 @@ class GuestCounters:
         return self.direct / self.instructions if self.instructions else 1.0
 
     def cycles(self, costs: ir.CostModel, hosted: bool) -> int:
-        exits = self.traps + self.preemptions
+        interruptions = self.traps + self.preemptions
         simulated = self.emulations + self.reflections + self.interpretations + self.calls
-        return (self.direct * costs.direct + exits * costs.trap + simulated * costs.emulation
-                + self.translated * costs.translation
-                + self.world_switches * costs.world_switch + (exits * costs.host_round_trip if hosted else 0))
+        return (self.direct * costs.direct + interruptions * costs.trap + simulated * costs.emulation
+                + self.translated * costs.translation + self.exits * costs.exit
+                + self.world_switches * costs.world_switch
+                + ((interruptions + self.exits) * costs.host_round_trip if hosted else 0))
 
     def add(self, other: GuestCounters) -> None:
         for field in attrs.fields(GuestCounters):

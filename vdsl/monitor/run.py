@@ -29,8 +29,6 @@ from vdsl.monitor.results import (
 )
 from vdsl.monitor.scheduler import round_robin
 
-RUNNABLE_TECHNIQUES = ("trap_and_emulate", "hybrid", "binary_translation", "paravirtual")
-
 
 def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps: int = DEFAULT_MAX_STEPS,
                  lockstep: bool = True, trace: bool = False) -> ScenarioRun:
@@ -68,12 +66,15 @@ def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps:
 
 
 def check_techniques(scenario: ir.Scenario, technique: str | None = None) -> list[str]:
-    """The technique each monitor of `scenario` runs (a `RunError` for one vdsl cannot run yet)."""
+    """The technique each monitor of `scenario` runs (a `RunError` for hardware assistance on an isa
+    without a virtualization extension)."""
     techniques = [technique or m.technique for m in scenario.monitors]
     for policy, chosen in zip(scenario.monitors, techniques, strict=True):
-        if chosen not in RUNNABLE_TECHNIQUES:
-            raise RunError(f"vdsl cannot run technique '{chosen}' (hypervisor {policy.name}) yet; it runs "
-                           + " and ".join(RUNNABLE_TECHNIQUES) + " (choose one with --technique)")
+        if chosen == "hardware_assisted" and scenario.isa.virtualization is None:
+            raise RunError(f"hypervisor {policy.name} is hardware_assisted, but isa {scenario.isa.name} "
+                           "declares no virtualization extension; declare one in the isa with "
+                           "`virtualization NAME { shadow STATE, ...; exits { NAME, ... } }`, or choose "
+                           "another technique")
     return techniques
 
 

@@ -52,7 +52,7 @@ def run_slice(monitor: Monitor, vm: VirtualMachine, budget: int, lockstep: bool)
                 monitor.event("direct", vm, pc)
             monitor.compare(vm, pc, how, before)
             done += 1
-        elif monitor.wants_interpretation(vm) or monitor.translates(vm):
+        elif monitor.wants_interpretation(vm) or monitor.screens(vm):
             monitor.step(vm)
             done += 1
         else:

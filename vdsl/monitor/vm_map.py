@@ -37,7 +37,9 @@ class VmMap:
 
     @classmethod
     def build(cls, machine: ir.Machine, partition: Partition, context: ir.GuestContext,
-              allocator: Allocator) -> VmMap:
+              allocator: Allocator, extension: ir.Virtualization | None = None) -> VmMap:
+        """With a virtualization `extension` the guest runs in its own modes, and the state the
+        hardware shadows for it is its own; the monitor owns the rest of the control state."""
         owned = [0] * len(machine.registers)
         for control in control_items(machine):
             if control.reg is None:
@@ -46,11 +48,19 @@ class VmMap:
             reg = machine.registers[index]
             field = control.field
             owned[index] |= mask(reg.width) if field is None else mask(field.width) << field.lo
+        for ref in extension.shadow if extension is not None else ():
+            shadowed = item(machine, ref)
+            assert shadowed.reg is not None
+            index = machine.register_index(shadowed.reg)
+            field = shadowed.field
+            owned[index] &= ~(mask(machine.registers[index].width) if field is None
+                              else mask(field.width) << field.lo)
         boot = MachineState.empty(machine)
         for pin in context.pins:
             boot.set(item(machine, pin.target), pin.value)
         relocation = machine.register_index(machine.relocation) if machine.relocation else None
-        return cls(machine, partition, machine.modes.index(context.mode), tuple(owned),
+        guest_mode = 0 if extension is not None else machine.modes.index(context.mode)
+        return cls(machine, partition, guest_mode, tuple(owned),
                    tuple(boot.slots[:len(machine.registers)]), allocator, relocation)
 
     def real_mode(self, virtual_mode: int) -> int:

@@ -55,8 +55,11 @@ def scenario_text(run: ScenarioRun, translations: bool = False) -> str:
     scenario = run.scenario
     monitor = scenario.monitor
     chain = " under ".join(f"hypervisor {m.name}" for m in reversed(scenario.monitors))
-    lines = [f"scenario {scenario.name}: {chain} on isa {scenario.isa.name}, "
-             f"{run.technique}, guests run in {monitor.context.mode}"]
+    virtualization = scenario.isa.virtualization
+    where = f"guests run in their own modes ({virtualization.name})" \
+        if run.technique == "hardware_assisted" and virtualization is not None \
+        else f"guests run in {monitor.context.mode}"
+    lines = [f"scenario {scenario.name}: {chain} on isa {scenario.isa.name}, {run.technique}, {where}"]
     for guest in run.guests:
         lines.extend(_guest_text(guest, translations))
     lines.extend(_costs_text(run))
@@ -131,8 +134,11 @@ def _counters_text(counters: GuestCounters) -> str:
                      f"{counters.emulations} emulated, {counters.reflections} reflected")
     if counters.interpretations:
         parts.append(f"{counters.interpretations} interpreted")
-    if counters.calls:
-        parts.append(f"{counters.calls} call{'s' if counters.calls != 1 else ''} into the monitor")
+    if counters.exits:
+        parts.append(f"{counters.exits} exit{'s' if counters.exits != 1 else ''} to the monitor")
+    if counters.calls > counters.exits:
+        calls = counters.calls - counters.exits
+        parts.append(f"{calls} call{'s' if calls != 1 else ''} into the monitor")
     if counters.blocks:
         parts.append(f"{counters.blocks} block{'s' if counters.blocks != 1 else ''} translated "
                      f"({counters.translated} instructions), {counters.hits} cache hit"
@@ -166,7 +172,8 @@ def _how(how: str) -> str:
             "reflected": "trapped and reflected to the guest",
             "interpreted": "interpreted by the monitor",
             "called": "called into the monitor from translated code",
-            "hypercall": "a hypercall the monitor ran"}[how]
+            "hypercall": "a hypercall the monitor ran",
+            "exit": "an exit the hardware made to the monitor"}[how]
 
 
 def _value(difference: Difference, state: MachineState, first: bool) -> str:
@@ -208,7 +215,8 @@ def _costs_text(run: ScenarioRun) -> list[str]:
         costs = monitor.costs
         hosted = f", host round trip {costs.host_round_trip}" if level.type == 2 else ""
         where = f"level {level.level}, " if len(run.levels) > 1 else ""
-        translating = f", translation {costs.translation}" if level.technique == "binary_translation" else ""
+        translating = f", translation {costs.translation}" if level.technique == "binary_translation" else \
+            f", exit {costs.exit}" if level.technique == "hardware_assisted" else ""
         lines.append(f"  cost: {level.cycles} cycles ({where}hypervisor {level.hypervisor}, "
                      f"type {level.type}, {level.technique}: direct {costs.direct}, trap {costs.trap}, "
                      f"emulation {costs.emulation}, world switch {costs.world_switch}{translating}{hosted})")
@@ -245,7 +253,8 @@ def _counters_json(counters: GuestCounters) -> dict[str, Any]:
             "emulations": counters.emulations, "reflections": counters.reflections,
             "interpretations": counters.interpretations, "allocations": counters.allocations,
             "preemptions": counters.preemptions, "world_switches": counters.world_switches,
-            "calls": counters.calls, "translated": counters.translated, "blocks": counters.blocks,
+            "calls": counters.calls, "exits": counters.exits, "translated": counters.translated,
+            "blocks": counters.blocks,
             "cache_hits": counters.hits, "invalidations": counters.invalidations,
             "efficiency": counters.efficiency}
 

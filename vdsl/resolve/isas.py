@@ -6,8 +6,9 @@ import attrs
 
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
+from vdsl.ir.layout import control_items, item
 from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
-from vdsl.resolve.common import check_pins, check_width, extends_order, undefined
+from vdsl.resolve.common import check_pins, check_state_ref, check_width, extends_order, undefined
 from vdsl.resolve.encodings import check_encodings, resolve_encoding
 from vdsl.resolve.helpers import Expander, check_helpers
 from vdsl.resolve.types import Scope
@@ -37,7 +38,8 @@ def resolve_isas(sink: DiagnosticSink, decls: dict[str, ir.IsaDecl], machines: d
                                 expects=decl.expects,  # each isa states its own
                                 guest_mode=decl.guest_mode or base.guest_mode,
                                 guest_mode_span=decl.guest_mode_span or base.guest_mode_span,
-                                pins=tuple(pins.values()), helpers=tuple(helpers.values()))
+                                pins=tuple(pins.values()), helpers=tuple(helpers.values()),
+                                virtualization=decl.virtualization or base.virtualization)
         merged[decl.name] = full
         if full.machine is None:
             sink.error("V022", f"isa '{decl.name}' does not say which machine it is for", decl.span,
@@ -81,11 +83,37 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine,
     check_pins(sink, machine, decl.pins)
     names = list(seen)  # an instruction with errors of its own is still declared
     expects = [_check_isa_expectation(sink, e, names) for e in decl.expects]
+    if decl.virtualization is not None:
+        _check_virtualization(sink, decl.virtualization, machine, names)
     if len(sink.diagnostics) > errors_before:
         return None
     source = "isa" if decl.guest_mode is not None or decl.pins else "default"
     return ir.Isa(decl.name, machine, tuple(instructions), tuple(e for e in expects if e is not None),
-                  ir.GuestContext(guest_mode, decl.pins, source), span=decl.span)
+                  ir.GuestContext(guest_mode, decl.pins, source), span=decl.span,
+                  virtualization=decl.virtualization)
+
+
+def _check_virtualization(sink: DiagnosticSink, extension: ir.Virtualization, machine: ir.Machine,
+                          names: list[str]) -> None:
+    """A virtualization extension shadows control state (not the mode, which is always the
+    guest's own in the extension's guest mode) and exits on instructions of the isa."""
+    registers = {r.name: r for r in machine.registers}
+    for ref in extension.shadow:
+        if ref.reg == machine.mode_name and ref.field is None:
+            sink.error("V046", "the mode is not shadowed: in the extension's guest mode a guest always runs "
+                       "in its own modes", ref.span, f"leave {machine.mode_name} out of `shadow`")
+            continue
+        if check_state_ref(sink, ref, registers, machine.mode_name) is None:
+            continue
+        state = item(machine, ref)
+        if not any(control.covers(state) or state.covers(control) for control in control_items(machine)):
+            name = f"{ref.reg}.{ref.field}" if ref.field else ref.reg
+            sink.error("V046", f"'{name}' is not control state: the guest owns it anyway", ref.span,
+                       "shadow the control state the hardware keeps for each guest; mark it `control` in "
+                       "the machine if the monitor owns it otherwise")
+    for name in extension.exits:
+        if name not in names:
+            undefined(sink, "instruction", name, extension.span, names)
 
 
 def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,

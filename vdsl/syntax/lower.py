@@ -283,10 +283,28 @@ class _Lowering(Transformer[Token, Any]):
                 expects.extend(child)
         self.pins_once(pins)
         guest = given.get("guest_mode")
+        virtualization = given.get("virtualization")
         return ir.IsaDecl(name, extends, machine, tuple(instructions), tuple(expects),
                           guest.value["guest_mode"] if guest else None, tuple(pins),
                           span=self.span(meta), extends_span=extends_span, machine_span=machine_span,
-                          guest_mode_span=guest.span if guest else None, helpers=tuple(helpers))
+                          guest_mode_span=guest.span if guest else None, helpers=tuple(helpers),
+                          virtualization=virtualization.value["virtualization"] if virtualization else None)
+
+    def virtualization(self, meta: Any, children: list[Any]) -> _Setting:
+        given: dict[str, Any] = {}
+        for setting in children[1:]:
+            self.once(given, setting.key, setting.value, setting.span, setting.what, "virtualization block")
+        shadow = given.get("shadow", {}).get("shadow", ())
+        exits = given.get("exits", {}).get("exits", ())
+        extension = ir.Virtualization(str(children[0]), shadow, exits, span=self.span(meta))
+        return _Setting("virtualization", {"virtualization": extension}, self.span(meta),
+                        "a virtualization block")
+
+    def virt_shadow(self, meta: Any, children: list[ir.StateRef]) -> _Setting:
+        return _Setting("shadow", {"shadow": tuple(children)}, self.span(meta), "`shadow`")
+
+    def virt_exits(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("exits", {"exits": tuple(str(c) for c in children)}, self.span(meta), "`exits`")
 
     def helper_def(self, meta: Any, children: list[Any]) -> ir.HelperDecl:
         name = str(children[0])
