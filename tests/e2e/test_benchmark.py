@@ -44,3 +44,18 @@ def test_monitor_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None
     # each call a trap; under the monitor, also each return (LPSW) and the final HALT
     assert heavy["bare"]["traps"] == 20
     assert heavy["trap_and_emulate"]["traps"] == 20 + 19 + 2
+
+
+def test_techniques_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each technique runs the x86 guest to its halt; only trap-and-emulate diverges."""
+    spec = importlib.util.spec_from_file_location("bench_techniques", ROOT / "benchmarks" / "bench_techniques.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_techniques"] = module
+    spec.loader.exec_module(module)
+    assert module.main(["--loops", "5", "--repeat", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    techniques = report["techniques"]
+    assert {name: t["equivalent"] for name, t in techniques.items()} == {
+        "trap_and_emulate": False, "binary_translation": True, "paravirtual": True, "hardware_assisted": True}
+    assert all(t["instructions"] == report["bare"]["instructions"] for t in techniques.values())
