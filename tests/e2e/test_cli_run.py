@@ -170,7 +170,7 @@ def test_a_guest_stopped_by_another_guests_halt_did_not_finish(tmp_path: Path) -
 
 
 def test_a_file_with_nothing_to_run_says_so() -> None:
-    result = run_vdsl("run", str(SPECS / "s370.vspec"))  # isas only
+    result = run_vdsl("run", str(SPECS / "armv7.vspec"))  # isas only
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == ("error: there is nothing to run: the files declare no scenario and no program; "
                              "`vdsl check` classifies their isas\n")
