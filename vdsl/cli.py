@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="run this scenario (repeatable; default: every scenario the files declare)")
     run.add_argument("--technique", choices=TECHNIQUES, metavar="TECHNIQUE",
                      help="run every monitor with this technique instead of its policy's "
-                          "(trap_and_emulate, hybrid, binary_translation, paravirtual)")
+                          "(trap_and_emulate, hybrid, binary_translation, paravirtual, hardware_assisted)")
     run.add_argument("--translations", action="store_true",
                      help="show the blocks binary translation translated, instruction by instruction")
     run.add_argument("--program", "-p", help="run this program on the bare machine instead of the scenarios")

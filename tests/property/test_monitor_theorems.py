@@ -186,7 +186,7 @@ def test_the_generator_makes_isas_whose_conditions_hold() -> None:
 # monitor runs the offending instructions itself (translated calls, hypercalls).  So whatever
 # the classification says, every guest is equivalent and keeps to its partition.  A
 # paravirtual guest is rewritten, so one that read its own code would see the hypercalls: its
-# instructions here do not touch memory.
+# instructions here do not touch memory, and its LPSWs load PSWs from data.
 
 NAMES = ["HALT", "SVC", "LPSW"] + [f"I{k}" for k in range(OPCODES)]
 
@@ -198,7 +198,10 @@ def placed_programs(draw: st.DrawFn) -> tuple[int, list[str]]:
     code = []
     for _ in range(draw(st.integers(1, 6))):
         name = draw(st.sampled_from(NAMES[1:]))
-        code.append(name if name == "SVC" else f"{name} {draw(st.integers(0, 47))}")
+        # LPSW loads a PSW from the data (the old PSW, the trap vector, the first PSW), never from
+        # the code, which a paravirtual monitor has rewritten.
+        operand = draw(st.sampled_from([0, 4, 10])) if name == "LPSW" else draw(st.integers(0, 47))
+        code.append(name if name == "SVC" else f"{name} {operand}")
     return draw(st.integers(0, 2)), [*code, "HALT"]
 
 
@@ -266,3 +269,32 @@ def test_the_fixes_are_not_vacuous(technique: str) -> None:
     else:
         (block,) = [b for b in guest.translations if b.address == 14]
         assert [i.instruction for i in block.instructions if i.patched] == ["I0"]
+
+
+# ---------------------------------------------------------------- hardware assistance
+#
+# With a virtualization extension that shadows every piece of control state but the relocation
+# register (the monitor's), a guest runs in its own modes on its own state: whatever its
+# instructions, it is equivalent and contained, as long as they leave the relocation register and
+# physical memory alone (the monitor's business), and its halts and PSW loads (which load R) exit.
+
+EXTENSION = "    virtualization vt { shadow F; exits { HALT, LPSW } }\n"
+NOT_RELOCATING = REGISTER_ONLY.filter(lambda body: "R.base" not in body and "halt" not in body)
+
+
+def check_assisted_run(bodies: list[str], programs: list[tuple[int, list[str]]]) -> None:
+    text = placed_spec_text(bodies, programs, "hardware_assisted").replace(
+        "    guests run in middle\n    pin F.IOPL = 1\n}", "    guests run in middle\n    pin F.IOPL = 1\n" + EXTENSION + "}")
+    spec = compile_text(text, "random.vspec")
+    run = run_scenario(spec.scenarios[0], max_steps=300)
+    for guest in run.guests:
+        assert guest.equivalent, guest.divergence
+        assert guest.resource_control, guest.violations
+
+
+@SETTINGS
+@given(bodies=st.lists(NOT_RELOCATING, min_size=OPCODES, max_size=OPCODES),
+       programs=st.lists(placed_programs(), min_size=1, max_size=2))
+def test_hardware_assistance_runs_every_guest_equivalently(bodies: list[str],
+                                                           programs: list[tuple[int, list[str]]]) -> None:
+    check_assisted_run(bodies, programs)

@@ -475,3 +475,60 @@ def test_a_misdeclared_extension_is_an_error(extension: str, expected: str) -> N
         spec_from(text)
     (diagnostic,) = caught.value.diagnostics
     assert f"{diagnostic.code} {diagnostic.message}" == expected
+
+
+def test_hardware_exits_are_taken_by_the_real_machine_without_lockstep() -> None:
+    # The decoder turns an exit-set instruction into an exit before it runs, so compiled blocks
+    # run the guest and the monitor only sees the exits (here the HALTs), lockstep or not.
+    policy = POLICY.replace("guests run in user", "technique hardware_assisted")
+    spec = spec_from(EXTENDED + PROGRAMS + policy + "scenario s { hypervisor m  guest g runs kernel in supervisor }\n")
+    scenario = spec.scenario("s")
+    assert scenario is not None
+    checked, = run_scenario(scenario, None, 1000).guests
+    unchecked, = run_scenario(scenario, None, 1000, lockstep=False).guests
+    for guest in (checked, unchecked):
+        assert guest.status == "halted"
+        assert (guest.counters.exits, guest.counters.direct, guest.counters.instructions) == (1, 3, 4)
+
+
+def test_under_hardware_assistance_the_guests_own_mode_changes_are_its_own() -> None:
+    # RETU is unprivileged and changes the mode: with the extension the guest runs in its own
+    # modes, so the change is the guest's, not an escape, and the run stays equivalent.
+    retu = EXTENDED.replace("    inst RDF ", "    inst RETU a  { M = user  P = a }\n    inst RDF ")
+    policy = POLICY.replace("guests run in user", "technique hardware_assisted")
+    text = retu + program("drop", "LDI 2\n    RETU 20\n    ADD 10\n    SVC", mode="supervisor") + policy
+    spec = spec_from(text + "scenario s { hypervisor m  guest g runs drop in supervisor }\n")
+    scenario = spec.scenario("s")
+    assert scenario is not None
+    (guest,) = run_scenario(scenario, None, 1000).guests
+    assert (guest.status, guest.equivalent, guest.resource_control) == ("halted", True, True)
+
+
+def test_the_relocation_register_is_never_shadowed() -> None:
+    text = MACHINE.replace("    guests run in user\n}", "    guests run in user\n    virtualization vt { shadow R }\n}")
+    with pytest.raises(SpecError) as caught:
+        spec_from(text)
+    (diagnostic,) = caught.value.diagnostics
+    assert (diagnostic.code, diagnostic.message) == (
+        "V046", "the relocation register 'R' is not shadowed: the monitor keeps each guest in its partition with it")
+
+
+def test_a_run_without_lockstep_ending_in_an_emulated_halt_reports_no_violation() -> None:
+    for technique in ("trap_and_emulate", "paravirtual"):
+        spec = scenario_spec(("k", "kernel", "supervisor"), programs=PROGRAMS)
+        scenario = spec.scenario("s")
+        assert scenario is not None
+        (guest,) = run_scenario(scenario, technique, 1000, lockstep=False).guests
+        assert guest.status == "halted" and guest.resource_control, (technique, guest.violations)
+
+
+def test_hardware_assistance_runs_on_the_hardware_only() -> None:
+    outer = "hypervisor host on acc { technique trap_and_emulate  guests run in user }\n"
+    inner = POLICY.replace("guests run in user", "technique hardware_assisted")
+    spec = spec_from(EXTENDED + PROGRAMS + inner + outer
+                     + "scenario s { hypervisor m under host  guest g runs calls in user }\n")
+    scenario = spec.scenario("s")
+    assert scenario is not None
+    with pytest.raises(RunError) as caught:
+        run_scenario(scenario, None, 1000)
+    assert "runs inside another monitor's virtual machine" in str(caught.value)

@@ -193,6 +193,9 @@ HEAD = "machine n { word 16 memory E[64] modes { s > u } reg P pc "
     pytest.param(HEAD + "reg Q pc banked { S0: s, S1: u } }",
                  ["1:59 V044 the banked register 'Q' cannot be the pc; hint: a banked register is a plain "
                   "register with one copy per mode"], id="banked-pc"),
+    pytest.param(HEAD + "reg SP banked { S0: s, S1: u } }\nisa i for n { inst N { } }\nprogram p on i { init SP = 3 N }",
+                 ["3:23 V010 'SP' is a banked register: name one of its copies; hint: its copies are S0, S1"],
+                 id="init-of-a-banked-register"),
     pytest.param("machine n { word 16 memory E[64] modes { s > u } reg P pc "
                  "trap { entry { P = mem[cause] } } }",
                  ["1:78 V045 the trap entry reads and writes memory by physical address; hint: write "
@@ -325,3 +328,50 @@ def test_an_encoded_isa_names_array_registers_in_fields() -> None:
     assert result.status == "halted" and value(result, "X3") == 12
     # ADD X3, X1, X2: 0001 011 001 010 000; each field holds the element's number, 3 bits.
     assert result.state.memory[2] == 0b0001_011_001_010_000
+
+
+def test_a_narrow_index_reaches_only_the_first_elements() -> None:
+    # X[i] with a 2-bit i names X0..X3: writing X[0] must not touch X4 (which 4 would wrap to).
+    spec = spec_from("""
+        machine t { word 16 memory E[64] modes { s > u } reg X[8] reg P pc }
+        isa t for t {
+            inst W i: 2, v { X[i] = v }
+            inst R d: X, i: 2 { d = X[i] }
+            inst HALT { halt }
+        }
+        program p on t { mode s  W 0, 7  W 3, 9  R X5, 3  HALT }
+    """)
+    result = run_program(spec, "p")
+    assert [value(result, f"X{k}") for k in range(8)] == [7, 0, 0, 9, 0, 9, 0, 0]
+    isa = spec.isa("t")
+    assert isa is not None
+    from vdsl.analysis.states import run_concrete
+    from vdsl.emulator.state import MachineState
+
+    write = isa.instruction("W")
+    assert write is not None
+    state = MachineState.empty(isa.machine)
+    expected = reference.execute(isa.machine, write, (0, 7), state)
+    assert run_concrete(isa.machine, write, (0, 7), state, "c").after.slots == expected.after.slots
+
+
+def test_a_fault_in_the_trap_entry_is_a_clear_error() -> None:
+    from vdsl import RunError
+
+    spec = spec_from("""
+        machine t {
+            word 16 memory E[64] modes { s > u } reg A reg P pc
+            trap { entry { M = s  P = phys[A] } }
+        }
+        isa t for t { inst BAD { trap illegal } }
+        program p on t { init A = 100  BAD }
+    """)
+    with pytest.raises(RunError) as caught:
+        run_program(spec, "p")
+    assert "its trap mechanism faulted (cause memory) while taking a trap 'illegal' at pc 0" in str(caught.value)
+
+
+def test_next_has_no_meaning_in_a_trap_entry() -> None:
+    assert diagnostics_of(HEAD + "trap { entry { P = next } } }") == [
+        "1:78 V045 the trap entry has no next instruction; hint: the pc holds the trapping instruction's "
+        "address: write `PC` (or `PC + SIZE`)"]

@@ -35,6 +35,8 @@ class Decoder:
     def at(self, memory: Sequence[int], address: int) -> tuple[ir.Instruction, tuple[int, ...]] | None:
         """The instruction at `address` and its operand values, when it has one and all its words
         lie in memory."""
+        if not 0 <= address < len(memory):
+            return None
         inst = self.instruction(memory[address])
         if inst is None or address + inst.size > len(memory):
             return None

@@ -20,6 +20,7 @@ import attrs
 from vdsl.emulator.decoder import Decoder
 from vdsl.emulator.state import MachineState, differences
 from vdsl.emulator.traps import compiled_traps
+from vdsl.errors import RunError
 from vdsl.ir import nodes as ir
 from vdsl.semantics.bits import extract_code
 from vdsl.semantics.concrete import (
@@ -166,6 +167,10 @@ class Emulator:
         self.log: list[tuple[int, int, int]] | None = None
         self.initial_memory = list(state.memory)
         self.operand_codes: dict[ir.OperandDecl, frozenset[int]] = {}
+        # A virtualization extension's exit controls: fetching one of these instructions leaves
+        # the guest (the trap hook sees `exit_cause`, one past the machine's causes) before it runs.
+        self.exits: frozenset[str] = frozenset()
+        self.exit_cause = len(self.machine.causes)
         self.traps = compiled_traps(self.machine)
         self.window = fetch_window(self.machine)
         self.pc_index = self.machine.register_index(self.machine.pc)
@@ -187,6 +192,8 @@ class Emulator:
         inst = self.decoder.instruction(memory[address])
         if inst is None:
             return _FAULTS[ILLEGAL]
+        if inst.name in self.exits:
+            return _fault(self.exit_cause)
         if address + inst.size > len(memory):
             return _FAULTS[MEMORY]
         operands = inst.operand_values(memory[address:address + inst.size])
@@ -298,7 +305,7 @@ class Emulator:
             self.counters.traps += 1
             ended = self.on_trap(cause, pc)
             if ended is not None:
-                return self.result(ended, 1, self.trap_message(ended, cause, pc), self.machine.causes[cause])
+                return self.result(ended, 1, self.trap_message(ended, cause, pc), self.cause_name(cause))
         elif stop == Stop.HALTED:
             return self.result("halted", 1, "halted after 1 step")
         return self.result("step_limit", 1, "stopped after 1 step")
@@ -313,7 +320,12 @@ class Emulator:
         """Run the machine's (compiled) trap mechanism; False when the machine declares none."""
         if not self.traps:
             return False
-        self.traps[cause](self.state.slots, self.state.memory, self.watch, self.log, None, 0)
+        state = self.state
+        _, stop, fault = self.traps[cause](state.slots, state.memory, self.watch, self.log, None, 0)
+        if stop == Stop.TRAPPED:
+            raise RunError(f"machine {self.machine.name}: its trap mechanism faulted (cause "
+                           f"{self.cause_name(fault)}) while taking a trap '{self.cause_name(cause)}' at pc "
+                           f"{state.slots[self.pc_index]}: check its `entry` block's addresses and indexes")
         return True
 
     # ------------------------------------------------------------ running
@@ -323,7 +335,6 @@ class Emulator:
 
     def run(self, max_steps: int, trace: Callable[[StepRecord], None] | None = None) -> RunResult:
         """Run until halt, a trap the hook ends the run on, or `max_steps` steps."""
-        machine = self.machine
         state = self.state
         r, memory, watch, guard = state.slots, state.memory, self.watch, self.guard
         pc_index, fetch, counters = self.pc_index, self.fetch, self.counters
@@ -341,10 +352,10 @@ class Emulator:
                 trapped_pc = r[pc_index]
                 ended = self.on_trap(cause, trapped_pc)
                 if trace is not None:
-                    trace(self.record(steps, trapped_pc, before, block, machine.causes[cause]))
+                    trace(self.record(steps, trapped_pc, before, block, self.cause_name(cause)))
                 if ended is not None:
                     return self.result(ended, steps, self.trap_message(ended, cause, trapped_pc),
-                                       machine.causes[cause])
+                                       self.cause_name(cause))
                 continue
             if trace is not None:
                 trace(self.record(steps, pc, before, block, None))
@@ -354,10 +365,13 @@ class Emulator:
                            "(raise the limit with --max-steps)")
 
     def trap_message(self, status: str, cause: int, pc: int) -> str:
-        name = self.machine.causes[cause]
+        name = self.cause_name(cause)
         if status == "trap":
             return f"trap '{name}' at pc {pc}, and machine '{self.machine.name}' declares no trap mechanism"
         return f"{status} after trap '{name}' at pc {pc}"
+
+    def cause_name(self, cause: int) -> str:
+        return self.machine.causes[cause] if cause < len(self.machine.causes) else "exit"
 
     def result(self, status: str, steps: int, message: str, cause: str | None = None) -> RunResult:
         return RunResult(status, steps, self.state, message, self.initial_memory, cause)

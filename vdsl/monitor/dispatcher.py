@@ -155,6 +155,12 @@ class Monitor:
             if self.machine.relocation else None
         # hardware assistance: the processor's virtualization extension (its guest mode, its exits)
         self.extension = hardware.isa.virtualization if technique == "hardware_assisted" else None
+        # The real machine leaves the guest on an exit by itself (the exit is a trap the dispatcher
+        # sees); a monitor's virtual machine has no exit controls, so there the monitor screens.
+        self.hardware_exits = self.extension is not None and isinstance(hardware, Emulator)
+        if self.hardware_exits:
+            assert self.extension is not None and isinstance(hardware, Emulator)
+            hardware.exits = frozenset(self.extension.exits)
         self.patcher = Patcher(hardware.isa, policy.context,
                                policy.hypercalls if technique == "paravirtual" else None) \
             if technique in ("binary_translation", "paravirtual") else None
@@ -269,12 +275,15 @@ class Monitor:
         real = self.hardware.state
         vm.map.leave(real, vm.state)
         self.check_behind_back(vm, pc)
-        self.hardware.take_trap(cause)
-        vm.counters.traps += 1
-        self.event("dispatch", vm, pc, cause=self.machine.causes[cause])
-        call = self.hypercall(vm, cause)
-        status = self.interpret(vm, trapped=True, call=call)
+        if self.hardware_exits and cause == getattr(self.hardware, "exit_cause", None):
+            status = self.interpret(vm, trapped=False, call=self.exiting(vm), exit=True)
+        else:
+            self.hardware.take_trap(cause)
+            vm.counters.traps += 1
+            self.event("dispatch", vm, pc, cause=self.machine.causes[cause])
+            status = self.interpret(vm, trapped=True, call=self.hypercall(vm, cause))
         if status is not None:
+            vm.real_stale = True  # the real machine holds the monitor's state now, not the guest's
             return status
         return self.resume(vm)
 
@@ -297,7 +306,7 @@ class Monitor:
     def screens(self, vm: VirtualMachine) -> bool:
         """The monitor looks at each guest instruction before it runs: to translate it, or to see
         whether it exits (the hardware's exit controls)."""
-        return self.translates(vm) or self.extension is not None
+        return self.translates(vm) or (self.extension is not None and not self.hardware_exits)
 
     def resume(self, vm: VirtualMachine) -> str | None:
         """Load the real machine for the guest again, or hand control back to the scheduler."""
@@ -395,9 +404,9 @@ class Monitor:
             vm.real_stale = True
             vm.counters.instructions += 1
             return "interpreted"
-        if self.extension is not None:
+        if self.extension is not None and not self.hardware_exits:
             found = self.exiting(vm)
-            if found is not None:  # the hardware leaves the guest for the monitor
+            if found is not None:  # the monitor screens for the exits a virtual machine lacks
                 self.interpret(vm, trapped=False, call=found, exit=True)
                 vm.real_stale = True
                 vm.counters.instructions += 1
@@ -414,10 +423,12 @@ class Monitor:
             vm.map.enter(vm.state, self.hardware.state)
             vm.real_stale = False
         counters = vm.counters
-        before = (counters.traps, counters.reflections, counters.calls)
+        before = (counters.traps, counters.reflections, counters.calls, counters.exits)
         pc = self.hardware.state.slots[self.pc_index]
         result = self.hardware.run(1)
         counters.instructions += 1
+        if counters.exits != before[3]:
+            return "exit"
         if counters.traps != before[0]:
             if counters.calls != before[2]:
                 return "hypercall"

@@ -65,8 +65,8 @@ class NestedHardware:
         outer.current = vm
         if vm.state.slots != self.seen:  # the inner monitor loaded its hardware: load the real machine
             vm.real_stale = True
-        if max_steps == 1:
-            outer.step(vm)
+        if max_steps == 1 or outer.screens(vm) or outer.wants_interpretation(vm):
+            outer.step(vm)  # one instruction: the outer monitor looks at each before it runs
             ran = 1
         else:
             ran = outer.run_directly(vm, max_steps)

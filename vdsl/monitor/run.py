@@ -69,7 +69,11 @@ def check_techniques(scenario: ir.Scenario, technique: str | None = None) -> lis
     """The technique each monitor of `scenario` runs (a `RunError` for hardware assistance on an isa
     without a virtualization extension)."""
     techniques = [technique or m.technique for m in scenario.monitors]
-    for policy, chosen in zip(scenario.monitors, techniques, strict=True):
+    for level, (policy, chosen) in enumerate(zip(scenario.monitors, techniques, strict=True)):
+        if chosen == "hardware_assisted" and level > 0:
+            raise RunError(f"hypervisor {policy.name} is hardware_assisted, but it runs inside another "
+                           "monitor's virtual machine, which has no virtualization extension; run it on the "
+                           "hardware (outermost), or choose another technique")
         if chosen == "hardware_assisted" and scenario.isa.virtualization is None:
             raise RunError(f"hypervisor {policy.name} is hardware_assisted, but isa {scenario.isa.name} "
                            "declares no virtualization extension; declare one in the isa with "

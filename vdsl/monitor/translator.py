@@ -75,7 +75,7 @@ class Translator:
     def translate(self, memory: Sequence[int], start: int) -> _Entry | None:
         items: list[Translated] = []
         address = start
-        while len(items) < MAX_BLOCK:
+        while len(items) < MAX_BLOCK and address < len(memory):
             found = self.decode(memory, address)
             if found is None:
                 break

@@ -34,6 +34,7 @@ class VmMap:
     monitor_values: tuple[int, ...]  # per register: the monitor's values of those bits
     allocator: Allocator
     relocation_index: int | None = None  # the relocation register's slot
+    native_modes: bool = False  # a virtualization extension: the guest runs, and changes, its own modes
 
     @classmethod
     def build(cls, machine: ir.Machine, partition: Partition, context: ir.GuestContext,
@@ -61,7 +62,8 @@ class VmMap:
         relocation = machine.register_index(machine.relocation) if machine.relocation else None
         guest_mode = 0 if extension is not None else machine.modes.index(context.mode)
         return cls(machine, partition, guest_mode, tuple(owned),
-                   tuple(boot.slots[:len(machine.registers)]), allocator, relocation)
+                   tuple(boot.slots[:len(machine.registers)]), allocator, relocation,
+                   native_modes=extension is not None)
 
     def real_mode(self, virtual_mode: int) -> int:
         """Modes more privileged than the guest mode run in the guest mode (ring compression)."""
@@ -97,6 +99,8 @@ class VmMap:
         own = real.swapped(swap).slots if swap else real.slots
         for index, owned in enumerate(self.owned):
             slots[index] = (own[index] & ~owned) | (slots[index] & owned)
+        if self.native_modes:  # the guest's own mode changes are its own
+            slots[virtual.mode_index] = real.mode
 
     def swap(self, virtual: MachineState) -> dict[str, str]:
         """The banked copies that trade places between the virtual mode and the real one: the
@@ -111,7 +115,7 @@ class VmMap:
     def unexpected(self, virtual: MachineState, real: MachineState) -> list[str]:
         """The mode and relocation changes the real machine shows that the monitor did not make."""
         found = []
-        if real.mode != self.real_mode(virtual.mode):
+        if real.mode != self.real_mode(virtual.mode) and not self.native_modes:
             found.append(self.machine.mode_name)
         relocation = self.real_relocation(virtual)
         index = self.relocation_index

@@ -83,6 +83,11 @@ def check_state_ref(sink: DiagnosticSink, ref: ir.StateRef, registers: dict[str,
     if ref.reg == mode_name and ref.field is None:
         return -1  # the mode: width decided by the caller
     reg = registers.get(ref.reg)
+    copies = [r.name for r in registers.values() if r.banked == ref.reg]
+    if reg is None and copies:
+        sink.error("V010", f"'{ref.reg}' is a banked register: name one of its copies", ref.span,
+                   "its copies are " + ", ".join(copies))
+        return None
     if reg is None:
         undefined(sink, "register", ref.reg, ref.span, [*list(registers), mode_name])
         return None

@@ -105,6 +105,12 @@ def _check_virtualization(sink: DiagnosticSink, extension: ir.Virtualization, ma
             continue
         if check_state_ref(sink, ref, registers, machine.mode_name) is None:
             continue
+        if ref.reg == machine.relocation:
+            sink.error("V046", f"the relocation register '{ref.reg}' is not shadowed: the monitor keeps each "
+                       "guest in its partition with it", ref.span,
+                       f"leave {ref.reg} out of `shadow` (an extension's second-stage translation is the "
+                       "monitor's relocation)")
+            continue
         state = item(machine, ref)
         if not any(control.covers(state) or state.covers(control) for control in control_items(machine)):
             name = f"{ref.reg}.{ref.field}" if ref.field else ref.reg

@@ -341,6 +341,10 @@ def resolve_trap_entry(sink: DiagnosticSink, machine: ir.Machine, decl: ir.TrapD
         if not access.physical:
             sink.error("V045", "the trap entry reads and writes memory by physical address", access.span,
                        "write `phys[...]`: the trap mechanism is not relocated")
+    for name in _nodes(decl.entry, ir.Name):
+        if name.name == "next":
+            sink.error("V045", "the trap entry has no next instruction", name.span,
+                       "the pc holds the trapping instruction's address: write `PC` (or `PC + SIZE`)")
     for stmt in _nodes(decl.entry, ir.Trap):
         sink.error("V045", "the trap entry cannot trap", stmt.span,
                    "the trap mechanism runs once per trap; check the condition in the instruction instead")

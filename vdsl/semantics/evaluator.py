@@ -262,9 +262,10 @@ class Evaluator(Generic[V, Mem]):
         return found
 
     def array_elements(self, expr: ir.Indexed) -> tuple[str, ...]:
+        """The elements an index of its width can reach (a narrow index reaches the first few)."""
         array = self.machine.array(expr.array)
         assert array is not None
-        return array.elements
+        return array.elements[:1 << _width(expr.index)]
 
     def index(self, expr: ir.Indexed) -> V:
         """The element number of `X[i]`; a number past the last element traps `illegal`."""
