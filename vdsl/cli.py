@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vdsl import __version__
-from vdsl.analysis.classify import IsaReport, classify_instruction, classify_isa, guest_context, verdict_word
+from vdsl.analysis.classify import (
+    IsaReport,
+    PolicyReport,
+    check_policy,
+    classify_instruction,
+    classify_isa,
+    guest_context,
+    verdict_word,
+)
 from vdsl.analysis.questions import SOLVER_RLIMIT, Questions
 from vdsl.emulator import DEFAULT_MAX_STEPS, StepRecord, run_program
 from vdsl.errors import InternalError, RunError, SpecError, did_you_mean
@@ -25,6 +33,7 @@ from vdsl.ir.vocabulary import THEOREMS
 from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
 from vdsl.outputs import DIAGRAM_KINDS, OUTPUTS
 from vdsl.phases import Compilation
+from vdsl.report.check import policy_json, policy_text
 from vdsl.resolve.policies import TECHNIQUES
 from vdsl.resources import bundled_specs
 
@@ -89,8 +98,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="analyse this isa (repeatable; default: the isas the files declare)")
     check.add_argument("--guest-mode", metavar="MODE",
                        help="the real mode guest kernels run in (default: the isa's `guests run in`)")
-    check.add_argument("--require", action="append", choices=THEOREMS, metavar="THEOREM",
-                       help="exit 1 unless this theorem's condition holds (T1, T2, T3; repeatable)")
+    check.add_argument("--require", action="append", choices=(*THEOREMS, "policy"), metavar="THEOREM",
+                       help="exit 1 unless this theorem's condition holds (T1, T2, T3; repeatable), or, "
+                            "with `policy`, unless every --policy check holds")
+    check.add_argument("--policy", action="append", metavar="HYPERVISOR",
+                       help="also decide, per instruction, whether direct execution under this hypervisor's "
+                            "VM map gives the virtual machine's result (repeatable)")
     _add_rlimit(check)
     _add_format(check)
     check.set_defaults(handler=_check)
@@ -201,19 +214,51 @@ def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
+def _policy_reports(spec: Spec, isas: list[Isa], names: list[str], rlimit: int) -> list[PolicyReport]:
+    """The policy check of each hypervisor named, on each analysed isa of its machine."""
+    found: list[PolicyReport] = []
+    for name in names:
+        hypervisor = next((h for h in spec.hypervisors if h.name == name), None)
+        if hypervisor is None:
+            known = [h.name for h in spec.hypervisors]
+            raise RunError(f"there is no hypervisor '{name}'; " + (
+                did_you_mean(name, known) or ("the hypervisors are " + ", ".join(known) if known
+                                              else "the files declare none")))
+        targets = [i for i in isas if i.machine.name == hypervisor.machine.name
+                   and (hypervisor.isa is None or hypervisor.isa.name == i.name)]
+        if not targets:
+            raise RunError(f"hypervisor {name} runs on machine {hypervisor.machine.name}, and no isa checked "
+                           "here is for it; name one with --isa")
+        found.extend(check_policy(isa, hypervisor, rlimit) for isa in targets)
+    return found
+
+
 def _check(args: argparse.Namespace) -> int:
     spec = Compilation(args.files).spec
     isas = _analysed_isas(spec, args.files, args.isa)
     if isas:
         reports = [classify_isa(isa, args.guest_mode, args.rlimit) for isa in isas]
+        policies = _policy_reports(spec, isas, args.policy or [], args.rlimit)
+        required = tuple(t for t in args.require or () if t != "policy")
         if args.format == "json":
-            print(json.dumps(OUTPUTS["check-json"].convert(reports, tuple(args.require or ())), indent=2))
+            result = OUTPUTS["check-json"].convert(reports, required)
+            if args.policy:
+                result["policies"] = [policy_json(p) for p in policies]
+                gate = "policy" in (args.require or ())
+                result["ok"] = result["ok"] and (not gate or all(p.holds for p in policies))
+            print(json.dumps(result, indent=2))
         else:
             sys.stdout.write(OUTPUTS["check-text"].convert(reports))
+            for policy in policies:
+                sys.stdout.write("\n" + policy_text(policy))
         sys.stdout.flush()  # the table comes before the stderr summary, even in one pipe
+        unmet_policies = [p for p in policies if not p.holds] if "policy" in (args.require or ()) else []
+        for policy in unmet_policies:
+            print(f"vdsl: --require policy: the check of hypervisor {policy.hypervisor.name} on isa "
+                  f"{policy.isa.name} {'fails' if policy.failing else 'is undecided'}", file=sys.stderr)
         failed = [e for r in reports for e in r.expectations if not e.holds and e.decided]
         unsure = [e for r in reports for e in r.expectations if not e.decided]
-        unmet = [(r.isa.name, t, verdict_word(r.verdicts[t])) for r in reports for t in args.require or ()
+        unmet = [(r.isa.name, t, verdict_word(r.verdicts[t])) for r in reports for t in required
                  if not r.verdicts[t].holds]
         for isa_name, theorem, word in unmet:
             print(f"vdsl: --require {theorem}: its condition {word} for isa {isa_name}", file=sys.stderr)
@@ -225,7 +270,7 @@ def _check(args: argparse.Namespace) -> int:
         if undecided:
             print(f"vdsl: {_counted(undecided, 'question')} undecided: the analysis is incomplete",
                   file=sys.stderr)
-        return EXIT_FAILED if failed or unsure or unmet or undecided else EXIT_OK
+        return EXIT_FAILED if failed or unsure or unmet or undecided or unmet_policies else EXIT_OK
     counts = {
         "machines": [m.name for m in spec.machines],
         "isas": [i.name for i in spec.isas],

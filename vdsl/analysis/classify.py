@@ -25,7 +25,7 @@ from vdsl.analysis.questions import (
 from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import item
+from vdsl.ir.layout import control_items, item
 from vdsl.ir.vocabulary import THEOREMS
 
 
@@ -292,3 +292,70 @@ def check_expectation(report: IsaReport, expectation: ir.Expectation) -> ir.Expe
         detail += f"; whether it is {words[-1]} is undecided"
         return ir.ExpectationResult(expectation, False, detail, decided=False)
     return ir.ExpectationResult(expectation, has != negated, detail)
+
+
+# ---------------------------------------------------------------- the policy check
+
+
+@attrs.frozen
+class PolicyReport:
+    """Whether each instruction of an isa runs directly and correctly under a hypervisor's VM map:
+    the exact question a hypervisor writer asks (DESIGN §7).  `results` has, per instruction,
+    "exits" (it leaves the guest: the monitor runs it), or the answer to `runs_directly`."""
+
+    hypervisor: ir.Hypervisor
+    isa: ir.Isa
+    results: tuple[tuple[str, Answer | None], ...]  # None: it exits
+
+    @property
+    def failing(self) -> tuple[str, ...]:
+        return tuple(name for name, answer in self.results if answer is not None and answer.known is False)
+
+    @property
+    def undecided(self) -> tuple[str, ...]:
+        return tuple(name for name, answer in self.results if answer is not None and answer.known is None)
+
+    @property
+    def exits(self) -> tuple[str, ...]:
+        return tuple(name for name, answer in self.results if answer is None)
+
+    @property
+    def holds(self) -> bool:
+        return not self.failing and not self.undecided
+
+
+POLICY_TECHNIQUES = ("trap_and_emulate", "hybrid", "hardware_assisted")
+
+
+def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RLIMIT) -> PolicyReport:
+    """Decide, per instruction, whether direct execution under `hypervisor`'s VM map gives the
+    virtual machine's result (binary translation and paravirtualization run no instruction
+    directly that the classification finds wrong: their check is the classification)."""
+    from vdsl.analysis.questions import PolicyMap, runs_directly
+
+    if hypervisor.technique not in POLICY_TECHNIQUES:
+        raise RunError(f"hypervisor {hypervisor.name} is {hypervisor.technique}: it runs directly only what "
+                       "the classification finds correct, so its check is `vdsl check` itself; the policy "
+                       "check is for " + ", ".join(POLICY_TECHNIQUES))
+    extension = isa.virtualization if hypervisor.technique == "hardware_assisted" else None
+    if hypervisor.technique == "hardware_assisted" and extension is None:
+        raise RunError(f"hypervisor {hypervisor.name} is hardware_assisted, but isa {isa.name} declares no "
+                       "virtualization extension")
+    machine = isa.machine
+    in_context = attrs.evolve(isa, context=hypervisor.context)
+    context = guest_context(in_context)
+    shadowed = [item(machine, ref) for ref in extension.shadow] if extension is not None else []
+    owned = tuple(c for c in control_items(machine)
+                  if c.reg is not None and c.reg != machine.relocation
+                  and not any(s.covers(c) for s in shadowed))
+    policy = PolicyMap(hypervisor.technique, context.mode, owned,
+                       frozenset(extension.exits) if extension is not None else frozenset())
+    questions = Questions(in_context, context, rlimit)
+    results: list[tuple[str, Answer | None]] = []
+    for instruction in isa.instructions:
+        if instruction.name in policy.exits:
+            results.append((instruction.name, None))
+            continue
+        results.append((instruction.name, questions.ask(
+            "runs-directly", functools.partial(runs_directly, questions, instruction, policy))))
+    return PolicyReport(hypervisor, isa, tuple(results))

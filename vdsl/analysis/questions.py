@@ -716,3 +716,90 @@ class Questions:
     def offences(self, inst: ir.Instruction, answers: dict[str, Answer]) -> dict[str, Offence]:
         """Each sensitivity's offence (see `offence`)."""
         return {name: self.offence(inst, answers, name) for name in SENSITIVITIES}
+
+
+# ---------------------------------------------------------------- the policy check (DESIGN §7)
+
+
+@attrs.frozen
+class PolicyMap:
+    """A hypervisor policy's VM map, as the policy check needs it: the real mode each virtual
+    mode runs in (deprivileged to the guest mode, or, with a virtualization extension, the
+    guest's own), the control state the monitor owns while a guest runs (its values are the
+    monitor's: pinned, or anything), and the instructions that exit to it."""
+
+    technique: str
+    guest_mode: int  # the real mode guest kernels are deprivileged to
+    owned: tuple[StateItem, ...]  # monitor-owned control state (neither the mode nor the relocation)
+    exits: frozenset[str] = frozenset()
+
+    @property
+    def native_modes(self) -> bool:
+        return self.technique == "hardware_assisted"
+
+    def real_mode(self, virtual: z3.BitVecRef) -> z3.BitVecRef:
+        if self.native_modes:
+            return virtual
+        guest = z3.BitVecVal(self.guest_mode, virtual.size())
+        return z3.If(z3.ULT(virtual, guest), guest, virtual)
+
+    def direct_modes(self, virtual: z3.BitVecRef) -> list[z3.BoolRef]:
+        """The virtual modes whose instructions the real machine runs directly."""
+        if self.technique == "hybrid":  # the monitor interprets the guest's more privileged modes
+            return [z3.UGE(virtual, self.guest_mode)]
+        return []
+
+
+def runs_directly(questions: Questions, inst: ir.Instruction, policy: PolicyMap) -> Answer:
+    """Whether the real machine, running `inst` directly under the policy's VM map, gives the
+    virtual machine's result: no virtual state (in a mode run directly, any operands) for which
+    the real run completes without trapping and either the virtual machine would have trapped,
+    or the results differ in the guest's state, or either run changed the monitor-owned state
+    (the real run the monitor's values, the virtual one the guest's copy), the mode (beyond what
+    the map allows), the relocation register, or the real run halted the processor.  The
+    relocation is taken as the guest's own, unmoved: moving it is location-sensitivity, which
+    the classification decides."""
+    machine = questions.machine
+    state, operands, base = questions.start(inst)
+    virtual = state.mode
+    base += policy.direct_modes(virtual)
+    real_mode = policy.real_mode(virtual)
+    real = swap_banks(machine, state, virtual, real_mode).evolve(mode=real_mode)
+    for owned in policy.owned:
+        real = real.with_item(owned, z3.BitVec(f"monitor.{owned.name}", owned.width(machine)))
+    base += questions.context.constraints(real) if not policy.native_modes else []
+    a = questions.run(inst, state, operands)
+    b = questions.run(inst, real, operands)
+    b_aligned = attrs.evolve(b, final=swap_banks(machine, b.final, virtual, real_mode))
+    address = z3.BitVec("address", machine.address_width)
+    excluded = [StateItem.mode(machine), *policy.owned]
+    relocation = [StateItem(machine.relocation, mode_name=machine.mode_name)] if machine.relocation else []
+    wrong = [
+        a.trapped,  # the virtual machine traps: the monitor had to get control
+        b.halted,  # the real processor stops
+        questions.differs(a, b_aligned, excluded, address),
+        # the real run changed the monitor's state, or the virtual one changed the guest's copy of
+        # it without the monitor hearing of it
+        *[b.final.get(o) != real.get(o) for o in (*policy.owned, *relocation)],
+        *[a.final.get(o) != state.get(o) for o in (*policy.owned, *relocation)],
+    ]
+    if policy.native_modes:
+        wrong.append(b.final.mode != a.final.mode)
+    else:
+        wrong += [b.final.mode != real_mode, a.final.mode != virtual]
+    model = questions.solve(base + [z3.Not(b.trapped), z3.Or(wrong)],
+                            f"whether {inst.name} runs directly under the policy")
+    if model is None:
+        return Answer("runs-directly", True, proof="every execution the real machine completes without a "
+                      "trap gives the virtual machine's result (z3: unsat)")
+    first = concrete_state(machine, model, state)
+    second = concrete_state(machine, model, real)
+    starts = [(f"virtual, mode {questions.mode_name(first.mode)}", first),
+              (f"real, mode {questions.mode_name(second.mode)}", second)]
+    named, runs = questions.replay(inst, model, operands, starts)
+    questions.confirm(not runs[1].trapped, inst, "runs directly", "the real run traps")
+    swap = bank_swap(machine, first.mode, second.mode)
+    aligned = attrs.evolve(runs[1], after=runs[1].after.swapped(swap))
+    found = questions.differences(runs[0], aligned, excluded)
+    return Answer("runs-directly", False, Witness(named, runs, questions.shows(runs, (found, found)),
+                                                  reads=questions.reads(model, [a, b])))

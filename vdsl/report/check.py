@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vdsl.analysis.classify import InstructionReport, IsaReport, any_known
+from vdsl.analysis.classify import InstructionReport, IsaReport, PolicyReport, any_known
 from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, Offence, Witness
 from vdsl.analysis.states import ConcreteRun
 from vdsl.ir.layout import register_items, trap_words
@@ -336,3 +336,47 @@ def _side_by_side(witness: Witness) -> list[str]:
 def explain_json(report: IsaReport, instruction: InstructionReport) -> dict[str, Any]:
     return {"isa": report.isa.name, "guest_mode": report.guest_mode, **instruction_json(instruction),
             "offences": [offence_json(o) for o in precise_offences(instruction)]}
+
+
+# ---------------------------------------------------------------- the policy check
+
+
+def policy_text(report: PolicyReport) -> str:
+    """`policy NAME (...) on isa ISA: holds|fails ...`, the exits, and each failing instruction
+    with what its two runs did."""
+    policy = report.hypervisor
+    where = "guests in their own modes" if policy.technique == "hardware_assisted" else \
+        f"guests run in {policy.context.mode}"
+    head = f"policy {policy.name} ({policy.technique}, {where}) on isa {report.isa.name}: "
+    if report.holds:
+        head += "holds: every instruction that runs directly gives the virtual machine's result"
+    elif report.failing:
+        count = len(report.failing)
+        one = count == 1
+        head += (f"fails: {count} instruction{'' if one else 's'} run{'s' if one else ''} directly and "
+                 f"give{'s' if one else ''} another result than the virtual machine's: "
+                 + ", ".join(report.failing))
+    else:
+        head += "undecided for " + ", ".join(report.undecided)
+    lines = [head]
+    if report.exits:
+        lines.append("  exits (the monitor runs them): " + ", ".join(report.exits))
+    for name, answer in report.results:
+        if answer is None or answer.known is not False or answer.witness is None:
+            continue
+        witness = answer.witness
+        operands = ", ".join(f"{n} = {v}" for n, v in witness.operands)
+        lines.append(f"  {name}" + (f" ({operands})" if operands else "") + ":")
+        lines.extend(f"    {shown}" for shown in witness.shows)
+    return "\n".join(lines) + "\n"
+
+
+def policy_json(report: PolicyReport) -> dict[str, Any]:
+    failing = []
+    for name, answer in report.results:
+        if answer is not None and answer.known is False and answer.witness is not None:
+            failing.append({"instruction": name, "operands": dict(answer.witness.operands),
+                            "shows": list(answer.witness.shows)})
+    return {"hypervisor": report.hypervisor.name, "technique": report.hypervisor.technique,
+            "isa": report.isa.name, "holds": report.holds, "exits": list(report.exits),
+            "failing": failing, "undecided": list(report.undecided)}
