@@ -375,3 +375,24 @@ def test_next_has_no_meaning_in_a_trap_entry() -> None:
     assert diagnostics_of(HEAD + "trap { entry { P = next } } }") == [
         "1:78 V045 the trap entry has no next instruction; hint: the pc holds the trapping instruction's "
         "address: write `PC` (or `PC + SIZE`)"]
+
+
+def test_a_trap_entry_reads_the_specs_constants() -> None:
+    spec = spec_from("""
+        const VEC = 12
+        machine t {
+            word 16 memory E[64] modes { s > u } reg A reg P pc
+            trap { entry { M = s  P = phys[VEC + cause] } }
+        }
+        isa t for t { inst BAD { trap illegal }  inst HALT { halt } }
+        program p on t { mode u  BAD  data 14: 20  org 20  HALT }
+    """)
+    result = run_program(spec, "p")
+    assert result.status == "halted" and value(result, "P") == 21  # BAD (illegal, 2) -> phys[14] = 20
+
+
+def test_an_extension_lists_each_name_once() -> None:
+    text = ("machine t { word 16 memory E[64] modes { s > u } reg P pc control reg F }\n"
+            "isa t for t { inst H { halt }  virtualization v { shadow F, F; exits { H, H } } }")
+    assert [d.split(";")[0] for d in diagnostics_of(text)] == [
+        "2:32 V011 'H' is listed twice in `exits`", "2:61 V011 'F' is listed twice in `shadow`"]

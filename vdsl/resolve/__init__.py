@@ -33,7 +33,7 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
     stack_decls = unique(sink, [d for d in declarations if isinstance(d, ir.StackDecl)], "stack")
     const_decls = unique(sink, [d for d in declarations if isinstance(d, ir.ConstDecl)], "constant")
 
-    machines = resolve_machines(sink, machine_decls)
+    machines = resolve_machines(sink, machine_decls, {d.name: d.value for d in const_decls.values()})
     constants = resolve_constants(sink, const_decls, machines)
     isas = {name: adopt_hypervisor_context(isa, hypervisor_decls)
             for name, isa in resolve_isas(sink, isa_decls, machines, set(machine_decls), constants).items()}
@@ -64,8 +64,7 @@ def resolve_constants(sink: DiagnosticSink, decls: dict[str, ir.ConstDecl],
     (inside that machine's instructions it would mean two things)."""
     constants = {}
     for decl in decls.values():
-        owner = next((m for m in machines.values() if decl.name in {r.name for r in m.registers}
-                      | {m.mode_name} | set(m.modes)), None)
+        owner = next((m for m in machines.values() if decl.name in m.state_names), None)
         if owner is not None:
             sink.error("V011", f"constant '{decl.name}' has the name of state of machine '{owner.name}'",
                        decl.span, "rename the constant")

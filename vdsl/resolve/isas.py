@@ -117,9 +117,17 @@ def _check_virtualization(sink: DiagnosticSink, extension: ir.Virtualization, ma
             sink.error("V046", f"'{name}' is not control state: the guest owns it anyway", ref.span,
                        "shadow the control state the hardware keeps for each guest; mark it `control` in "
                        "the machine if the monitor owns it otherwise")
-    for name in extension.exits:
+    for k, name in enumerate(extension.exits):
         if name not in names:
             undefined(sink, "instruction", name, extension.span, names)
+        elif name in extension.exits[:k]:
+            sink.error("V011", f"'{name}' is listed twice in `exits`", extension.span,
+                       "list each instruction once")
+    for k, ref in enumerate(extension.shadow):
+        if ref in extension.shadow[:k]:
+            name = f"{ref.reg}.{ref.field}" if ref.field else ref.reg
+            sink.error("V011", f"'{name}' is listed twice in `shadow`", ref.span,
+                       "list each piece of state once")
 
 
 def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,

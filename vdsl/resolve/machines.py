@@ -34,7 +34,8 @@ def _merge_machine(base: ir.MachineDecl, child: ir.MachineDecl) -> ir.MachineDec
     )
 
 
-def resolve_machines(sink: DiagnosticSink, decls: dict[str, ir.MachineDecl]) -> dict[str, ir.Machine]:
+def resolve_machines(sink: DiagnosticSink, decls: dict[str, ir.MachineDecl],
+                     constants: dict[str, int] | None = None) -> dict[str, ir.Machine]:
     merged: dict[str, ir.MachineDecl] = {}
     machines: dict[str, ir.Machine] = {}
     for decl in extends_order(sink, decls, "machine"):
@@ -44,7 +45,7 @@ def resolve_machines(sink: DiagnosticSink, decls: dict[str, ir.MachineDecl]) -> 
         merged[decl.name] = full
         machine = _resolve_machine(sink, full)
         if machine is not None and full.trap is not None and full.trap.entry is not None:
-            machine = resolve_trap_entry(sink, machine, full.trap)
+            machine = resolve_trap_entry(sink, machine, full.trap, constants or {})
         if machine is not None:
             machines[decl.name] = machine
     return machines
@@ -331,9 +332,11 @@ def _resolve_trap(sink: DiagnosticSink, machine: ir.MachineDecl, decl: ir.TrapDe
                             decl.cause_at, span=decl.span)
 
 
-def resolve_trap_entry(sink: DiagnosticSink, machine: ir.Machine, decl: ir.TrapDecl) -> ir.Machine | None:
+def resolve_trap_entry(sink: DiagnosticSink, machine: ir.Machine, decl: ir.TrapDecl,
+                       constants: dict[str, int]) -> ir.Machine | None:
     """The machine with the statements of its trap `entry` block resolved: `cause` is the cause's
-    number (an operand of the memory word's width), and each cause's name reads as its number.
+    number (an operand of the memory word's width), each cause's name reads as its number, and
+    each `const` as its value.
     The block runs as the hardware, so it reaches memory by physical address only (`phys[...]`)."""
     assert decl.entry is not None and machine.trap is not None
     errors_before = len(sink.diagnostics)
@@ -349,7 +352,8 @@ def resolve_trap_entry(sink: DiagnosticSink, machine: ir.Machine, decl: ir.TrapD
         sink.error("V045", "the trap entry cannot trap", stmt.span,
                    "the trap mechanism runs once per trap; check the condition in the instruction instead")
     state = machine.state_names
-    numbers = {name: k for k, name in enumerate(machine.causes) if name not in state and name != "cause"}
+    numbers = {name: value for name, value in constants.items() if name not in state and name != "cause"}
+    numbers |= {name: k for k, name in enumerate(machine.causes) if name not in state and name != "cause"}
     cause = ir.OperandDecl("cause", "imm", machine.memory.width)
     scope = Scope(machine, (cause,), {}, sink, constants=numbers)
     entry = scope.block(Expander(sink, {}, numbers).statements(decl.entry, {}))
