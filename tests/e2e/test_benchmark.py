@@ -9,17 +9,24 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from types import ModuleType
 
 import pytest
 from conftest import ROOT
 
 
-def test_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("bench_emulator", ROOT / "benchmarks" / "bench_emulator.py")
+def load(name: str) -> ModuleType:
+    """A benchmark script of `benchmarks/`, imported as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_emulator"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
+    module = load("bench_emulator")
     assert module.main(["--instructions", "10000", "--repeat", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     # The loop counts are sized alike, so the two runs differ by one instruction: the 6502
@@ -30,11 +37,7 @@ def test_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_monitor_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     """The monitor benchmark's guests halt bare and under the monitor, with the same counts."""
-    spec = importlib.util.spec_from_file_location("bench_monitor", ROOT / "benchmarks" / "bench_monitor.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_monitor"] = module
-    spec.loader.exec_module(module)
+    module = load("bench_monitor")
     assert module.main(["--passes", "200", "--calls", "20", "--repeat", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     innocuous, heavy = report["innocuous"], report["trap_heavy"]
@@ -48,11 +51,7 @@ def test_monitor_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_techniques_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     """Each technique runs the x86 guest to its halt; only trap-and-emulate diverges."""
-    spec = importlib.util.spec_from_file_location("bench_techniques", ROOT / "benchmarks" / "bench_techniques.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_techniques"] = module
-    spec.loader.exec_module(module)
+    module = load("bench_techniques")
     assert module.main(["--loops", "5", "--repeat", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     techniques = report["techniques"]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import spec_from
-from test_resolve import brief
+from test_resolve import diagnostics_of
 
-from vdsl import SpecError, StepRecord, run_program
+from vdsl import StepRecord, run_program
 from vdsl.analysis.classify import classify_isa
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import trap_words
@@ -148,12 +148,6 @@ def test_the_reference_interpreter_agrees(operands: tuple[int, int]) -> None:
         compiled = run_concrete(isa.machine, movi, operands, state, "compiled")
         assert compiled.cause == expected.cause
         assert compiled.after.slots == expected.after.slots
-
-
-def diagnostics_of(text: str) -> list[str]:
-    with pytest.raises(SpecError) as caught:
-        spec_from(text)
-    return [brief(d) for d in caught.value.diagnostics]
 
 
 HEAD = "machine n { word 16 memory E[64] modes { s > u } reg P pc "

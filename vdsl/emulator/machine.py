@@ -171,6 +171,7 @@ class Emulator:
         # the guest (the trap hook sees `exit_cause`, one past the machine's causes) before it runs.
         self.exits: frozenset[str] = frozenset()
         self.exit_cause = len(self.machine.causes)
+        self.exit_block = _fault(self.exit_cause)
         self.traps = compiled_traps(self.machine)
         self.window = fetch_window(self.machine)
         self.pc_index = self.machine.register_index(self.machine.pc)
@@ -193,7 +194,7 @@ class Emulator:
         if inst is None:
             return _FAULTS[ILLEGAL]
         if inst.name in self.exits:
-            return _fault(self.exit_cause)
+            return self.exit_block
         if address + inst.size > len(memory):
             return _FAULTS[MEMORY]
         operands = inst.operand_values(memory[address:address + inst.size])
@@ -215,11 +216,17 @@ class Emulator:
         decoded = self.decode(address)
         if isinstance(decoded, _Block):
             return decoded
-        key = (decoded.instruction.opcode, *decoded.operands)
+        return self.compiled(decoded.instruction, decoded.operands)
+
+    def compiled(self, instruction: ir.Instruction, operands: tuple[int, ...]) -> _Block:
+        """One instruction with its operands, compiled once (the key is the instruction's words
+        as decoded: never stale)."""
+        key = (instruction.opcode, *operands)
         block = self.singles.get(key)
         if block is None:
+            decoded = BlockInstruction(instruction, operands, 0)
             block = _Block(compile_block(self.machine, [decoded], guarded=self.guard is not None), 1,
-                           decoded.instruction.size, decoded)
+                           instruction.size, decoded)
             self.singles[key] = block
         return block
 
@@ -290,13 +297,7 @@ class Emulator:
     def execute(self, instruction: ir.Instruction, operands: tuple[int, ...]) -> RunResult:
         """Run one given instruction at the pc, whatever memory holds there (a paravirtual guest's
         hypercall: its word in memory is the call, the instruction is what the monitor runs)."""
-        key = (instruction.opcode, *operands)
-        block = self.singles.get(key)
-        if block is None:
-            decoded = BlockInstruction(instruction, operands, 0)
-            block = _Block(compile_block(self.machine, [decoded], guarded=self.guard is not None), 1,
-                           instruction.size, decoded)
-            self.singles[key] = block
+        block = self.compiled(instruction, operands)
         r = self.state.slots
         pc = r[self.pc_index]
         _, stop, cause = block.run(r, self.state.memory, self.watch, self.log, self.guard, 1)

@@ -158,9 +158,11 @@ class Monitor:
         # The real machine leaves the guest on an exit by itself (the exit is a trap the dispatcher
         # sees); a monitor's virtual machine has no exit controls, so there the monitor screens.
         self.hardware_exits = self.extension is not None and isinstance(hardware, Emulator)
+        self.exit_cause: int | None = None  # the cause the hardware reports an exit with
         if self.hardware_exits:
             assert self.extension is not None and isinstance(hardware, Emulator)
             hardware.exits = frozenset(self.extension.exits)
+            self.exit_cause = hardware.exit_cause
         self.patcher = Patcher(hardware.isa, policy.context,
                                policy.hypercalls if technique == "paravirtual" else None) \
             if technique in ("binary_translation", "paravirtual") else None
@@ -275,7 +277,7 @@ class Monitor:
         real = self.hardware.state
         vm.map.leave(real, vm.state)
         self.check_behind_back(vm, pc)
-        if self.hardware_exits and cause == getattr(self.hardware, "exit_cause", None):
+        if cause == self.exit_cause:
             status = self.interpret(vm, trapped=False, call=self.exiting(vm), exit=True)
         else:
             self.hardware.take_trap(cause)

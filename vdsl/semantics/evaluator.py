@@ -239,16 +239,20 @@ class Evaluator(Generic[V, Mem]):
         bank = self.machine.bank(name)
         if bank is None:
             return self.read_register(name)
+        return self.select([(self.in_modes(modes), copy) for copy, modes in bank.copies], bank.width)
+
+    def select(self, choices: list[tuple[V, str]], width: int) -> V:
+        """The register whose condition holds: the conditions exclude each other, and the last
+        register is the one read when none of the others' holds."""
         d = self.domain
-        *others, (last, _) = bank.copies
+        *others, (_, last) = choices
         result = self.read_register(last)
-        for copy, modes in reversed(others):
-            selected = self.in_modes(modes)
-            known = d.truth(selected)
+        for condition, name in reversed(others):
+            known = d.truth(condition)
             if known is True:
-                result = self.read_register(copy)
+                result = self.read_register(name)
             elif known is None:
-                result = d.ite(selected, self.read_register(copy), result, bank.width)
+                result = d.ite(condition, self.read_register(name), result, width)
         return result
 
     def in_modes(self, modes: tuple[int, ...]) -> V:
@@ -346,16 +350,8 @@ class Evaluator(Generic[V, Mem]):
             return self.read_target(expr.reg)
         if isinstance(expr, ir.Indexed):
             index, width = self.index(expr), _width(expr.index)
-            *others, last = self.array_elements(expr)
-            result = self.read_register(last)
-            for code in range(len(others) - 1, -1, -1):
-                selected = d.binary("==", index, d.const(code, width), width)
-                known = d.truth(selected)
-                if known is True:
-                    result = self.read_register(others[code])
-                elif known is None:
-                    result = d.ite(selected, self.read_register(others[code]), result, expr.width)
-            return result
+            return self.select([(d.binary("==", index, d.const(code, width), width), element)
+                                for code, element in enumerate(self.array_elements(expr))], expr.width)
         if isinstance(expr, ir.Field):
             reg = self.machine.register(expr.reg)
             assert reg is not None
