@@ -377,6 +377,8 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
                     stream.write(json.dumps({"scenario": run.scenario.name, **event.to_json()}) + "\n")
     if args.format == "json":
         print(json.dumps(OUTPUTS["run-json"].convert(runs), indent=2))
+    elif len(runs) > 1:
+        sys.stdout.write("\n" + OUTPUTS["runs-summary-text"].convert(runs))
     failed = [e for run in runs for e in run.expectations if not e.holds]
     unfinished = [(run.scenario.name, g) for run in runs for g in run.guests if not g.finished]
     for scenario_name, guest in unfinished:

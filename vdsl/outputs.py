@@ -29,6 +29,7 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in (
     Output("explain-json", ("instruction report",), "json", check.explain_json),
     Output("run-text", ("scenario run",), "text", run.scenario_text),
     Output("run-json", ("scenario runs",), "json", run.runs_json),
+    Output("runs-summary-text", ("scenario runs",), "text", run.runs_summary_text),
     Output("program-text", ("bare run",), "text", run.bare_run_text),
     Output("program-json", ("bare run",), "json", run.bare_run_json),
     Output("layers", ("scenario", "hypervisor", "stack"), "graph", diagrams.layers,

@@ -53,8 +53,9 @@ def test_guests_show_their_native_and_real_modes() -> None:
 
 
 def test_ring_compression_shows() -> None:
-    spec = spec_from('import "x86-32.vspec"\nhypervisor xen on x86_32 { guests run in ring1  pin EFLAGS.IOPL = 0 }\n')
-    hypervisor = spec.hypervisor("xen")
+    spec = spec_from('import "x86-32.vspec"\nhypervisor compressed on x86_32 { guests run in ring1  '
+                     'pin EFLAGS.IOPL = 0 }\n')
+    hypervisor = spec.hypervisor("compressed")
     assert hypervisor is not None
     text = rings(hypervisor).source
     assert "deprivileged\\n(ring compression)" in text

@@ -90,7 +90,9 @@ def _level(monitors: tuple[ir.Hypervisor, ...], level: int, guests: Sequence[tup
     OS and the hardware."""
     policy = monitors[level]
     vms: list[str] = []
-    if policy.management is not None:
+    innermost = level + 1 == len(monitors)
+    runs_it = innermost and any(name == policy.management for name, _, _ in guests)
+    if policy.management is not None and not runs_it:
         vms.append(cell(_guest_vm(machine, policy, f"management VM {policy.management} (privileged)", None,
                                   machine.modes[0]), fill=FILL["management"], padding=3, style="rounded"))
     if level + 1 < len(monitors):
@@ -102,6 +104,12 @@ def _level(monitors: tuple[ir.Hypervisor, ...], level: int, guests: Sequence[tup
     else:
         word = "partition" if policy.type == 0 else "VM"
         for name, program, start in guests:
+            if name == policy.management:  # it runs: its back-end serves the others
+                served = f" serving {', '.join(policy.serves)}" if policy.serves else ""
+                title = f"management VM {name} (privileged){served}"
+                vms.append(cell(_guest_vm(machine, policy, title, program, start), fill=FILL["management"],
+                                padding=3, style="rounded"))
+                continue
             vms.append(cell(_guest_vm(machine, policy, f"{word} {name}", program, start), padding=3,
                             fill=FILL["vm"], style="rounded"))
     columns = len(vms)

@@ -50,8 +50,9 @@ def trap_flow(run: ScenarioRun) -> graphviz.Digraph:
     """Each guest's instructions: run directly, or trapped into the dispatcher D and then
     emulated by the interpreter routine of the instruction (vᵢ), reflected into the guest's own
     trap vector, or run as the hypercall it is (paravirtual); or, without a trap, interpreted
-    (hybrid) or called from translated code (binary translation); relocations through the
-    allocator A.  Edges are
+    (hybrid), called from translated code (binary translation) or an exit (hardware assistance);
+    traps the hardware delivers inside a guest; requests passed to the management VM's back-end;
+    relocations through the allocator A.  Edges are
     weighted and labelled by their counts, one colour per guest."""
     scenario = run.scenario
     monitor = scenario.monitor
@@ -64,7 +65,8 @@ def trap_flow(run: ScenarioRun) -> graphviz.Digraph:
     for index, guest in enumerate(run.guests):
         color, _ = _guest_style(index)
         counters = guest.counters
-        graph.node(f"guest_{guest.name}", label=f"<{font(text(f'guest {guest.name}'), 12, bold=True)}<BR/>"
+        role = "management VM" if guest.management else "guest"
+        graph.node(f"guest_{guest.name}", label=f"<{font(text(f'{role} {guest.name}'), 12, bold=True)}<BR/>"
                    f"{font(text(f'program {guest.program}'), 10)}<BR/>"
                    f"{font(text(f'{counters.instructions} instructions'), 9, color=FAINT)}"
                    f"{_failures(guest)}>",
@@ -76,17 +78,22 @@ def trap_flow(run: ScenarioRun) -> graphviz.Digraph:
     traps = Counter((e.guest, e.detail_dict().get("cause", "?")) for e in events if e.kind == "dispatch")
     handled = Counter((e.guest, e.kind, e.instruction if e.kind in ("emulate", "hypercall") else None)
                       for e in events if e.kind in ("emulate", "reflect", "hypercall"))
-    # Run by the monitor without a trap: interpreted (hybrid), or called from translated code.
-    interpreted = Counter((e.guest, e.instruction, e.kind) for e in events if e.kind in ("interpret", "call"))
-    # An allocation comes from the routine that changed R, or from a reflection (the trap loads R).
-    allocated = Counter((e.guest, e.instruction if e.detail_dict().get("by") != "reflect" else None)
-                        for e in events if e.kind == "allocate")
+    # Run by the monitor without a trap: interpreted (hybrid), called from translated code, or an exit.
+    interpreted = Counter((e.guest, e.instruction, e.kind) for e in events
+                          if e.kind in ("interpret", "call", "exit"))
+    delivered = Counter(e.guest for e in events if e.kind == "deliver")
+    # Split drivers: requests the monitor passed to the management VM's back-end.
+    forwarded = Counter((e.guest, e.instruction) for e in events if e.kind == "forward")
+    # An allocation comes from the routine that changed R, or from a reflection or a delivered trap
+    # (the trap loads R).
+    allocated = Counter((e.guest, None if e.detail_dict().get("by") in ("reflect", "deliver")
+                         else e.instruction) for e in events if e.kind == "allocate")
     routines = sorted({i for (_, kind, i) in handled if kind != "reflect"} | {i for (_, i, _) in interpreted},
                       key=lambda i: i or "")
     for name in routines:
         graph.node(f"v_{name}", label=f"<{font(text('v '), 11)}{font(text(name or '?'), 11, bold=True)}<BR/>"
                    f"{font(text('interpreter routine'), 9)}>", fillcolor=FILL["guest_os"], **box)
-    if any(kind == "reflect" for (_, kind, _) in handled):
+    if any(kind == "reflect" for (_, kind, _) in handled) or delivered:
         graph.node("reflect", label=f"<{font(text('reflected'), 11, bold=True)}<BR/>"
                    f"{font(text(chr(8594) + ' the guest’s own trap vector'), 9)}>", fillcolor=FILL["apps"],
                    **box)
@@ -117,8 +124,18 @@ def trap_flow(run: ScenarioRun) -> graphviz.Digraph:
         for (g, instruction, kind), count in sorted(interpreted.items(),
                                                     key=lambda x: (x[0][0], x[0][1] or "", x[0][2])):
             if g == guest.name:
-                what = "interpreted" if kind == "interpret" else "called from translated code"
+                what = {"interpret": "interpreted", "call": "called from translated code",
+                        "exit": "exits"}[kind]
                 graph.edge(f"guest_{guest.name}", f"v_{instruction}", label=f"{what} {count}",
+                           penwidth=_width(count), **attributes)
+        if delivered[guest.name]:
+            count = delivered[guest.name]
+            graph.edge(f"guest_{guest.name}", "reflect", label=f"delivered by the hardware {count}",
+                       penwidth=_width(count), **attributes)
+        for (g, instruction), count in sorted(forwarded.items(), key=lambda x: (x[0][0], x[0][1] or "")):
+            if g == guest.name and monitor.management is not None:
+                graph.edge(f"v_{instruction}", f"guest_{monitor.management}",
+                           label=f"{guest.name}: {count} request{'s' if count != 1 else ''}",
                            penwidth=_width(count), **attributes)
         for (g, instruction), count in sorted(allocated.items(), key=lambda x: (x[0][0], x[0][1] or "")):
             if g == guest.name:

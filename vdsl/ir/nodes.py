@@ -871,6 +871,9 @@ class HypervisorDecl:
     span: Span | None = span_field()
     target_span: Span | None = span_field()
     hypercalls: tuple[str, ...] | None = None
+    serves: tuple[str, ...] = ()  # the management VM's back-end: the instructions it serves ...
+    ring: int | None = None  # ... through the shared page at this address of its memory
+    ring_span: Span | None = span_field()
     spans: tuple[tuple[str, Span], ...] = attrs.field(default=(), eq=False, repr=False, kw_only=True)
 
     def span_of(self, setting: str) -> Span | None:
@@ -916,6 +919,10 @@ class Hypervisor:
     span: Span | None = span_field()
     # paravirtual: the instructions the guest calls the monitor for (None: those that break T1)
     hypercalls: tuple[str, ...] | None = None
+    # split drivers: the instructions of the other guests the management VM's back-end serves,
+    # and the address of the shared page (the ring) in the management VM's memory
+    serves: tuple[str, ...] = ()
+    ring: int | None = None
 
     @property
     def real_guest_mode(self) -> str:

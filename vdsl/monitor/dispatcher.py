@@ -14,6 +14,12 @@ new window inside the guest's partition.  Then the real machine is loaded for th
 Under `hybrid`, every instruction the guest runs in a virtual mode more privileged than the
 guest mode is interpreted, without a trap; its user mode runs directly.
 
+With a management VM whose back-end `serves` some instructions (split drivers: Xen's Dom0,
+Hyper-V's parent partition), another guest's instruction of those names is not completed by
+the monitor: it becomes a *request* on the shared page in the management VM's memory, the
+guest waits, and the management VM's own code serves it; when the back-end marks the request
+answered, the monitor completes the instruction on the waiting guest's virtual state.
+
 Under `binary_translation`, code the guest runs in those modes is translated a block at a time
 (`translator.py`): the instructions that would not give the virtual machine's result on the real
 machine (`patching.py`) become calls into the monitor, which runs them on the virtual state; the
@@ -102,6 +108,23 @@ class MonitorGuard:
             self.report(address, write, pc)
 
 
+RING_FREE, RING_POSTED, RING_ANSWERED = 0, 1, 2  # the shared page's status word
+
+
+@attrs.define
+class Request:
+    """A guest instruction waiting for the management VM's back-end: how the monitor came to run
+    it (a trap, a call, an exit), and, in lockstep, what to compare once it is answered."""
+
+    trapped: bool
+    call: tuple[ir.Instruction, tuple[int, ...]] | None
+    exit: bool
+    pc: int  # the guest's virtual pc
+    delivered: bool = False  # a trap the hardware delivers (hardware assistance)
+    before: MachineState | None = None  # the bare twin's state before the instruction
+    posted: bool = False  # written on the shared page (it holds one request at a time)
+
+
 @attrs.define(eq=False)
 class VirtualMachine:
     """One guest of a monitor: its VM map, its virtual state, its interpreter and bare twin."""
@@ -123,6 +146,7 @@ class VirtualMachine:
     # paravirtual: each rewritten address -> the instruction, its operands and the original word
     hypercalls: dict[int, tuple[ir.Instruction, tuple[int, ...], int]] = attrs.Factory(dict)
     hypercall_word: int | None = None  # the word that replaced them
+    request: Request | None = None  # split drivers: an instruction waiting for the back-end
 
     @property
     def counters(self) -> GuestCounters:
@@ -131,6 +155,11 @@ class VirtualMachine:
     @property
     def running(self) -> bool:
         return self.run.status == "running"
+
+    @property
+    def runnable(self) -> bool:
+        """Running, and not waiting for the management VM to answer a request."""
+        return self.run.status == "running" and self.request is None
 
 
 class Monitor:
@@ -163,6 +192,10 @@ class Monitor:
             assert self.extension is not None and isinstance(hardware, Emulator)
             hardware.exits = frozenset(self.extension.exits)
             self.exit_cause = hardware.exit_cause
+        # split drivers: the management VM whose back-end serves the others, and the guests
+        # waiting for it, in the order they asked
+        self.backend: VirtualMachine | None = None
+        self.waiting: list[VirtualMachine] = []
         self.patcher = Patcher(hardware.isa, policy.context,
                                policy.hypercalls if technique == "paravirtual" else None) \
             if technique in ("binary_translation", "paravirtual") else None
@@ -189,8 +222,19 @@ class Monitor:
         """Give each guest (name, program, virtual start mode) a partition, a virtual machine loaded
         with its program, an interpreter and, in lockstep, a bare twin."""
         partitions = self.allocator.allocate([name for name, _, _ in guests], self.policy.memory_per_guest)
+        serving = self.policy.management if self.policy.serves else None
         for (name, program, mode), partition in zip(guests, partitions, strict=True):
-            self.guests.append(self.virtual_machine(name, program, mode, partition, lockstep))
+            # the management VM has no bare twin: its requests come from the monitor
+            vm = self.virtual_machine(name, program, mode, partition, lockstep and name != serving)
+            self.guests.append(vm)
+            if name == serving:
+                self.backend = vm
+                vm.run.management = True
+                ring = self.policy.ring
+                assert ring is not None
+                if ring + 2 + self.longest_request() > partition.size:
+                    raise RunError(f"hypervisor {self.policy.name}: the shared page at {ring} does not fit "
+                                   f"in management VM {name}'s {partition.size} words; put it lower")
         return self.guests
 
     def virtual_machine(self, name: str, program: ir.Program | None, mode: str, partition: Partition,
@@ -279,6 +323,8 @@ class Monitor:
         self.check_behind_back(vm, pc)
         if cause == self.exit_cause:
             status = self.interpret(vm, trapped=False, call=self.exiting(vm), exit=True)
+        elif self.extension is not None:  # a guest's own trap: the hardware delivers it inside the guest
+            status = self.interpret(vm, trapped=True, delivered=True)
         else:
             self.hardware.take_trap(cause)
             vm.counters.traps += 1
@@ -326,15 +372,21 @@ class Monitor:
     # ------------------------------------------------------------ the interpreter routines vᵢ
     def interpret(self, vm: VirtualMachine, trapped: bool,
                   call: tuple[ir.Instruction, tuple[int, ...]] | None = None,
-                  exit: bool = False) -> str | None:
+                  exit: bool = False, delivered: bool = False) -> str | None:
         """Run the guest's next instruction on its virtual state: its own semantics, compiled for
         the virtual machine; a trap there is reflected into the guest's own trap vector (or, in a
         nested chain, to the monitor running in this VM).  `call`: the instruction a hypercall or
-        a translated call stands for, run in the guest's place."""
+        a translated call stands for, run in the guest's place.  `delivered`: with hardware
+        assistance, a trap the guest takes in its own modes, which the hardware delivers to the
+        guest's trap vector without the monitor (vdsl runs the delivery on the virtual state)."""
         state = vm.state
         pc = state.slots[self.pc_index]
         relocation = self.relocation_of(state)
         instruction = self.instruction_at(vm, pc) if call is None else (call[0].name, call[1])
+        if self.backend is not None and vm is not self.backend and vm.request is None \
+                and instruction[0] in self.policy.serves:
+            self.forward(vm, Request(trapped, call, exit, pc, delivered=delivered), instruction)
+            return MONITOR
         traps = vm.interpreter.counters.traps
         result = vm.interpreter.step() if call is None else vm.interpreter.execute(*call)
         reflected = vm.interpreter.counters.traps > traps
@@ -346,7 +398,12 @@ class Monitor:
                 vm.counters.exits += 1
             if reflected:
                 vm.counters.reflections += 1
+        elif delivered and reflected:
+            kind = "deliver"
+            vm.counters.delivered += 1
         elif trapped:
+            if delivered:  # the virtual machine does not take it: the monitor completes the instruction
+                vm.counters.traps += 1
             kind = "reflect" if reflected else "emulate"
             if reflected:
                 vm.counters.reflections += 1
@@ -381,6 +438,72 @@ class Monitor:
     def relocation_of(self, state: MachineState) -> int | None:
         return None if self.relocation_index is None else state.slots[self.relocation_index]
 
+    # ------------------------------------------------------------ split drivers: the management VM
+    def forward(self, vm: VirtualMachine, request: Request,
+                instruction: tuple[str | None, tuple[int, ...]]) -> None:
+        """Make the guest's instruction a request to the management VM's back-end; the guest waits."""
+        assert self.backend is not None
+        vm.request = request
+        vm.counters.forwarded += 1
+        self.waiting.append(vm)
+        self.event("forward", vm, request.pc, instruction, to=self.backend.run.name)
+        self.post()
+
+    def post(self) -> None:
+        """Write the oldest waiting request on the shared page, if it is free: the status word
+        (posted), the guest's number (its place in the scenario, from 1), the instruction's words
+        as the guest placed them, and the value of each register it names."""
+        backend, ring = self.backend, self.policy.ring
+        if backend is None or ring is None or not self.waiting or backend.state.memory[ring] != RING_FREE:
+            return
+        vm = self.waiting[0]
+        request = vm.request
+        assert request is not None
+        if request.posted:
+            return
+        instruction, operands = request.call or self.decoded(vm, request.pc)
+        registers = [vm.state.slots[self.machine.register_index(dict(self.machine.operand_targets(o))[v])]
+                     for o, v in zip(instruction.operands, operands, strict=True) if o.kind == "reg"]
+        word = mask(self.machine.memory.width)
+        record = [RING_POSTED, self.guests.index(vm) + 1, *instruction.words(operands), *registers]
+        for offset, value in enumerate(record):
+            backend.state.memory[ring + offset] = value & word
+        request.posted = True
+
+    def decoded(self, vm: VirtualMachine, pc: int) -> tuple[ir.Instruction, tuple[int, ...]]:
+        offset, _ = vm.interpreter.window(vm.state.slots)
+        found = vm.interpreter.decoder.at(vm.state.memory, pc + offset)
+        assert found is not None  # the monitor was about to run it
+        return found
+
+    def longest_request(self) -> int:
+        """The most words a request of the instructions the back-end serves takes after its header."""
+        isa = self.hardware.isa
+        served = [i for i in isa.instructions if i.name in self.policy.serves]
+        return max((i.size + sum(o.kind == "reg" for o in i.operands) for i in served), default=0)
+
+    def collect(self, lockstep: bool) -> VirtualMachine | None:
+        """If the back-end has answered the posted request, complete the waiting guest's instruction
+        on its virtual state (and compare it with its bare twin), free the page, post the next."""
+        backend, ring = self.backend, self.policy.ring
+        if backend is None or ring is None or not self.waiting or backend.state.memory[ring] != RING_ANSWERED:
+            return None
+        vm = self.waiting.pop(0)
+        request = vm.request
+        assert request is not None
+        backend.state.memory[ring] = RING_FREE
+        backend.counters.served += 1
+        self.event("answer", vm, request.pc, by=backend.run.name)
+        vm.current_step = vm.counters.instructions + 1
+        self.interpret(vm, request.trapped, request.call, request.exit, request.delivered)
+        vm.request = None
+        vm.real_stale = True
+        vm.counters.instructions += 1
+        if lockstep and request.before is not None:
+            self.compare(vm, request.pc, "served", request.before)
+        self.post()
+        return vm
+
     # ------------------------------------------------------------ running a guest
     def enter(self, vm: VirtualMachine) -> None:
         """Make `vm` the running guest: its window in the guard, its state in the real machine."""
@@ -404,6 +527,8 @@ class Monitor:
         if self.wants_interpretation(vm):
             self.interpret(vm, trapped=False)
             vm.real_stale = True
+            if vm.request is not None:
+                return "waiting"
             vm.counters.instructions += 1
             return "interpreted"
         if self.extension is not None and not self.hardware_exits:
@@ -411,6 +536,8 @@ class Monitor:
             if found is not None:  # the monitor screens for the exits a virtual machine lacks
                 self.interpret(vm, trapped=False, call=found, exit=True)
                 vm.real_stale = True
+                if vm.request is not None:
+                    return "waiting"
                 vm.counters.instructions += 1
                 return "exit"
         if self.translates(vm):
@@ -419,18 +546,25 @@ class Monitor:
                 found = self.guest_instruction(vm, translated) if translated is not None else None
                 self.interpret(vm, trapped=False, call=found)
                 vm.real_stale = True
+                if vm.request is not None:
+                    return "waiting"
                 vm.counters.instructions += 1
                 return "called" if found is not None else "interpreted"
         if vm.real_stale:
             vm.map.enter(vm.state, self.hardware.state)
             vm.real_stale = False
         counters = vm.counters
-        before = (counters.traps, counters.reflections, counters.calls, counters.exits)
+        before = (counters.traps, counters.reflections, counters.calls, counters.exits, counters.delivered)
         pc = self.hardware.state.slots[self.pc_index]
         result = self.hardware.run(1)
+        if vm.request is not None:
+            return "waiting"
         counters.instructions += 1
         if counters.exits != before[3]:
             return "exit"
+        if counters.delivered != before[4]:
+            counters.direct += 1  # the hardware ran it, trap and all
+            return "delivered"
         if counters.traps != before[0]:
             if counters.calls != before[2]:
                 return "hypercall"
@@ -481,8 +615,10 @@ class Monitor:
         pc = self.hardware.state.slots[self.pc_index]
         result = self.hardware.run(budget)
         ran = self.hardware.counters.steps - steps
-        counters.instructions += ran
         counters.direct += ran - (self.hardware.counters.traps - traps)
+        if vm.request is not None:
+            ran -= 1  # the instruction waiting for the back-end counts when it is answered
+        counters.instructions += ran
         self.after_direct(vm, pc, result)
         return ran
 

@@ -10,7 +10,8 @@ from vdsl.emulator.state import Difference, MachineState
 from vdsl.ir import nodes as ir
 
 EVENT_KINDS = ("direct", "dispatch", "allocate", "emulate", "reflect", "interpret", "translate", "call",
-               "hypercall", "exit", "schedule", "preempt", "halt", "divergence", "violation")
+               "hypercall", "exit", "deliver", "forward", "answer", "schedule", "preempt", "halt",
+               "divergence", "violation")
 
 
 @attrs.frozen
@@ -56,6 +57,9 @@ class GuestCounters:
     hits: int = 0  # instructions found already translated in the translation cache
     invalidations: int = 0  # translated blocks dropped because the guest wrote their code
     exits: int = 0  # hardware assistance: instructions the exit controls made leave the guest
+    delivered: int = 0  # hardware assistance: the guest's own traps, delivered inside it by the hardware
+    forwarded: int = 0  # split drivers: requests the management VM's back-end served for the guest
+    served: int = 0  # split drivers, the management VM: the requests its back-end answered
 
     @property
     def efficiency(self) -> float:
@@ -168,20 +172,24 @@ class GuestRun:
     program: str
     start_mode: str
     partition: tuple[int, int]  # offset and size, in the real memory of its monitor's machine
-    status: str = "running"  # halted, step_limit, stopped (the real machine halted under it), running
+    # halted, step_limit, stopped (the real machine halted under it, or it waited for a management
+    # VM that stopped), served (a management VM, stopped when no guest it serves ran), running
+    status: str = "running"
     message: str = ""
     counters: GuestCounters = attrs.Factory(GuestCounters)
     divergence: Divergence | None = None
     violations: list[Violation] = attrs.Factory(list)
     checked: bool = True  # compared with a bare twin after every instruction
+    management: bool = False  # the management VM: its back-end serves the others (no bare twin)
     cycles: int = 0  # what its instructions cost under its monitor's cost model
     rewritten: tuple[Rewrite, ...] = ()  # paravirtual: the hypercalls put in the guest
     translations: tuple[TranslatedBlock, ...] = ()  # binary translation: the blocks translated
 
     @property
     def finished(self) -> bool:
-        """It halted (a guest stopped by another's halt, or by the step limit, did not)."""
-        return self.status == "halted"
+        """It halted, or as a management VM served its guests to the end (a guest stopped by
+        another's halt, or by the step limit, did not)."""
+        return self.status in ("halted", "served")
 
     @property
     def equivalent(self) -> bool:

@@ -69,6 +69,27 @@ def scenario_text(run: ScenarioRun, translations: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def runs_summary_text(runs: list[ScenarioRun]) -> str:
+    """Several scenarios side by side: technique, equivalence, efficiency and cycles."""
+    header = ("scenario", "hypervisor", "type", "technique", "guests", "equivalent", "efficiency", "cycles")
+    rows = [header]
+    for run in runs:
+        compared = [g for g in run.guests if not g.management]
+        equivalent = "-" if not all(g.checked for g in compared) else \
+            "yes" if all(g.equivalent for g in compared) else "no"
+        monitor = run.scenario.monitor
+        rows.append((run.scenario.name, " under ".join(m.name for m in reversed(run.scenario.monitors)),
+                     str(monitor.type), run.technique, str(len(run.guests)), equivalent,
+                     f"{run.efficiency:.3f}", str(run.cycles)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["side by side:"]
+    for row in rows:
+        cells = [cell.rjust(width) if i >= 6 else cell.ljust(width)
+                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
 def _expectation_words(expectation: ir.Expectation) -> str:
     """The expectation as its author wrote it."""
     text = " ".join(expectation.written or expectation.words)
@@ -82,7 +103,10 @@ def _guest_text(guest: GuestRun, translations: bool = False) -> list[str]:
     counters = guest.counters
     lines = [f"  guest {guest.name}: program {guest.program} from {guest.start_mode}, "
              f"memory E[{offset}..{offset + size - 1}]: {_status(guest)}"]
-    if not guest.checked:
+    if guest.management:
+        lines.append("    equivalence: not compared (the management VM: its requests come from the "
+                     "hypervisor, so it has no bare twin)")
+    elif not guest.checked:
         lines.append("    equivalence: not checked (no lockstep run)")
     elif guest.divergence is None:
         lines.append(f"    equivalence: held ({counters.instructions} instructions compared with the bare "
@@ -122,7 +146,7 @@ def _status(guest: GuestRun) -> str:
     if guest.status == "halted":
         how = f"; {guest.message}" if guest.message not in ("", "halted") else ""
         return f"halted after {count} instruction{plural}{how}"
-    if guest.status == "stopped":
+    if guest.status in ("stopped", "served"):
         return f"stopped after {count} instruction{plural}: {guest.message}"
     return guest.message or guest.status
 
@@ -139,6 +163,14 @@ def _counters_text(counters: GuestCounters) -> str:
     if counters.calls > counters.exits:
         calls = counters.calls - counters.exits
         parts.append(f"{calls} call{'s' if calls != 1 else ''} into the monitor")
+    if counters.delivered:
+        plural = "s" if counters.delivered != 1 else ""
+        parts.append(f"{counters.delivered} trap{plural} delivered in the guest")
+    if counters.forwarded:
+        plural = "s" if counters.forwarded != 1 else ""
+        parts.append(f"{counters.forwarded} request{plural} to the management VM")
+    if counters.served:
+        parts.append(f"{counters.served} request{'s' if counters.served != 1 else ''} served")
     if counters.blocks:
         parts.append(f"{counters.blocks} block{'s' if counters.blocks != 1 else ''} translated "
                      f"({counters.translated} instructions), {counters.hits} cache hit"
@@ -173,7 +205,9 @@ def _how(how: str) -> str:
             "interpreted": "interpreted by the monitor",
             "called": "called into the monitor from translated code",
             "hypercall": "a hypercall the monitor ran",
-            "exit": "an exit the hardware made to the monitor"}[how]
+            "exit": "an exit the hardware made to the monitor",
+            "delivered": "a trap the hardware delivered inside the guest",
+            "served": "a request the management VM's back-end served"}[how]
 
 
 def _value(difference: Difference, state: MachineState, first: bool) -> str:
@@ -254,7 +288,8 @@ def _counters_json(counters: GuestCounters) -> dict[str, Any]:
             "interpretations": counters.interpretations, "allocations": counters.allocations,
             "preemptions": counters.preemptions, "world_switches": counters.world_switches,
             "calls": counters.calls, "exits": counters.exits, "translated": counters.translated,
-            "blocks": counters.blocks,
+            "blocks": counters.blocks, "forwarded": counters.forwarded, "delivered": counters.delivered,
+            "served": counters.served,
             "cache_hits": counters.hits, "invalidations": counters.invalidations,
             "efficiency": counters.efficiency}
 
@@ -269,6 +304,7 @@ def _guest_json(guest: GuestRun) -> dict[str, Any]:
         "partition": {"offset": offset, "size": size},
         "status": guest.status,
         "message": guest.message,
+        "management": guest.management,
         "equivalence": {"checked": guest.checked, "holds": guest.equivalent,
                         "divergence": _divergence_json(divergence) if divergence else None},
         "resource_control": {"holds": guest.resource_control,

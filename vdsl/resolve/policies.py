@@ -57,6 +57,10 @@ def resolve_hypervisor(sink: DiagnosticSink, decl: ir.HypervisorDecl, machines: 
         if cost.name not in ir.COST_NAMES:
             sink.error("V028", f"unknown cost '{cost.name}'", cost.span,
                        did_you_mean(cost.name, ir.COST_NAMES) or "costs: " + ", ".join(ir.COST_NAMES))
+    if decl.ring is not None and decl.ring >= machine.memory.size:
+        sink.error("V023", f"the shared page at {decl.ring} is outside the {machine.memory.size}-word memory",
+                   decl.ring_span or decl.span_of("management"),
+                   "give an address in the management VM's memory, e.g. `at 0x300`")
     check_pins(sink, machine, decl.pins)
     if len(sink.diagnostics) > errors_before:
         return None
@@ -65,7 +69,8 @@ def resolve_hypervisor(sink: DiagnosticSink, decl: ir.HypervisorDecl, machines: 
     costs = ir.CostModel(**{c.name: c.value for c in decl.costs})
     return ir.Hypervisor(decl.name, machine, isa, decl.type, decl.technique, context,
                          decl.memory_per_guest, decl.schedule, decl.quantum or ir.DEFAULT_QUANTUM, costs,
-                         decl.management, span=decl.span, hypercalls=decl.hypercalls)
+                         decl.management, span=decl.span, hypercalls=decl.hypercalls, serves=decl.serves,
+                         ring=decl.ring)
 
 
 def resolve_scenario(sink: DiagnosticSink, decl: ir.ScenarioDecl,
@@ -102,6 +107,15 @@ def resolve_scenario(sink: DiagnosticSink, decl: ir.ScenarioDecl,
             if name not in instruction_names:
                 undefined(sink, "instruction", name, hypervisor_decls[monitor.name].span_of("hypercalls"),
                           instruction_names)
+        for name in monitor.serves:
+            if name not in instruction_names:
+                undefined(sink, "instruction", name, hypervisor_decls[monitor.name].span_of("management"),
+                          instruction_names)
+    innermost = monitors[-1]
+    if innermost.serves and innermost.management not in [g.name for g in guests]:
+        sink.error("V010", f"hypervisor {innermost.name}'s management VM {innermost.management} serves the "
+                   f"other guests, but scenario '{decl.name}' has no guest {innermost.management}",
+                   decl.span, f"add `guest {innermost.management} runs PROGRAM`, the program of its back-end")
     expects = [_check_run_expectation(sink, e, instruction_names, [g.name for g in guests])
                for e in decl.expects]
     if len(sink.diagnostics) > errors_before:

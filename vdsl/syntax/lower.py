@@ -471,7 +471,8 @@ class _Lowering(Transformer[Token, Any]):
                     spans.append((child.key, child.span))
         settings: dict[str, Any] = {"type": 1, "technique": "trap_and_emulate", "guest_mode": None,
                                     "memory_per_guest": None, "schedule": "round_robin",
-                                    "quantum": None, "costs": (), "management": None, "hypercalls": None}
+                                    "quantum": None, "costs": (), "management": None, "hypercalls": None,
+                                    "serves": (), "ring": None, "ring_span": None}
         for value in given.values():
             settings.update(value)
         self.pins_once(pins)
@@ -499,9 +500,15 @@ class _Lowering(Transformer[Token, Any]):
         return _Setting("schedule", {"schedule": str(children[0]), "quantum": quantum},
                         self.token_span(children[0]), "`schedule`")
 
-    def hv_management(self, meta: Any, children: list[Token]) -> _Setting:
-        return _Setting("management", {"management": str(children[0])}, self.token_span(children[0]),
-                        "`management`")
+    def hv_management(self, meta: Any, children: list[Any]) -> _Setting:
+        value: dict[str, Any] = {"management": str(children[0])}
+        if len(children) > 1:
+            value.update(children[1])
+        return _Setting("management", value, self.token_span(children[0]), "`management`")
+
+    def hv_serves(self, meta: Any, children: list[Token]) -> dict[str, Any]:
+        return {"serves": tuple(str(c) for c in children[:-1]), "ring": parse_int(children[-1]),
+                "ring_span": self.token_span(children[-1])}
 
     def hv_hypercalls(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("hypercalls", {"hypercalls": tuple(str(c) for c in children)}, self.span(meta),
