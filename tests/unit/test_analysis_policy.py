@@ -8,9 +8,11 @@ import pytest
 from conftest import SPECS, run_vdsl, spec_from
 
 from vdsl import RunError, compile_files
-from vdsl.analysis.classify import POLICY_TECHNIQUES, PolicyReport, check_policy, classify_isa
+from vdsl.analysis.classify import IsaReport, PolicyReport, check_policy, classify_isa, expected_policies
+from vdsl.analysis.questions import Answer
 from vdsl.analysis.states import run_concrete
 from vdsl.ir import nodes as ir
+from vdsl.resolve.policies import POLICY_TECHNIQUES
 
 X86 = compile_files(SPECS / "x86-32.vspec")
 PG74 = compile_files(SPECS / "pg74.vspec")
@@ -180,3 +182,53 @@ def test_every_policy_witness_replays_with_the_guest_in_its_partition() -> None:
                 assert offset == 0
             checked += 1
     assert checked >= 6  # GETM, RETU, LPA twice, JRST 1, MOVE from SR, and the partitioned spec's
+
+
+# ---------------------------------------------------------------- `expect policy` in an isa
+
+EXPECTING = """\
+import "pg74.vspec"
+isa where extends pg74_lpa {
+    expect policy pg_monitor fails with LPA, policy pg_monitor fails, policy pg_monitor holds
+    expect policy pg_monitor fails with LPA LOAD, policy pg_hybrid fails with LPA
+}
+"""
+
+
+def expectations(report: IsaReport) -> list[tuple[str, bool, bool, str]]:
+    return [(" ".join(e.expectation.words), e.holds, e.decided, e.detail) for e in report.expectations]
+
+
+def test_expect_policy_is_judged_by_the_policy_check() -> None:
+    spec = spec_from(EXPECTING)
+    isa = spec.isa("where")
+    assert isa is not None
+    assert expected_policies(isa) == ("pg_monitor", "pg_hybrid")
+    policies = {name: check_policy(isa, policy(spec, name)) for name in expected_policies(isa)}
+    assert expectations(classify_isa(isa, policies=policies)) == [
+        ("policy pg_monitor fails with LPA", True, True, "policy pg_monitor fails (LPA)"),
+        ("policy pg_monitor fails", True, True, "policy pg_monitor fails (LPA)"),
+        ("policy pg_monitor holds", False, True, "policy pg_monitor fails (LPA)"),
+        # `with` is exact, as for the theorems
+        ("policy pg_monitor fails with LPA LOAD", False, True, "policy pg_monitor fails (LPA); not breaking it: LOAD"),
+        ("policy pg_hybrid fails with LPA", True, True, "policy pg_hybrid fails (LPA)"),
+    ]
+
+
+def test_an_undecided_or_missing_policy_check_promises_nothing() -> None:
+    spec = spec_from(EXPECTING)
+    isa = spec.isa("where")
+    assert isa is not None
+    undecided = Answer("runs-directly", False, undecided="z3 could not decide whether LPA runs directly")
+    unsure = PolicyReport(policy(spec, "pg_monitor"), isa, (("LOAD", None), ("LPA", undecided)))
+    found = expectations(classify_isa(isa, policies={"pg_monitor": unsure}))
+    assert found[:4] == [
+        ("policy pg_monitor fails with LPA", False, False,
+         "policy pg_monitor is undecided; not breaking it: LPA; undecided for LPA"),
+        ("policy pg_monitor fails", False, False, "policy pg_monitor is undecided; undecided for LPA"),
+        ("policy pg_monitor holds", False, False, "policy pg_monitor is undecided; undecided for LPA"),
+        ("policy pg_monitor fails with LPA LOAD", False, True,
+         "policy pg_monitor is undecided; not breaking it: LOAD, LPA; undecided for LPA"),
+    ]
+    assert found[4] == ("policy pg_hybrid fails with LPA", False, False,
+                        "the policy check of hypervisor pg_hybrid was not run")
