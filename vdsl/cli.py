@@ -21,6 +21,7 @@ from vdsl.analysis.classify import (
     check_policy,
     classify_instruction,
     classify_isa,
+    expected_policies,
     guest_context,
     verdict_word,
 )
@@ -28,7 +29,7 @@ from vdsl.analysis.questions import SOLVER_RLIMIT, Questions
 from vdsl.emulator import DEFAULT_MAX_STEPS, StepRecord, run_program
 from vdsl.errors import InternalError, RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
-from vdsl.ir.nodes import Isa, Scenario, Spec
+from vdsl.ir.nodes import Hypervisor, Isa, Scenario, Spec
 from vdsl.ir.vocabulary import THEOREMS
 from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
 from vdsl.outputs import DIAGRAM_KINDS, OUTPUTS
@@ -214,31 +215,54 @@ def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
-def _policy_reports(spec: Spec, isas: list[Isa], names: list[str], rlimit: int) -> list[PolicyReport]:
-    """The policy check of each hypervisor named, on each analysed isa of its machine."""
-    found: list[PolicyReport] = []
-    for name in names:
-        hypervisor = next((h for h in spec.hypervisors if h.name == name), None)
-        if hypervisor is None:
-            known = [h.name for h in spec.hypervisors]
+class _PolicyChecks:
+    """The policy checks of one `vdsl check`, each (isa, hypervisor) pair decided once: for --policy
+    and for the isas' `expect policy` lines alike."""
+
+    def __init__(self, spec: Spec, rlimit: int) -> None:
+        self.spec = spec
+        self.rlimit = rlimit
+        self.done: dict[tuple[str, str], PolicyReport] = {}
+
+    def hypervisor(self, name: str) -> Hypervisor:
+        found = next((h for h in self.spec.hypervisors if h.name == name), None)
+        if found is None:
+            known = [h.name for h in self.spec.hypervisors]
             raise RunError(f"there is no hypervisor '{name}'; " + (
                 did_you_mean(name, known) or ("the hypervisors are " + ", ".join(known) if known
                                               else "the files declare none")))
-        targets = [i for i in isas if i.machine.name == hypervisor.machine.name
-                   and (hypervisor.isa is None or hypervisor.isa.name == i.name)]
-        if not targets:
-            raise RunError(f"hypervisor {name} runs on machine {hypervisor.machine.name}, and no isa checked "
-                           "here is for it; name one with --isa")
-        found.extend(check_policy(isa, hypervisor, rlimit) for isa in targets)
-    return found
+        return found
+
+    def of(self, isa: Isa, hypervisor: Hypervisor) -> PolicyReport:
+        key = (isa.name, hypervisor.name)
+        if key not in self.done:
+            self.done[key] = check_policy(isa, hypervisor, self.rlimit)
+        return self.done[key]
+
+    def expected(self, isa: Isa) -> dict[str, PolicyReport]:
+        """The checks the isa's `expect policy` lines name (the resolver made sure they apply)."""
+        return {name: self.of(isa, self.hypervisor(name)) for name in expected_policies(isa)}
+
+    def asked(self, isas: list[Isa], names: list[str]) -> list[PolicyReport]:
+        """The check of each hypervisor named with --policy, on each analysed isa it is for."""
+        found: list[PolicyReport] = []
+        for name in names:
+            hypervisor = self.hypervisor(name)
+            targets = [i for i in isas if hypervisor.is_for(i)]
+            if not targets:
+                raise RunError(f"hypervisor {name} runs on {hypervisor.runs_on}, and no isa checked here is "
+                               "for it; name one with --isa")
+            found.extend(self.of(isa, hypervisor) for isa in targets)
+        return found
 
 
 def _check(args: argparse.Namespace) -> int:
     spec = Compilation(args.files).spec
     isas = _analysed_isas(spec, args.files, args.isa)
     if isas:
-        reports = [classify_isa(isa, args.guest_mode, args.rlimit) for isa in isas]
-        policies = _policy_reports(spec, isas, args.policy or [], args.rlimit)
+        checks = _PolicyChecks(spec, args.rlimit)
+        policies = checks.asked(isas, args.policy or [])
+        reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa)) for isa in isas]
         required = tuple(t for t in args.require or () if t != "policy")
         if args.format == "json":
             result = OUTPUTS["check-json"].convert(reports, required)

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import run_vdsl
 
+from vdsl import cli
+
 SPEC = textwrap.dedent("""\
     machine pg {
         word 8
@@ -500,7 +502,8 @@ def test_explain_instruction_not_in_the_chosen_isa(vdsl) -> None:
 # ---------------------------------------------------------------- malformed expectations
 
 FORMS = ("hint: write one of: `expect T1 holds`; `expect T1 fails`; `expect T1 fails with NAME NAME ...`; "
-         "`expect premise holds`; `expect premise fails with NAME ...`; `expect NAME CLASS`; `expect NAME not CLASS`")
+         "`expect premise holds`; `expect premise fails with NAME ...`; `expect NAME CLASS`; `expect NAME not CLASS`; "
+         "`expect policy HYPERVISOR holds`; `expect policy HYPERVISOR fails with NAME ...`")
 
 
 def bad_expect(*lines: str) -> str:
@@ -585,3 +588,76 @@ def test_expect_not_without_a_class(tmp_path: Path) -> None:
     [diagnostic] = json.loads(result.stdout)["diagnostics"]
     assert diagnostic["code"] == "V037"
     assert "''" not in diagnostic["message"]
+
+
+# ---------------------------------------------------------------- `expect policy` in an isa
+
+POLICY_EXPECTED = """\
+import "pg74.vspec"
+isa where extends pg74_lpa {
+    expect policy pg_monitor fails with LPA, policy pg_hybrid holds
+}
+"""
+
+
+def test_expect_policy_is_reported_like_the_other_expectations(tmp_path: Path) -> None:
+    (tmp_path / "where.vspec").write_text(POLICY_EXPECTED, encoding="utf-8")
+    result = run_vdsl("check", "where.vspec", cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert "  expect policy pg_monitor fails with LPA: ok (policy pg_monitor fails (LPA))\n" in result.stdout
+    assert "  expect policy pg_hybrid holds: FAILED (policy pg_hybrid fails (LPA))\n" in result.stdout
+    assert result.stderr == "vdsl: 1 expectation failed\n"
+    # The policy reports themselves are --policy's; the JSON has the expectations as the others.
+    assert "\npolicy " not in result.stdout
+    data = json.loads(run_vdsl("check", "where.vspec", "--format", "json", cwd=tmp_path).stdout)
+    assert not data["ok"] and "policies" not in data
+    assert [(e["expect"], e["holds"], e["decided"]) for e in data["isas"][0]["expectations"]] == [
+        ("policy pg_monitor fails with LPA", True, True), ("policy pg_hybrid holds", False, True)]
+
+
+def test_expect_policy_errors_are_diagnostics(tmp_path: Path) -> None:
+    (tmp_path / "bad.vspec").write_text(
+        'import "pg74.vspec"\nisa where extends pg74_lpa {\n    expect policy pg_monitr holds, policy pg_flat_monitor '
+        'holds\n}\nhypervisor bt on pg74 { technique binary_translation }\nisa also extends pg74 { expect policy bt '
+        'fails }\n', encoding="utf-8")
+    result = run_vdsl("check", "bad.vspec", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "bad.vspec:3:19: error[V010]: undefined hypervisor 'pg_monitr'\n"
+        "   3 |     expect policy pg_monitr holds, policy pg_flat_monitor holds\n"
+        "     |                   ^^^^^^^^^\n"
+        "  hint: did you mean 'pg_monitor'?\n"
+        "bad.vspec:3:43: error[V047]: hypervisor pg_flat_monitor runs on machine pg74_flat, not on isa where "
+        "(machine pg74)\n"
+        "   3 |     expect policy pg_monitr holds, policy pg_flat_monitor holds\n"
+        "     |                                           ^^^^^^^^^^^^^^^\n"
+        "  hint: the hypervisors for it are pg_monitor, pg_hybrid, bt\n"
+        "bad.vspec:6:39: error[V048]: hypervisor bt is binary_translation: it runs directly only what the "
+        "classification finds correct, so its check is `vdsl check` itself; the policy check is for "
+        "trap_and_emulate, hybrid, hardware_assisted\n"
+        "   6 | isa also extends pg74 { expect policy bt fails }\n"
+        "     |                                       ^^\n"
+        "  hint: expect the theorems instead (`expect T1 ...`), or name a hypervisor whose technique is one of "
+        "those\n"
+        "3 errors\n")
+
+
+def test_a_policy_is_checked_once_for_expect_and_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`expect policy pg_monitor ...` and `--policy pg_monitor` share one check per isa."""
+    (tmp_path / "where.vspec").write_text(POLICY_EXPECTED, encoding="utf-8")
+    calls: list[tuple[str, str]] = []
+    real = cli.check_policy
+
+    def counted(isa, hypervisor, rlimit):  # type: ignore[no-untyped-def]
+        calls.append((isa.name, hypervisor.name))
+        return real(isa, hypervisor, rlimit)
+
+    monkeypatch.setattr(cli, "check_policy", counted)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", "where.vspec", "--policy", "pg_monitor"]) == 1
+    assert sorted(calls) == [("where", "pg_hybrid"), ("where", "pg_monitor")]
+    output = capsys.readouterr().out
+    assert "expect policy pg_monitor fails with LPA: ok" in output
+    assert "policy pg_monitor (trap_and_emulate, guests run in user) on isa where: fails" in output

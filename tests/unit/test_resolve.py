@@ -396,6 +396,60 @@ def test_undefined_names(text: str, expected: list[str]) -> None:
     assert diagnostics_of(text) == expected
 
 
+# `expect policy HYPERVISOR ...` in an isa: the hypervisor must exist (V010), be for the isa (V047)
+# and have a policy check (V048); each is pointed at by its name.
+EXPECT_POLICY_SPECS = (
+    MACHINE + "machine n { word 16 memory E[64] modes { s > u } reg P pc }\n"
+    "hypervisor mon on m { technique trap_and_emulate }\n"
+    "hypervisor bt on m { technique binary_translation }\n"
+    "hypervisor pv on m { technique paravirtual }\n"
+    "hypervisor vt on m { technique hardware_assisted }\n"
+    "hypervisor far on n { technique trap_and_emulate }\n"
+    "hypervisor only on j { technique hybrid }\n"
+    "isa j for m { inst X { halt } }\n"
+)
+EXPECT_POLICY = table(
+    ("unknown", EXPECT_POLICY_SPECS + "isa i for m { inst X { halt } expect policy mn holds }",
+     ["10:45 V010 undefined hypervisor 'mn'; hint: did you mean 'mon'?"]),
+    ("other-machine", EXPECT_POLICY_SPECS + "isa i for m { inst X { halt } expect policy far holds }",
+     ["10:45 V047 hypervisor far runs on machine n, not on isa i (machine m); hint: the hypervisors for it "
+      "are mon, bt, pv, vt"]),
+    ("other-isa", EXPECT_POLICY_SPECS + "isa i for m { inst X { halt } expect T1 holds, policy only holds }",
+     ["10:55 V047 hypervisor only runs on isa j, not on isa i; hint: the hypervisors for it are mon, bt, pv, vt"]),
+    ("translation", EXPECT_POLICY_SPECS + "isa i for m { inst X { halt } expect policy bt holds, policy pv fails }",
+     ["10:45 V048 hypervisor bt is binary_translation: it runs directly only what the classification finds "
+      "correct, so its check is `vdsl check` itself; the policy check is for trap_and_emulate, hybrid, "
+      "hardware_assisted; hint: expect the theorems instead (`expect T1 ...`), or name a hypervisor whose "
+      "technique is one of those",
+      "10:62 V048 hypervisor pv is paravirtual: it runs directly only what the classification finds "
+      "correct, so its check is `vdsl check` itself; the policy check is for trap_and_emulate, hybrid, "
+      "hardware_assisted; hint: expect the theorems instead (`expect T1 ...`), or name a hypervisor whose "
+      "technique is one of those"]),
+    ("no-extension", EXPECT_POLICY_SPECS + "isa i for m { inst X { halt } expect policy vt holds }",
+     ["10:45 V048 hypervisor vt is hardware_assisted, but isa i declares no virtualization extension; hint: "
+      "declare one in the isa with `virtualization NAME { shadow STATE, ...; exits { NAME, ... } }`, or "
+      "choose another technique"]),
+    ("form", EXPECT_POLICY_SPECS + "isa i for m { inst X { halt } expect policy mon, policy mon fails with Y }",
+     ["10:38 V037 expected `policy mon holds` or `policy mon fails [with NAME ...]`; hint: write one of: "
+      "`expect T1 holds`; `expect T1 fails`; `expect T1 fails with NAME NAME ...`; `expect premise holds`; "
+      "`expect premise fails with NAME ...`; `expect NAME CLASS`; `expect NAME not CLASS`; "
+      "`expect policy HYPERVISOR holds`; `expect policy HYPERVISOR fails with NAME ...`",
+      "10:50 V010 undefined instruction 'Y'; hint: declare the instruction before using it"]),
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), EXPECT_POLICY)
+def test_expect_policy_names_a_hypervisor_for_the_isa_with_a_policy_check(text: str, expected: list[str]) -> None:
+    assert diagnostics_of(text) == expected
+
+
+def test_expect_policy_resolves() -> None:
+    spec = spec_from(EXPECT_POLICY_SPECS + "isa i for m { inst X { halt } expect policy mon fails with X }")
+    isa = spec.isa("i")
+    assert isa is not None
+    assert [e.words for e in isa.expects] == [("policy", "mon", "fails", "with", "X")]
+
+
 @pytest.mark.parametrize(("text", "expected"), DUPLICATES)
 def test_duplicates(text: str, expected: list[str]) -> None:
     assert diagnostics_of(text) == expected

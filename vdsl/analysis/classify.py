@@ -8,7 +8,7 @@ fails the report says so and names the instructions, never "not virtualizable".
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import attrs
 import z3
@@ -26,7 +26,8 @@ from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import control_items, item
-from vdsl.ir.vocabulary import THEOREMS
+from vdsl.ir.vocabulary import POLICY, THEOREMS
+from vdsl.resolve.policies import no_policy_check
 
 
 def any_known(values: Iterable[bool | None]) -> bool | None:
@@ -230,14 +231,23 @@ def decide_theorems(reports: tuple[InstructionReport, ...],
     return verdicts
 
 
-def classify_isa(isa: ir.Isa, guest_mode: str | None = None, rlimit: int = SOLVER_RLIMIT) -> IsaReport:
-    """Classify every instruction of `isa` (in its guest context, or with `guest_mode`)."""
+def classify_isa(isa: ir.Isa, guest_mode: str | None = None, rlimit: int = SOLVER_RLIMIT,
+                 policies: Mapping[str, PolicyReport] | None = None) -> IsaReport:
+    """Classify every instruction of `isa` (in its guest context, or with `guest_mode`); its
+    `expect policy` lines are judged by `policies`, the policy checks of the hypervisors they
+    name (`expected_policies`), by name."""
     context = guest_context(isa, guest_mode)
     questions = Questions(isa, context, rlimit)
     reports = tuple(classify_instruction(questions, inst) for inst in isa.instructions)
     premise = decide_premise(reports)
     partial = IsaReport(isa, context, reports, decide_theorems(reports, premise), (), premise)
-    return attrs.evolve(partial, expectations=tuple(check_expectation(partial, e) for e in isa.expects))
+    expectations = tuple(check_expectation(partial, e, policies) for e in isa.expects)
+    return attrs.evolve(partial, expectations=expectations)
+
+
+def expected_policies(isa: ir.Isa) -> tuple[str, ...]:
+    """The hypervisors whose policy check an `expect policy` line of `isa` names, each once."""
+    return tuple(dict.fromkeys(e.words[1] for e in isa.expects if e.words[0] == POLICY))
 
 
 def verdict_word(verdict: Verdict) -> str:
@@ -258,31 +268,23 @@ def class_of(instruction: InstructionReport, name: str) -> bool | None:
     return instruction.known(name)
 
 
-def check_expectation(report: IsaReport, expectation: ir.Expectation) -> ir.ExpectationResult:
-    """Whether an `expect` line of the isa holds (its form was checked by the resolver).  One
-    that depends on a question z3 could not decide does not hold: nothing unproven is promised."""
+def check_expectation(report: IsaReport, expectation: ir.Expectation,
+                      policies: Mapping[str, PolicyReport] | None = None) -> ir.ExpectationResult:
+    """Whether an `expect` line of the isa holds (its form was checked by the resolver); `expect
+    policy` lines by `policies` (see `classify_isa`).  One that depends on a question z3 could
+    not decide does not hold: nothing unproven is promised."""
     words = list(expectation.words)
     if words[0] in THEOREMS or words[0] == "premise":
         verdict = report.premise if words[0] == "premise" else report.verdicts[words[0]]
-        wanted = words[1] == "holds"
-        offending = sorted(r.name for r in verdict.offending)
-        undecided = sorted(r.name for r in verdict.undecided)
-        detail = f"{words[0]} {verdict_word(verdict)}" + (f" ({', '.join(offending)})" if offending else "")
-        decided = verdict.decided
-        if len(words) > 2:  # `T1 fails with A B C`: exactly these break it
-            named = sorted(words[3:])
-            missing = sorted(set(named) - set(offending))
-            extra = sorted(set(offending) - set(named))
-            # an extra offender, or a named one decided not to offend, fails it whatever is undecided
-            decided = bool(extra) or bool(set(missing) - set(undecided)) or not undecided
-            holds = decided and not missing and not extra
-            detail += (f"; not breaking it: {', '.join(missing)}" if missing else "") + (
-                f"; also breaking it: {', '.join(extra)}" if extra else "")
-        else:
-            holds = decided and verdict.holds == wanted
-        if undecided:
-            detail += f"; undecided for {', '.join(undecided)}"
-        return ir.ExpectationResult(expectation, holds, detail, decided)
+        return _verdict_expectation(expectation, 1, verdict.holds, verdict.decided, verdict_word(verdict),
+                                    [r.name for r in verdict.offending], [r.name for r in verdict.undecided])
+    if words[0] == POLICY and report.instruction(POLICY) is None:
+        policy = (policies or {}).get(words[1])
+        if policy is None:
+            return ir.ExpectationResult(expectation, False, f"the policy check of hypervisor {words[1]} "
+                                        "was not run", decided=False)
+        return _verdict_expectation(expectation, 2, policy.holds, policy.decided, policy.word,
+                                    list(policy.failing), list(policy.undecided))
     instruction = report.instruction(words[0])
     assert instruction is not None
     negated = words[1] == "not"
@@ -292,6 +294,30 @@ def check_expectation(report: IsaReport, expectation: ir.Expectation) -> ir.Expe
         detail += f"; whether it is {words[-1]} is undecided"
         return ir.ExpectationResult(expectation, False, detail, decided=False)
     return ir.ExpectationResult(expectation, has != negated, detail)
+
+
+def _verdict_expectation(expectation: ir.Expectation, subject: int, holds: bool, decided: bool, word: str,
+                         offending: list[str], undecided: list[str]) -> ir.ExpectationResult:
+    """`SUBJECT holds`, `SUBJECT fails`, or `SUBJECT fails with A B C` (exactly these break it), for a
+    theorem, the premise (`subject` one word) or a policy (two), given its verdict: whether it
+    holds and is decided, its word for that, and the instructions that break it or may."""
+    words = expectation.words
+    offending, undecided = sorted(offending), sorted(undecided)
+    detail = f"{' '.join(words[:subject])} {word}" + (f" ({', '.join(offending)})" if offending else "")
+    if len(words) > subject + 1:
+        named = sorted(words[subject + 2:])
+        missing = sorted(set(named) - set(offending))
+        extra = sorted(set(offending) - set(named))
+        # an extra offender, or a named one decided not to offend, fails it whatever is undecided
+        decided = bool(extra) or bool(set(missing) - set(undecided)) or not undecided
+        result = decided and not missing and not extra
+        detail += (f"; not breaking it: {', '.join(missing)}" if missing else "") + (
+            f"; also breaking it: {', '.join(extra)}" if extra else "")
+    else:
+        result = decided and holds == (words[subject] == "holds")
+    if undecided:
+        detail += f"; undecided for {', '.join(undecided)}"
+    return ir.ExpectationResult(expectation, result, detail, decided)
 
 
 # ---------------------------------------------------------------- the policy check
@@ -323,8 +349,14 @@ class PolicyReport:
     def holds(self) -> bool:
         return not self.failing and not self.undecided
 
+    @property
+    def decided(self) -> bool:
+        """Holds or fails for certain: a failing instruction is enough to fail."""
+        return bool(self.failing) or not self.undecided
 
-POLICY_TECHNIQUES = ("trap_and_emulate", "hybrid", "hardware_assisted")
+    @property
+    def word(self) -> str:
+        return "holds" if self.holds else "fails" if self.failing else "is undecided"
 
 
 def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RLIMIT) -> PolicyReport:
@@ -333,14 +365,10 @@ def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RL
     directly that the classification finds wrong: their check is the classification)."""
     from vdsl.analysis.questions import PolicyMap, runs_directly
 
-    if hypervisor.technique not in POLICY_TECHNIQUES:
-        raise RunError(f"hypervisor {hypervisor.name} is {hypervisor.technique}: it runs directly only what "
-                       "the classification finds correct, so its check is `vdsl check` itself; the policy "
-                       "check is for " + ", ".join(POLICY_TECHNIQUES))
+    problem = no_policy_check(hypervisor, isa)
+    if problem is not None:
+        raise RunError(problem[0])
     extension = isa.virtualization if hypervisor.technique == "hardware_assisted" else None
-    if hypervisor.technique == "hardware_assisted" and extension is None:
-        raise RunError(f"hypervisor {hypervisor.name} is hardware_assisted, but isa {isa.name} declares no "
-                       "virtualization extension")
     machine = isa.machine
     in_context = attrs.evolve(isa, context=hypervisor.context)
     context = guest_context(in_context)

@@ -20,12 +20,13 @@ import z3
 
 from vdsl.analysis.states import (
     ConcreteRun,
+    Moved,
     SymbolicRun,
     SymbolicState,
-    concrete_memory,
     concrete_state,
     fresh_operands,
     fresh_state,
+    moved_words,
     run_concrete,
     run_symbolic,
     swap_banks,
@@ -221,12 +222,18 @@ class Questions:
         """A model of `constraints` whose `values` are all at most 1, else at most 8, when z3 finds
         one within a tenth of the limit: a witness a reader can follow.  Else `model`."""
         for small in (1, 8):
-            solver = z3.Solver()
-            solver.set(rlimit=max(1, self.rlimit // 10))
-            solver.add(*constraints, *(z3.ULE(v, small) for v in values))
-            if solver.check() == z3.sat:
-                return solver.model()
+            found = self.prefer(constraints, *(z3.ULE(v, small) for v in values))
+            if found is not None:
+                return found
         return model
+
+    def prefer(self, constraints: Sequence[z3.BoolRef], *wishes: z3.BoolRef) -> z3.ModelRef | None:
+        """A model of `constraints` that also has `wishes`, when z3 finds one within a tenth of the
+        limit (a simpler witness is worth a little solving, not an undecided question)."""
+        solver = z3.Solver()
+        solver.set(rlimit=max(1, self.rlimit // 10))
+        solver.add(*constraints, *wishes)
+        return solver.model() if solver.check() == z3.sat else None
 
     @staticmethod
     def confirm(claim: bool, inst: ir.Instruction, question: str, detail: str) -> None:
@@ -236,22 +243,35 @@ class Questions:
 
     # ------------------------------------------------------------ comparisons
     def differs(self, a: SymbolicRun, b: SymbolicRun, excluded: Sequence[StateItem],
-                address: z3.BitVecRef) -> z3.BoolRef:
-        """The two results differ outside the excluded items (registers, mode, memory, halt)."""
+                address: z3.BitVecRef, moved: Moved | None = None) -> z3.BoolRef:
+        """The two results differ outside the excluded items (registers, mode, memory, halt).  When b
+        ran from `moved` (a's state moved up), b's memory is compared where it holds a's words."""
         terms = [a.halted != b.halted]
         terms.extend(a.final.registers[reg.name] & keep != b.final.registers[reg.name] & keep
                      for _, reg, keep in compared_bits(self.machine, excluded))
         whole = {i.reg for i in excluded if i.field is None}
         if None not in whole:
             terms.append(a.final.mode != b.final.mode)
-        terms.append(z3.And(z3.ULT(address, self.machine.memory.size),
-                            z3.Select(a.final.memory, address) != z3.Select(b.final.memory, address)))
+        if moved is not None:
+            terms.append(moved.memory_differs(a.final.memory, b.final.memory, address))
+        else:
+            terms.append(z3.And(z3.ULT(address, self.machine.memory.size),
+                                z3.Select(a.final.memory, address) != z3.Select(b.final.memory, address)))
         return z3.Or(terms)
 
     def differences(self, a: ConcreteRun, b: ConcreteRun, excluded: Sequence[StateItem]) -> list[str]:
         """What differs between two concrete results outside the excluded items (as `differs`)."""
         found = ["halt"] if a.halted != b.halted else []
         return found + [d.where for d in differences(a.after, b.after, excluded)]
+
+    def moved_differences(self, a: ConcreteRun, b: ConcreteRun, excluded: Sequence[StateItem],
+                          x: int) -> tuple[list[str], list[str]]:
+        """As `differences`, when b ran from a's state moved up by x: what differs, named as a has
+        it and as b has it (a's word w is b's word w + x)."""
+        found = ["halt"] if a.halted != b.halted else []
+        found.extend(d.where for d in differences(a.after, b.after, excluded, addresses=()))
+        memory, words = self.machine.memory.name, moved_words(a.after, b.after, x)
+        return found + [f"{memory}[{w}]" for w in words], found + [f"{memory}[{w + x}]" for w in words]
 
     def describe(self, run: ConcreteRun, names: Sequence[str] = ()) -> str:
         """`label: X becomes 1, Y stays 0` for the named state (all changes when none named)."""
@@ -512,54 +532,25 @@ class Questions:
         machine = self.machine
         if machine.relocation is None:
             return Answer("location-sensitive", False, proof="the machine does not relocate addresses")
-        reg = machine.register(machine.relocation)
-        assert reg is not None
-        base_field, bound_field = reg.field("base"), reg.field("bound")
-        assert base_field is not None and bound_field is not None
         state, operands, constraints = self.start(inst)
         if in_context:
             constraints += self.guest_modes(state.mode) + self.context.constraints(state)
-        width, aw = base_field.width, machine.address_width
-        shift = z3.BitVec("x", width)
-        base_item, bound_item = StateItem(reg.name, base_field), StateItem(reg.name, bound_field)
-        old_base = state.get(base_item)
-        # Shifts never wrap: both windows, at R and at R shifted by x, lie inside memory in
-        # unbounded arithmetic, and so does the shifted result (below).
-        wide = max(width, bound_field.width, machine.memory.size.bit_length()) + 2
-
-        def unbounded(value: z3.BitVecRef) -> z3.BitVecRef:
-            return z3.ZeroExt(wide - value.size(), value)
-
-        window_end = unbounded(old_base) + unbounded(shift) + unbounded(state.get(bound_item))
-        constraints += [shift != 0, z3.ULE(window_end, machine.memory.size)]
-        filler = z3.Array("F", z3.BitVecSort(aw), z3.BitVecSort(machine.memory.width))
-        wide_shift = z3.ZeroExt(aw - width, shift) if aw > width else z3.Extract(aw - 1, 0, shift)
-        # The relocated run's memory is the original's moved up by x, with the filler F below x.  It
-        # is said only where it is used (each word the relocated run reads, and the word k + x the
-        # results are compared at): a whole-array lambda is much harder for z3.
-        moved_memory = z3.Array("E_moved", z3.BitVecSort(aw), z3.BitVecSort(machine.memory.width))
-
-        def moved_word(address: z3.BitVecRef) -> z3.BoolRef:
-            return z3.Select(moved_memory, address) == z3.If(
-                z3.UGE(address, wide_shift), z3.Select(state.memory, address - wide_shift),
-                z3.Select(filler, address))
-
-        moved = state.with_item(base_item, old_base + shift).evolve(memory=moved_memory)
+        moved = Moved.of(machine, state)
+        shift, base_item = moved.shift, moved.base
+        constraints += [shift != 0, moved.inside]
         original = self.run(inst, state, operands)
-        relocated = self.run(inst, moved, operands)
-        constraints.extend(moved_word(address) for _, address in relocated.outcome.reads)
-        constraints.append(z3.ULT(unbounded(original.final.get(base_item)) + unbounded(shift), 1 << width))
-        k = z3.BitVec("k", aw)
-        constraints.append(moved_word(k + wide_shift))
-        expected_base = original.final.get(base_item) + shift
+        relocated = self.run(inst, moved.state, operands)
+        constraints += moved.reads(relocated)
+        constraints.append(moved.base_unwrapped(original.final))  # the shifted result exists
+        k = z3.BitVec("k", machine.address_width)
+        constraints.append(moved.word(moved.address(k)))
         not_shifted = [original.halted != relocated.halted,
                        original.final.mode != relocated.final.mode,
-                       relocated.final.get(base_item) != expected_base,
-                       z3.And(z3.ULT(k + wide_shift, machine.memory.size), z3.ULT(k, machine.memory.size),
-                              z3.UGE(k + wide_shift, k),
-                              z3.Select(relocated.final.memory, k + wide_shift)
-                              != z3.Select(original.final.memory, k))]
-        keep = mask(reg.width) & ~(mask(width) << base_field.lo)
+                       relocated.final.get(base_item) != original.final.get(base_item) + shift,
+                       moved.memory_differs(original.final.memory, relocated.final.memory, k)]
+        reg = machine.register(machine.relocation)
+        assert reg is not None and base_item.field is not None
+        keep = mask(reg.width) & ~(mask(base_item.field.width) << base_item.field.lo)
         before, after = original.final.registers, relocated.final.registers
         not_shifted.append(before[reg.name] & keep != after[reg.name] & keep)
         not_shifted.extend(before[r.name] != after[r.name] for r in machine.registers if r.name != reg.name)
@@ -569,17 +560,12 @@ class Questions:
         if model is None:
             return Answer("location-sensitive", False,
                           proof=f"every relocated run{where} is the shifted original and traps alike")
-        model = self.smaller(question, model, [shift, old_base, *operands])
-        x = model.eval(shift, model_completion=True).as_long()
+        model = self.smaller(question, model, [shift, state.get(base_item), *operands])
         first = concrete_state(machine, model, state)
-        second = first.copy()
-        second.set(ir.StateRef(reg.name, base_field.name), first.get(base_item) + x)
-        fill = concrete_memory(machine, model, filler)
-        second.memory[:] = [first.memory[a - x] if a >= x else fill[a] for a in range(machine.memory.size)]
+        x, second = moved.concrete(model, first)
         named, runs = self.replay(inst, model, operands, [("at R", first), (f"at R shifted by {x}", second)])
         found = self.unshifted(runs[0], runs[1], x, base_item)
-        inside = (first.get(base_item) + x + first.get(bound_item) <= machine.memory.size
-                  and runs[0].after.get(base_item) + x < 1 << width)
+        inside = moved.fits(first, x) and runs[0].after.get(base_item) + x < 1 << base_item.field.width
         self.confirm(inside and self.unlike_concrete(runs, (0, 1), found), inst, "is location-sensitive",
                      "a window wraps, the runs memory-trap, trap alike, or the relocated run is the "
                      "shifted original")
@@ -589,14 +575,9 @@ class Questions:
 
     def unshifted(self, original: ConcreteRun, moved: ConcreteRun, x: int, base: StateItem) -> list[str]:
         """Where the relocated result is not the original shifted by x (as `location_sensitive`)."""
-        machine = self.machine
-        found = ["halt"] if original.halted != moved.halted else []
-        found.extend(d.where for d in differences(original.after, moved.after, [base], addresses=()))
+        _, found = self.moved_differences(original, moved, [base], x)
         if moved.after.get(base) != original.after.get(base) + x:
             found.append(base.name)
-        size = machine.memory.size
-        found.extend(f"{machine.memory.name}[{k + x}]" for k in range(size - x)
-                     if moved.after.memory[k + x] != original.after.memory[k])
         return found
 
     def reaches_trap_areas(self, inst: ir.Instruction) -> Answer:
@@ -756,9 +737,11 @@ def runs_directly(questions: Questions, inst: ir.Instruction, policy: PolicyMap)
     the real run completes without trapping and either the virtual machine would have trapped,
     or the results differ in the guest's state, or either run changed the monitor-owned state
     (the real run the monitor's values, the virtual one the guest's copy), the mode (beyond what
-    the map allows), the relocation register, or the real run halted the processor.  The
-    relocation is taken as the guest's own, unmoved: moving it is location-sensitivity, which
-    the classification decides."""
+    the map allows), the relocation register, or the real run halted the processor.  On a machine
+    that relocates, the guest sits anywhere in real memory, as in PG74's map: the real relocation
+    base is the virtual one plus a partition offset (0 or not, both windows inside memory, never
+    wrapping), and the real memory is the virtual memory moved up by it, so that an instruction
+    that shows the guest R or a real address fails, as it is location-sensitive."""
     machine = questions.machine
     state, operands, base = questions.start(inst)
     virtual = state.mode
@@ -767,17 +750,25 @@ def runs_directly(questions: Questions, inst: ir.Instruction, policy: PolicyMap)
     real = swap_banks(machine, state, virtual, real_mode).evolve(mode=real_mode)
     for owned in policy.owned:
         real = real.with_item(owned, z3.BitVec(f"monitor.{owned.name}", owned.width(machine)))
+    partition = Moved.of(machine, real, ("offset", "F_other", "E_real")) if machine.relocation else None
+    if partition is not None:
+        real = partition.state
+        base.append(partition.inside)
     base += questions.context.constraints(real) if not policy.native_modes else []
     a = questions.run(inst, state, operands)
     b = questions.run(inst, real, operands)
     b_aligned = attrs.evolve(b, final=swap_banks(machine, b.final, virtual, real_mode))
     address = z3.BitVec("address", machine.address_width)
     excluded = [StateItem.mode(machine), *policy.owned]
+    if partition is not None:
+        # The bases differ by the offset; that neither run changes R is asked below.
+        excluded.append(partition.base)
+        base += [*partition.reads(b), partition.word(partition.address(address))]
     relocation = [StateItem(machine.relocation, mode_name=machine.mode_name)] if machine.relocation else []
     wrong = [
         a.trapped,  # the virtual machine traps: the monitor had to get control
         b.halted,  # the real processor stops
-        questions.differs(a, b_aligned, excluded, address),
+        questions.differs(a, b_aligned, excluded, address, partition),
         # the real run changed the monitor's state, or the virtual one changed the guest's copy of
         # it without the monitor hearing of it
         *[b.final.get(o) != real.get(o) for o in (*policy.owned, *relocation)],
@@ -787,19 +778,40 @@ def runs_directly(questions: Questions, inst: ir.Instruction, policy: PolicyMap)
         wrong.append(b.final.mode != a.final.mode)
     else:
         wrong += [b.final.mode != real_mode, a.final.mode != virtual]
-    model = questions.solve(base + [z3.Not(b.trapped), z3.Or(wrong)],
-                            f"whether {inst.name} runs directly under the policy")
+    question = base + [z3.Not(b.trapped), z3.Or(wrong)]
+    model = questions.solve(question, f"whether {inst.name} runs directly under the policy")
     if model is None:
         return Answer("runs-directly", True, proof="every execution the real machine completes without a "
                       "trap gives the virtual machine's result (z3: unsat)")
     first = concrete_state(machine, model, state)
-    second = concrete_state(machine, model, real)
-    starts = [(f"virtual, mode {questions.mode_name(first.mode)}", first),
-              (f"real, mode {questions.mode_name(second.mode)}", second)]
-    named, runs = questions.replay(inst, model, operands, starts)
-    questions.confirm(not runs[1].trapped, inst, "runs directly", "the real run traps")
+    offset = 0
+    if partition is None:
+        second = concrete_state(machine, model, real)
+    else:
+        # A failure that does not need the guest moved is shown with the guest unmoved; one that
+        # does, with small numbers.
+        if z3.is_true(model.eval(partition.shift != 0, model_completion=True)):
+            model = questions.prefer(question, partition.shift == 0) or questions.smaller(
+                question, model, [partition.shift, state.get(partition.base), *operands])
+            first = concrete_state(machine, model, state)
+        offset, second = partition.concrete(model, concrete_state(machine, model, partition.original))
+    labels = [f"{side}, mode {questions.mode_name(start.mode)}"
+              for side, start in (("virtual", first), ("real", second))]
+    if offset:
+        assert partition is not None
+        where = partition.base.name
+        labels = [f"{labels[0]}, {where} = {first.get(partition.base)}",
+                  f"{labels[1]}, {where} = {second.get(partition.base)} (the partition at offset {offset})"]
+    named, runs = questions.replay(inst, model, operands, list(zip(labels, (first, second), strict=True)))
+    inside = partition is None or partition.fits(first, offset)
+    questions.confirm(not runs[1].trapped and inside, inst, "runs directly",
+                      "the real run traps" if inside else "the partition does not fit in memory")
     swap = bank_swap(machine, first.mode, second.mode)
     aligned = attrs.evolve(runs[1], after=runs[1].after.swapped(swap))
-    found = questions.differences(runs[0], aligned, excluded)
-    return Answer("runs-directly", False, Witness(named, runs, questions.shows(runs, (found, found)),
-                                                  reads=questions.reads(model, [a, b])))
+    if partition is None:
+        found = questions.differences(runs[0], aligned, excluded)
+        names = (found, found)
+    else:
+        names = questions.moved_differences(runs[0], aligned, excluded, offset)
+    return Answer("runs-directly", False, Witness(named, runs, questions.shows(runs, names),
+                                                  shift=offset or None, reads=questions.reads(model, [a, b])))

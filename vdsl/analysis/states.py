@@ -135,6 +135,107 @@ def run_symbolic(machine: ir.Machine, instruction: ir.Instruction, state: Symbol
     return SymbolicRun(state, outcome, SymbolicState(registers, mode, outcome.memory))
 
 
+# ---------------------------------------------------------------- moved states
+
+
+@attrs.frozen
+class Moved:
+    """A state with its relocation base moved by a symbolic shift x and its memory moved with
+    it: PG74's location question (R shifted by x), and the policy check's partition offset (the
+    real R is the virtual R plus the offset).  Shifts never wrap (DESIGN §1): `inside` says that
+    both windows, at R and at R + x, lie inside memory in unbounded arithmetic.  The moved memory
+    is the original moved up by x, with `filler` below x; it is said only where a run uses it
+    (`word`, `reads`): a whole-array lambda is much harder for z3."""
+
+    machine: ir.Machine
+    original: SymbolicState
+    state: SymbolicState  # the moved state
+    shift: z3.BitVecRef  # x, as wide as the base
+    base: StateItem
+    bound: StateItem
+    inside: z3.BoolRef
+    filler: z3.ArrayRef
+    wide: int  # a width in which a base, a shift and a bound add up without wrapping
+
+    @classmethod
+    def of(cls, machine: ir.Machine, state: SymbolicState,
+           names: tuple[str, str, str] = ("x", "F", "E_moved")) -> Moved:
+        """`state` moved by a fresh shift; `names` name the shift, the filler and the moved memory."""
+        assert machine.relocation is not None
+        reg = machine.register(machine.relocation)
+        assert reg is not None
+        base_field, bound_field = reg.field("base"), reg.field("bound")
+        assert base_field is not None and bound_field is not None
+        base, bound = StateItem(reg.name, base_field), StateItem(reg.name, bound_field)
+        shift_name, filler_name, memory_name = names
+        shift = z3.BitVec(shift_name, base_field.width)
+        wide = max(base_field.width, bound_field.width, machine.memory.size.bit_length()) + 2
+        window_end = (_unbounded(wide, state.get(base)) + _unbounded(wide, shift)
+                      + _unbounded(wide, state.get(bound)))
+        words = z3.BitVecSort(machine.address_width), z3.BitVecSort(machine.memory.width)
+        filler = z3.Array(filler_name, *words)
+        moved = state.with_item(base, state.get(base) + shift).evolve(memory=z3.Array(memory_name, *words))
+        return cls(machine, state, moved, shift, base, bound, z3.ULE(window_end, machine.memory.size), filler,
+                   wide)
+
+    @property
+    def address_shift(self) -> z3.BitVecRef:
+        """x, as wide as an address."""
+        aw, width = self.machine.address_width, self.shift.size()
+        return z3.ZeroExt(aw - width, self.shift) if aw > width else z3.Extract(aw - 1, 0, self.shift)
+
+    def address(self, address: z3.BitVecRef) -> z3.BitVecRef:
+        """Where the word at `address` sits in the moved memory."""
+        return address + self.address_shift
+
+    def word(self, address: z3.BitVecRef) -> z3.BoolRef:
+        """The moved memory at `address`: the original's word x below it, or the filler below x."""
+        shift = self.address_shift
+        return z3.Select(self.state.memory, address) == z3.If(
+            z3.UGE(address, shift), z3.Select(self.original.memory, address - shift),
+            z3.Select(self.filler, address))
+
+    def reads(self, run: SymbolicRun) -> list[z3.BoolRef]:
+        """The moved memory at every word a run from the moved state reads."""
+        return [self.word(address) for _, address in run.outcome.reads]
+
+    def base_unwrapped(self, final: SymbolicState) -> z3.BoolRef:
+        """`final`'s base moved by x does not wrap (a result shifted with it exists)."""
+        return z3.ULT(_unbounded(self.wide, final.get(self.base)) + _unbounded(self.wide, self.shift),
+                      1 << self.shift.size())
+
+    def memory_differs(self, original: z3.ArrayRef, moved: z3.ArrayRef, address: z3.BitVecRef) -> z3.BoolRef:
+        """The moved memory at `address` + x is not the original's at `address` (both inside memory,
+        the sum not wrapping).  Say `word(address(address))` beside it."""
+        size, there = self.machine.memory.size, self.address(address)
+        return z3.And(z3.ULT(there, size), z3.ULT(address, size), z3.UGE(there, address),
+                      z3.Select(moved, there) != z3.Select(original, address))
+
+    def concrete(self, model: z3.ModelRef, first: MachineState) -> tuple[int, MachineState]:
+        """x in the model, and `first` (the original's concrete state) moved by it."""
+        x = model.eval(self.shift, model_completion=True).as_long()
+        second = first.copy()
+        second.set(self.base, first.get(self.base) + x)
+        fill = concrete_memory(self.machine, model, self.filler)
+        second.memory[:] = [first.memory[a - x] if a >= x else fill[a] for a in range(len(first.memory))]
+        return x, second
+
+    def fits(self, first: MachineState, x: int) -> bool:
+        """Concretely, `inside`: the window of `first` moved by x lies inside memory."""
+        return first.get(self.base) + x + first.get(self.bound) <= self.machine.memory.size
+
+
+def moved_words(original: MachineState, moved: MachineState, x: int) -> list[int]:
+    """The words a of the original whose moved copy, at a + x, differs after the runs."""
+    size = len(original.memory)
+    return [a for a in range(size - x) if moved.memory[a + x] != original.memory[a]]
+
+
+def _unbounded(wide: int, value: z3.BitVecRef) -> z3.BitVecRef:
+    """`value` zero-extended to `wide` bits: unbounded arithmetic for the sums that must not wrap."""
+    return z3.ZeroExt(wide - value.size(), value)
+
+
 # ---------------------------------------------------------------- concrete states
 
 

@@ -579,6 +579,11 @@ class Expectation:
     value: float | None = None
     span: Span | None = span_field()
     written: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)  # the words as written
+    word_spans: tuple[Span, ...] = attrs.field(default=(), eq=False, repr=False)  # each word's, as written
+
+    def word_span(self, index: int) -> Span | None:
+        """Where the word at `index` (as written) is, for a diagnostic about it; else the whole line's."""
+        return self.word_spans[index] if index < len(self.word_spans) else self.span
 
 
 @attrs.frozen
@@ -923,6 +928,15 @@ class Hypervisor:
     # and the address of the shared page (the ring) in the management VM's memory
     serves: tuple[str, ...] = ()
     ring: int | None = None
+
+    @property
+    def runs_on(self) -> str:
+        """What it runs on, as a message says it: `isa NAME` when it names one, else `machine NAME`."""
+        return f"isa {self.isa.name}" if self.isa is not None else f"machine {self.machine.name}"
+
+    def is_for(self, isa: Isa) -> bool:
+        """Whether guests of `isa` run under it: it runs on the isa's machine and names no other isa."""
+        return self.machine.name == isa.machine.name and (self.isa is None or self.isa.name == isa.name)
 
     @property
     def real_guest_mode(self) -> str:

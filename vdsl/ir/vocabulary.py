@@ -18,7 +18,9 @@ THEOREM_CONDITIONS = {
     "T3": "every user-sensitive instruction is privileged",
 }
 EXPECT_FORMS = ("T1 holds", "T1 fails", "T1 fails with NAME NAME ...", "premise holds",
-                "premise fails with NAME ...", "NAME CLASS", "NAME not CLASS")
+                "premise fails with NAME ...", "NAME CLASS", "NAME not CLASS", "policy HYPERVISOR holds",
+                "policy HYPERVISOR fails with NAME ...")
+POLICY = "policy"  # `expect policy HYPERVISOR holds|fails [with NAME ...]`: the policy check
 THEOREM_ALIASES = {"theorem1": "T1", "theorem2": "T2", "theorem3": "T3"}
 
 

@@ -28,6 +28,7 @@ from vdsl.monitor.results import (
     ScenarioRun,
 )
 from vdsl.monitor.scheduler import round_robin
+from vdsl.resolve.policies import no_extension
 
 
 def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps: int = DEFAULT_MAX_STEPS,
@@ -75,10 +76,7 @@ def check_techniques(scenario: ir.Scenario, technique: str | None = None) -> lis
                            "monitor's virtual machine, which has no virtualization extension; run it on the "
                            "hardware (outermost), or choose another technique")
         if chosen == "hardware_assisted" and scenario.isa.virtualization is None:
-            raise RunError(f"hypervisor {policy.name} is hardware_assisted, but isa {scenario.isa.name} "
-                           "declares no virtualization extension; declare one in the isa with "
-                           "`virtualization NAME { shadow STATE, ...; exits { NAME, ... } }`, or choose "
-                           "another technique")
+            raise RunError("; ".join(no_extension(policy, scenario.isa)))
     return techniques
 
 

@@ -376,7 +376,7 @@ def policy_json(report: PolicyReport) -> dict[str, Any]:
     for name, answer in report.results:
         if answer is not None and answer.known is False and answer.witness is not None:
             failing.append({"instruction": name, "operands": dict(answer.witness.operands),
-                            "shows": list(answer.witness.shows)})
+                            "offset": answer.witness.shift, "shows": list(answer.witness.shows)})
     return {"hypervisor": report.hypervisor.name, "technique": report.hypervisor.technique,
             "isa": report.isa.name, "holds": report.holds, "exits": list(report.exits),
             "failing": failing, "undecided": list(report.undecided)}

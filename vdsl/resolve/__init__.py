@@ -15,7 +15,12 @@ from vdsl.ir import nodes as ir
 from vdsl.resolve.common import unique
 from vdsl.resolve.isas import resolve_isas
 from vdsl.resolve.machines import resolve_machines
-from vdsl.resolve.policies import adopt_hypervisor_context, resolve_hypervisor, resolve_scenario
+from vdsl.resolve.policies import (
+    adopt_hypervisor_context,
+    check_policy_expectations,
+    resolve_hypervisor,
+    resolve_scenario,
+)
 from vdsl.resolve.programs import resolve_program
 from vdsl.resolve.stacks import resolve_stack
 
@@ -42,6 +47,7 @@ def resolve(modules: Sequence[ir.Module]) -> ir.Spec:
     hypervisors = {d.name: h for d in hypervisor_decls.values()
                    if (h := resolve_hypervisor(sink, d, machines, isas, set(machine_decls) | set(isa_decls)))
                    is not None}
+    check_policy_expectations(sink, isas, hypervisor_decls, hypervisors)
     scenarios = [s for d in scenario_decls.values()
                  if (s := resolve_scenario(sink, d, hypervisor_decls, hypervisors, program_decls, programs,
                                            isas)) is not None]

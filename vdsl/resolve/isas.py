@@ -7,7 +7,7 @@ import attrs
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import control_items, item
-from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, THEOREMS, normalize_expectation
+from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, POLICY, THEOREMS, normalize_expectation
 from vdsl.resolve.common import check_pins, check_state_ref, check_width, extends_order, undefined
 from vdsl.resolve.encodings import check_encodings, resolve_encoding
 from vdsl.resolve.helpers import Expander, check_helpers
@@ -142,6 +142,9 @@ def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
     if words[0] in THEOREMS or words[0] == "premise":
         ok = check_theorem_expectation(sink, words, span, names, forms)
         return attrs.evolve(expectation, words=words) if ok else None
+    if words[0] == POLICY and POLICY not in names:  # the hypervisor is checked once they are resolved
+        ok = check_theorem_expectation(sink, words, span, names, forms, subject=2)
+        return attrs.evolve(expectation, words=words) if ok else None
     if words[0] not in names:
         sink.error("V010", f"undefined instruction '{words[0]}'", span,
                    did_you_mean(words[0], [*names, *THEOREMS, "premise"]) or forms)
@@ -163,13 +166,15 @@ def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
 
 
 def check_theorem_expectation(sink: DiagnosticSink, words: tuple[str, ...], span: Span | None,
-                              names: list[str], forms: str) -> bool:
-    """Whether `T1 holds` / `T1 fails [with NAME ...]` is well formed and names instructions."""
-    if len(words) < 2 or words[1] not in ("holds", "fails") or (
-            len(words) > 2 and (words[2] != "with" or len(words) < 4)):
-        sink.error("V037", f"expected `{words[0]} holds` or `{words[0]} fails [with NAME ...]`", span, forms)
+                              names: list[str], forms: str, subject: int = 1) -> bool:
+    """Whether `T1 holds` / `T1 fails [with NAME ...]` is well formed and names instructions (also
+    `policy HYPERVISOR holds` ..., whose subject is two words)."""
+    head, verdict = " ".join(words[:subject]), words[subject:]
+    if len(words) <= subject or verdict[0] not in ("holds", "fails") or (
+            len(verdict) > 1 and (verdict[1] != "with" or len(verdict) < 3)):
+        sink.error("V037", f"expected `{head} holds` or `{head} fails [with NAME ...]`", span, forms)
         return False
-    missing = [name for name in words[3:] if name not in names]
+    missing = [name for name in verdict[2:] if name not in names]
     for name in missing:
         undefined(sink, "instruction", name, span, names)
     return not missing

@@ -11,11 +11,13 @@ import attrs
 
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
-from vdsl.ir.vocabulary import RUN_EXPECT_FORMS, THEOREMS, normalize_run_expectation
+from vdsl.ir.vocabulary import POLICY, RUN_EXPECT_FORMS, THEOREMS, normalize_run_expectation
 from vdsl.resolve.common import check_pins, undefined
 from vdsl.resolve.isas import check_theorem_expectation
 
 TECHNIQUES = ("trap_and_emulate", "hybrid", "binary_translation", "paravirtual", "hardware_assisted")
+# The techniques that run guest instructions directly under a VM map: those the policy check asks about.
+POLICY_TECHNIQUES = ("trap_and_emulate", "hybrid", "hardware_assisted")
 SCHEDULES = ("round_robin",)
 HYPERVISOR_TYPES = (0, 1, 2)
 
@@ -226,3 +228,55 @@ def adopt_hypervisor_context(isa: ir.Isa, hypervisors: dict[str, ir.HypervisorDe
     (guest_mode, pins), hypervisor = next(iter(found.items()))
     context = ir.GuestContext(guest_mode or isa.context.mode, pins, f"hypervisor {hypervisor.name}")
     return attrs.evolve(isa, context=context)
+
+
+# ---------------------------------------------------------------- the policy check's preconditions
+
+
+def no_extension(hypervisor: ir.Hypervisor, isa: ir.Isa) -> tuple[str, str]:
+    """What is wrong, and the hint, when a hardware-assisted hypervisor meets an isa without a
+    virtualization extension."""
+    return (f"hypervisor {hypervisor.name} is hardware_assisted, but isa {isa.name} declares no "
+            "virtualization extension", "declare one in the isa with "
+            "`virtualization NAME { shadow STATE, ...; exits { NAME, ... } }`, or choose another technique")
+
+
+def no_policy_check(hypervisor: ir.Hypervisor, isa: ir.Isa) -> tuple[str, str] | None:
+    """Why the policy check of `hypervisor` cannot be asked of `isa` (which it is for), and a hint;
+    None when it can."""
+    if hypervisor.technique not in POLICY_TECHNIQUES:
+        return (f"hypervisor {hypervisor.name} is {hypervisor.technique}: it runs directly only what the "
+                "classification finds correct, so its check is `vdsl check` itself; the policy check is for "
+                + ", ".join(POLICY_TECHNIQUES), "expect the theorems instead (`expect T1 ...`), or name a "
+                "hypervisor whose technique is one of those")
+    if hypervisor.technique == "hardware_assisted" and isa.virtualization is None:
+        return no_extension(hypervisor, isa)
+    return None
+
+
+def check_policy_expectations(sink: DiagnosticSink, isas: dict[str, ir.Isa],
+                              decls: dict[str, ir.HypervisorDecl],
+                              hypervisors: dict[str, ir.Hypervisor]) -> None:
+    """Each isa's `expect policy HYPERVISOR ...` names a hypervisor for that isa whose policy can be
+    checked (the form and the instruction names were checked with the isa)."""
+    for isa in isas.values():
+        for expectation in isa.expects:
+            if expectation.words[0] != POLICY or len(expectation.words) < 2:
+                continue
+            name, span = expectation.words[1], expectation.word_span(1)
+            hypervisor = hypervisors.get(name)
+            if hypervisor is None:
+                if name not in decls:  # else: its own errors are reported
+                    undefined(sink, "hypervisor", name, span, decls)
+                continue
+            if not hypervisor.is_for(isa):
+                fitting = [h.name for h in hypervisors.values() if h.is_for(isa)]
+                other = hypervisor.machine.name != isa.machine.name
+                sink.error("V047", f"hypervisor {name} runs on {hypervisor.runs_on}, not on isa {isa.name}"
+                           + (f" (machine {isa.machine.name})" if other else ""), span,
+                           "the hypervisors for it are " + ", ".join(fitting) if fitting else
+                           f"declare one with `hypervisor NAME on {isa.machine.name} {{ ... }}`")
+                continue
+            problem = no_policy_check(hypervisor, isa)
+            if problem is not None:
+                sink.error("V048", problem[0], span, problem[1])

@@ -606,11 +606,13 @@ class _Lowering(Transformer[Token, Any]):
         return children
 
     def expectation(self, meta: Any, children: list[Token]) -> ir.Expectation:
-        words = tuple(str(t) for t in children if t.type in ("NAME", "HYPHENATED"))
+        tokens = [t for t in children if t.type in ("NAME", "HYPHENATED")]
+        words = tuple(str(t) for t in tokens)
+        spans = tuple(self.token_span(t) for t in tokens)
         compare = [t for t in children if t.type == "COMPARE_OP"]
         if compare:
             number = children[-1]
             value = float(number) if number.type == "DECIMAL" else float(parse_int(number))
-            return ir.Expectation(words, str(compare[0]), value, span=self.span(meta))
-        return ir.Expectation(words, span=self.span(meta))
+            return ir.Expectation(words, str(compare[0]), value, span=self.span(meta), word_spans=spans)
+        return ir.Expectation(words, span=self.span(meta), word_spans=spans)
 
