@@ -13,7 +13,8 @@ PG74 = str(SPECS / "pg74.vspec")
 PDP10 = str(SPECS / "pdp10.vspec")
 
 
-@pytest.mark.parametrize("spec", ["pg74.vspec", "pdp10.vspec", "x86-32.vspec", "m68k.vspec", "s370.vspec"])
+@pytest.mark.parametrize("spec", ["pg74.vspec", "pdp10.vspec", "x86-32.vspec", "m68k.vspec", "s370.vspec",
+                                  "armv7.vspec", "riscv.vspec"])
 def test_every_bundled_scenario_meets_its_expectations(spec: str) -> None:
     result = run_vdsl("run", str(SPECS / spec))
     assert (result.returncode, result.stderr) == (0, "")
@@ -190,8 +191,10 @@ def test_a_guest_stopped_by_another_guests_halt_did_not_finish(tmp_path: Path) -
     assert result.stderr == "vdsl: scenario s: guest b did not finish: the real machine halted under it\n"
 
 
-def test_a_file_with_nothing_to_run_says_so() -> None:
-    result = run_vdsl("run", str(SPECS / "armv7.vspec"))  # isas only
+def test_a_file_with_nothing_to_run_says_so(tmp_path: Path) -> None:
+    (tmp_path / "isas.vspec").write_text("machine m { word 16  memory E[64]  modes { s > u }  reg A  reg P pc }\n"
+                                         "isa i for m { inst NOP { } }\n", encoding="utf-8")
+    result = run_vdsl("run", str(tmp_path / "isas.vspec"))  # isas only
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == ("error: there is nothing to run: the files declare no scenario and no program; "
                              "`vdsl check` classifies their isas\n")

@@ -4,7 +4,9 @@ it is decided exactly, for the bundled policies, and its witnesses replay."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
+import z3
 from conftest import SPECS, run_vdsl, spec_from
 
 from vdsl import RunError, compile_files
@@ -232,3 +234,77 @@ def test_an_undecided_or_missing_policy_check_promises_nothing() -> None:
     ]
     assert found[4] == ("policy pg_hybrid fails with LPA", False, False,
                         "the policy check of hypervisor pg_hybrid was not run")
+# ---------------------------------------------------------------- ARMv7-VE and RISC-V H
+
+ARMV7 = compile_files(SPECS / "armv7.vspec")
+RISCV = compile_files(SPECS / "riscv.vspec")
+ARMV7_OFFENDERS = ("CPS", "MRS", "MSR", "RFE", "SRS", "LDM_EXC", "STM_USR", "SUBS_PC_LR", "WFI")
+
+
+def test_the_virtualization_extensions_fix_armv7_and_deprivileging_does_not() -> None:
+    isa = ARMV7.isa("armv7_ve")
+    assert isa is not None
+    kvm = check_policy(isa, policy(ARMV7, "kvm_arm"))
+    assert kvm.holds and kvm.exits == ("WFI",)
+    classic = check_policy(isa, policy(ARMV7, "deprivileging_arm"))
+    assert classic.failing == ARMV7_OFFENDERS  # exactly T1's offenders, WFI (a halt at PL0) among them
+    for name, answer in classic.results:
+        if answer is not None and not answer.holds:
+            assert answer.witness is not None
+            assert not answer.witness.runs[1].trapped, name
+
+
+@pytest.mark.parametrize(("left_out", "failing"), [
+    ("CPSR.I", ("CPS", "MRS", "MSR", "RFE", "LDM_EXC", "SUBS_PC_LR")),
+    ("SPSR", ("RFE", "SRS", "LDM_EXC", "SUBS_PC_LR")),
+    ("SCTLR", ("MRC", "MCR")),
+    ("TTBR0", ("MRC", "MCR")),
+])
+def test_each_piece_of_armv7_ve_state_the_guest_owns_is_needed(left_out: str, failing: tuple[str, ...]) -> None:
+    """Without one of the shadowed items, the monitor owns it, and the instructions that use it
+    no longer give the virtual machine's result: the `shadow` list is not longer than it must be."""
+    isa = ARMV7.isa("armv7_ve")
+    assert isa is not None and isa.virtualization is not None
+    shadow = tuple(s for s in isa.virtualization.shadow
+                   if (s.reg if s.field is None else f"{s.reg}.{s.field}") != left_out)
+    assert len(shadow) == len(isa.virtualization.shadow) - 1
+    smaller = attrs.evolve(isa, virtualization=attrs.evolve(isa.virtualization, shadow=shadow))
+    assert check_policy(smaller, policy(ARMV7, "kvm_arm")).failing == failing
+
+
+def test_the_h_extension_fails_only_in_the_virtual_machine_mode_it_does_not_have(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The H extension runs a guest in VS and VU; vdsl's hardware_assisted monitor runs every mode
+    of a guest directly, M included, where the guest would meet the monitor's mstatus, mcause,
+    mepc and mtvec.  Asked about VS and VU alone, z3 finds nothing wrong."""
+    isa = RISCV.isa("rv_h")
+    assert isa is not None
+    assert check_policy(isa, policy(RISCV, "deprivileging_rv")).holds
+    kvm = check_policy(isa, policy(RISCV, "kvm_rv"))
+    assert kvm.failing == ("CSRRW", "CSRRS", "MRET") and kvm.exits == ("ECALL", "WFI")
+    for name, answer in kvm.results:
+        if answer is not None and not answer.holds:
+            assert answer.witness is not None
+            virtual, real = answer.witness.runs
+            assert virtual.before.mode == real.before.mode == 0, name  # machine mode
+    from vdsl.analysis import questions
+
+    class GuestModes(questions.PolicyMap):  # the guest's modes: supervisor (VS) and user (VU)
+        def direct_modes(self, virtual: z3.BitVecRef) -> list[z3.BoolRef]:
+            return [z3.UGE(virtual, isa.machine.modes.index("supervisor"))]
+
+    monkeypatch.setattr(questions, "PolicyMap", GuestModes)
+    in_guest_modes = check_policy(isa, policy(RISCV, "kvm_rv"))
+    assert in_guest_modes.holds and in_guest_modes.exits == ("ECALL", "WFI")
+
+
+def test_the_command_line_gates_on_the_armv7_ve_policies() -> None:
+    spec = str(SPECS / "armv7.vspec")
+    result = run_vdsl("check", spec, "--isa", "armv7_ve", "--policy", "kvm_arm", "--require", "policy")
+    assert result.returncode == 0
+    assert ("policy kvm_arm (hardware_assisted, guests in their own modes) on isa armv7_ve: holds: every "
+            "instruction that runs directly gives the virtual machine's result") in result.stdout
+    result = run_vdsl("check", spec, "--isa", "armv7_ve", "--policy", "deprivileging_arm", "--require", "policy")
+    assert result.returncode == 1
+    assert ("on isa armv7_ve: fails: 9 instructions run directly and give another result than the virtual "
+            "machine's: " + ", ".join(ARMV7_OFFENDERS)) in result.stdout
