@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -23,11 +24,19 @@ def spec_from(text: str, name: str = "test.vspec") -> Spec:
 
 def run_vdsl(*args: str, cwd: Path | None = None,
              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the vdsl command line in a subprocess, as a user would."""
+    """Run the vdsl command line in a subprocess, as a user would: this checkout's vdsl, wherever
+    the command runs and whichever checkout is installed."""
     return subprocess.run(
         [sys.executable, "-m", "vdsl.cli", *args],
-        capture_output=True, text=True, cwd=cwd, input=stdin, timeout=300, check=False,
+        capture_output=True, text=True, cwd=cwd, input=stdin, timeout=300, check=False, env=checkout_env(),
     )
+
+
+def checkout_env() -> dict[str, str]:
+    """The environment for a subprocess that runs vdsl: this checkout's package first on the path,
+    so that a second working tree tests its own code, not the installed checkout's."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
 
 
 @pytest.fixture

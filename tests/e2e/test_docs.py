@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, checkout_env
 
 DOCUMENTS = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```(\S*)\s*$")
@@ -55,7 +55,7 @@ def run_transcript(body: str, folder: Path) -> tuple[list[str], str]:
     script = "\n".join(f"{command} 2>&1\nstatus=$?; echo '{SEPARATOR}'; (exit $status)"
                        for command in commands)
     output = subprocess.run(["bash", "-c", script], cwd=folder, capture_output=True, text=True,
-                            timeout=300, check=False).stdout
+                            timeout=300, check=False, env=checkout_env()).stdout
     problems = []
     actual = []
     for command, want, have in zip(commands, expected, output.split(SEPARATOR + "\n"), strict=False):
@@ -80,7 +80,7 @@ def test_document_examples_run(document: Path, tmp_path: Path) -> None:
                 continue
             (tmp_path / name.group(1)).write_text(body, encoding="utf-8")
             result = subprocess.run(["vdsl", "check", name.group(1)], cwd=tmp_path, capture_output=True,
-                                    text=True, timeout=300, check=False)
+                                    text=True, timeout=300, check=False, env=checkout_env())
             code = re.search(r"V0\d\d", heading)
             if diagnostics_reference and code:
                 if result.returncode != 2 or f"[{code.group(0)}]" not in result.stderr:

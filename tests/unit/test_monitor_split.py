@@ -161,3 +161,42 @@ handler:
     counters = guest.counters
     assert (counters.delivered, counters.traps, counters.reflections, counters.exits) == (1, 0, 0, 2)
     assert counters.direct == counters.instructions - counters.exits == 1
+
+
+def test_under_hardware_assistance_modes_without_a_guest_mode_are_interpreted() -> None:
+    # An extension whose guests run only in user mode (as RISC-V's H has no virtual M-mode): a
+    # guest kernel in its supervisor mode is interpreted by the monitor, its user program runs
+    # on the hardware.
+    program = """
+program svc on io {
+    data 4: 0, handler, 0, 128
+    data 10: 1, 40, 0, 128
+    org 16
+    LDI A, 3
+    LPSW 10
+handler:
+    HALT
+    org 40
+    LDI B, 4
+    SVC
+}
+"""
+    machine = MACHINE.replace("virtualization vt { exits", "virtualization vt { modes { user }  exits")
+    text = machine + program + ("hypervisor m on io { technique hardware_assisted  allocate memory 128 per guest }\n"
+                                "scenario s { hypervisor m  guest g runs svc in supervisor }\n")
+    found = spec_from(text).scenario("s")
+    assert found is not None
+    (guest,) = run_scenario(found, None, 100).guests
+    assert (guest.status, guest.equivalent, guest.resource_control) == ("halted", True, True)
+    counters = guest.counters
+    # LDI, LPSW and HALT in supervisor mode interpreted; LDI B and the SVC (delivered) directly.
+    assert (counters.interpretations, counters.direct, counters.delivered) == (3, 2, 1)
+
+
+def test_an_extensions_modes_must_be_the_machines() -> None:
+    for modes, expected in (("{ usr }", "V014 unknown mode 'usr'"),
+                            ("{ user, user }", "V011 'user' is listed twice in `modes`")):
+        with pytest.raises(SpecError) as caught:
+            spec_from(MACHINE.replace("virtualization vt { exits", f"virtualization vt {{ modes {modes}  exits"))
+        (diagnostic,) = caught.value.diagnostics
+        assert f"{diagnostic.code} {diagnostic.message}" == expected

@@ -25,7 +25,7 @@ from vdsl.analysis.questions import (
 from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
-from vdsl.ir.layout import control_items, item
+from vdsl.ir.layout import control_items, item, unshadowed
 from vdsl.ir.vocabulary import POLICY, THEOREMS
 from vdsl.resolve.policies import no_policy_check
 
@@ -373,11 +373,13 @@ def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RL
     in_context = attrs.evolve(isa, context=hypervisor.context)
     context = guest_context(in_context)
     shadowed = [item(machine, ref) for ref in extension.shadow] if extension is not None else []
-    owned = tuple(c for c in control_items(machine)
-                  if c.reg is not None and c.reg != machine.relocation
-                  and not any(s.covers(c) for s in shadowed))
+    owned = tuple(part for c in control_items(machine) if c.reg is not None and c.reg != machine.relocation
+                  for part in unshadowed(machine, c, shadowed))
+    all_modes = tuple(range(len(machine.modes)))
+    guest_modes = extension.guest_modes(machine) if extension is not None else all_modes
     policy = PolicyMap(hypervisor.technique, context.mode, owned,
-                       frozenset(extension.exits) if extension is not None else frozenset())
+                       frozenset(extension.exits) if extension is not None else frozenset(),
+                       guest_modes if guest_modes != all_modes else ())
     questions = Questions(in_context, context, rlimit)
     results: list[tuple[str, Answer | None]] = []
     for instruction in isa.instructions:

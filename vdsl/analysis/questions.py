@@ -713,6 +713,7 @@ class PolicyMap:
     guest_mode: int  # the real mode guest kernels are deprivileged to
     owned: tuple[StateItem, ...]  # monitor-owned control state (neither the mode nor the relocation)
     exits: frozenset[str] = frozenset()
+    guest_modes: tuple[int, ...] = ()  # an extension's guest modes, when it has not every mode
 
     @property
     def native_modes(self) -> bool:
@@ -728,6 +729,8 @@ class PolicyMap:
         """The virtual modes whose instructions the real machine runs directly."""
         if self.technique == "hybrid":  # the monitor interprets the guest's more privileged modes
             return [z3.UGE(virtual, self.guest_mode)]
+        if self.native_modes and self.guest_modes:  # the monitor interprets the modes the hardware lacks
+            return [z3.Or([virtual == mode for mode in self.guest_modes])]
         return []
 
 

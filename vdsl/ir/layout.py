@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 import attrs
 
 from vdsl.ir import nodes as ir
+from vdsl.semantics.bits import mask
 
 
 @attrs.frozen
@@ -132,6 +133,35 @@ def _items_of_kind(machine: ir.Machine, kind: str, whole: str | None = None) -> 
 def control_items(machine: ir.Machine) -> list[StateItem]:
     """The mode, control registers, control fields and the relocation register."""
     return [StateItem.mode(machine), *_items_of_kind(machine, "control", machine.relocation)]
+
+
+def unshadowed(machine: ir.Machine, control: StateItem, shadowed: Sequence[StateItem]) -> list[StateItem]:
+    """The parts of a piece of control state that a virtualization extension's `shadow` list
+    leaves to the monitor: none when one item covers it, the bits outside the shadowed fields
+    (as runs of bits) when it is a register some of whose fields are shadowed, else all of it."""
+    if any(s.covers(control) for s in shadowed):
+        return []
+    inside = [s.field for s in shadowed if s.reg == control.reg and s.field is not None]
+    if control.reg is None or control.field is not None or not inside:
+        return [control]
+    reg = machine.register(control.reg)
+    assert reg is not None
+    kept = mask(reg.width)
+    for field in inside:
+        kept &= ~(mask(field.width) << field.lo)
+    runs: list[StateItem] = []
+    lo = 0
+    while lo < reg.width:
+        if not kept >> lo & 1:
+            lo += 1
+            continue
+        hi = lo
+        while hi + 1 < reg.width and kept >> (hi + 1) & 1:
+            hi += 1
+        bits = ir.RegisterField(f"[{hi}:{lo}]", lo, hi - lo + 1, reg.kind)
+        runs.append(StateItem(reg.name, bits, mode_name=machine.mode_name))
+        lo = hi + 1
+    return runs
 
 
 def timing_items(machine: ir.Machine) -> list[StateItem]:

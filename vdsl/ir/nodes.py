@@ -611,13 +611,21 @@ class HelperDecl:
 @attrs.frozen
 class Virtualization:
     """A hardware virtualization extension (VT-x, ARM EL2, RISC-V H): a guest runs in its own
-    modes; the hardware keeps the `shadow` state for it (the guest's own copy, not the monitor's);
-    the `exits` instructions leave the guest for the monitor."""
+    modes (`modes`: the guest modes the hardware has, empty for all the machine's); the hardware
+    keeps the `shadow` state for it (the guest's own copy, not the monitor's); the `exits`
+    instructions leave the guest for the monitor."""
 
     name: str
     shadow: tuple[StateRef, ...]
     exits: tuple[str, ...]
     span: Span | None = span_field()
+    modes: tuple[str, ...] = ()
+
+    def guest_modes(self, machine: Machine) -> tuple[int, ...]:
+        """The numbers of the modes a guest runs in on the hardware (all, when none are listed)."""
+        if not self.modes:
+            return tuple(range(len(machine.modes)))
+        return tuple(machine.modes.index(m) for m in self.modes)
 
 
 @attrs.frozen

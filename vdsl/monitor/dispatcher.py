@@ -188,6 +188,7 @@ class Monitor:
         # sees); a monitor's virtual machine has no exit controls, so there the monitor screens.
         self.hardware_exits = self.extension is not None and isinstance(hardware, Emulator)
         self.exit_cause: int | None = None  # the cause the hardware reports an exit with
+        self.guest_modes = self.extension.guest_modes(self.machine) if self.extension is not None else ()
         if self.hardware_exits:
             assert self.extension is not None and isinstance(hardware, Emulator)
             hardware.exits = frozenset(self.extension.exits)
@@ -366,7 +367,10 @@ class Monitor:
         return None
 
     def wants_interpretation(self, vm: VirtualMachine) -> bool:
-        """Hybrid: the guest's virtual modes more privileged than the guest mode are interpreted."""
+        """Hybrid: the guest's virtual modes more privileged than the guest mode are interpreted;
+        hardware assistance: the modes the extension has no guest mode for."""
+        if self.extension is not None:
+            return vm.state.mode not in self.guest_modes
         return self.technique == "hybrid" and vm.state.mode < vm.map.guest_mode
 
     # ------------------------------------------------------------ the interpreter routines vᵢ

@@ -117,6 +117,13 @@ def _check_virtualization(sink: DiagnosticSink, extension: ir.Virtualization, ma
             sink.error("V046", f"'{name}' is not control state: the guest owns it anyway", ref.span,
                        "shadow the control state the hardware keeps for each guest; mark it `control` in "
                        "the machine if the monitor owns it otherwise")
+    for k, mode in enumerate(extension.modes):
+        if mode not in machine.modes:
+            sink.error("V014", f"unknown mode '{mode}'", extension.span,
+                       did_you_mean(mode, machine.modes) or f"the modes of '{machine.name}' are "
+                       + ", ".join(machine.modes))
+        elif mode in extension.modes[:k]:
+            sink.error("V011", f"'{mode}' is listed twice in `modes`", extension.span, "list each mode once")
     for k, name in enumerate(extension.exits):
         if name not in names:
             undefined(sink, "instruction", name, extension.span, names)

@@ -296,12 +296,16 @@ class _Lowering(Transformer[Token, Any]):
             self.once(given, setting.key, setting.value, setting.span, setting.what, "virtualization block")
         shadow = given.get("shadow", {}).get("shadow", ())
         exits = given.get("exits", {}).get("exits", ())
-        extension = ir.Virtualization(str(children[0]), shadow, exits, span=self.span(meta))
+        modes = given.get("modes", {}).get("modes", ())
+        extension = ir.Virtualization(str(children[0]), shadow, exits, span=self.span(meta), modes=modes)
         return _Setting("virtualization", {"virtualization": extension}, self.span(meta),
                         "a virtualization block")
 
     def virt_shadow(self, meta: Any, children: list[ir.StateRef]) -> _Setting:
         return _Setting("shadow", {"shadow": tuple(children)}, self.span(meta), "`shadow`")
+
+    def virt_modes(self, meta: Any, children: list[Token]) -> _Setting:
+        return _Setting("modes", {"modes": tuple(str(c) for c in children)}, self.span(meta), "`modes`")
 
     def virt_exits(self, meta: Any, children: list[Token]) -> _Setting:
         return _Setting("exits", {"exits": tuple(str(c) for c in children)}, self.span(meta), "`exits`")
