@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from vdsl import diagrams
+from vdsl.ir.vocabulary import DIAGRAM_KINDS
 from vdsl.report import check, run
 
 
@@ -45,4 +46,4 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in (
            description="the real processor over time: the guests' slices and exits"),
 )}
 
-DIAGRAM_KINDS = tuple(name for name, output in OUTPUTS.items() if output.produces == "graph")
+assert tuple(name for name, output in OUTPUTS.items() if output.produces == "graph") == DIAGRAM_KINDS

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SPECS, run_vdsl
+from conftest import SPECS, checkout_env, run_vdsl
 
+from vdsl import __version__
 from vdsl.resources import bundled_specs
 
 PG74 = str(SPECS / "pg74.vspec")
@@ -300,3 +302,19 @@ def test_installed_console_script(tmp_path: Path, write_spec: WriteSpec) -> None
     assert result.returncode == 0
     run = json.loads(result.stdout)
     assert (run["program"], run["status"], run["steps"]) == ("q", "halted", 2)
+
+
+def test_the_version_and_help_load_neither_the_parser_nor_z3() -> None:
+    # `vdsl --version` and `--help` start at once: lark, z3 and graphviz load only to run a command.
+    probe = ("import sys\nfrom vdsl.cli import main\nfor argv in (['--version'], ['--help'], ['check', '--help']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('lark', 'z3', 'graphviz', 'vdsl.analysis', 'vdsl.emulator') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False,
+                            env=checkout_env())
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
+
+
+def test_python_dash_m_vdsl_is_the_command_line() -> None:
+    result = subprocess.run([sys.executable, "-m", "vdsl", "--version"], capture_output=True, text=True,
+                            timeout=60, check=False, env=checkout_env())
+    assert (result.returncode, result.stdout) == (0, f"vdsl {__version__}\n")

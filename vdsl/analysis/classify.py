@@ -15,7 +15,6 @@ import z3
 
 from vdsl.analysis.questions import (
     PREMISE,
-    SOLVER_RLIMIT,
     T1_SENSITIVITIES,
     Answer,
     GuestContext,
@@ -26,7 +25,7 @@ from vdsl.analysis.states import fresh_state
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import control_items, item, unshadowed
-from vdsl.ir.vocabulary import POLICY, THEOREMS
+from vdsl.ir.vocabulary import POLICY, SOLVER_RLIMIT, THEOREMS
 from vdsl.resolve.policies import no_policy_check
 
 

@@ -44,12 +44,13 @@ from vdsl.ir.layout import (
     timing_items,
     trap_words,
 )
+from vdsl.ir.vocabulary import SOLVER_RLIMIT
 from vdsl.semantics.bits import mask
 
 # z3's resource limit per question: a count of its own elementary steps, so that a question is
 # decided, or not, the same way on a busy machine and an idle one.  The hardest question of the
-# bundled specs takes under 2 million; 250 million is about a minute of solving on a laptop.
-SOLVER_RLIMIT = 250_000_000
+# bundled specs takes under 2 million; 250 million (SOLVER_RLIMIT) is about a minute of solving on
+# a laptop.
 
 
 class UndecidedError(VdslError):

@@ -8,8 +8,7 @@ from vdsl.emulator.machine import Emulator, RunResult, StepRecord
 from vdsl.emulator.state import MachineState, load_program
 from vdsl.errors import RunError, did_you_mean
 from vdsl.ir import nodes as ir
-
-DEFAULT_MAX_STEPS = 1_000_000
+from vdsl.ir.vocabulary import DEFAULT_MAX_STEPS
 
 __all__ = ["DEFAULT_MAX_STEPS", "Emulator", "MachineState", "RunResult", "StepRecord",
            "load_program", "run_program"]

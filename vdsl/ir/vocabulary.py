@@ -53,3 +53,11 @@ def normalize_run_expectation(words: tuple[str, ...], guests: list[str]) -> tupl
     if rest in (("equivalence",), ("resource_control",)):
         rest = (rest[0], "holds")
     return guest + rest
+
+
+# Settings the command line offers before it loads anything heavy; the modules that use them
+# import them from here.
+TECHNIQUES = ("trap_and_emulate", "hybrid", "binary_translation", "paravirtual", "hardware_assisted")
+DIAGRAM_KINDS = ("layers", "rings", "classes", "traps", "schedule")
+DEFAULT_MAX_STEPS = 1_000_000  # a program or guest stops after this many instructions
+SOLVER_RLIMIT = 250_000_000  # z3's resource limit per question (its own deterministic steps)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from vdsl.analysis.classify import InstructionReport, IsaReport, PolicyReport, any_known
-from vdsl.analysis.questions import SOLVER_RLIMIT, Answer, Offence, Witness
+from vdsl.analysis.questions import Answer, Offence, Witness
 from vdsl.analysis.states import ConcreteRun
 from vdsl.ir.layout import register_items, trap_words
-from vdsl.ir.vocabulary import THEOREM_CONDITIONS, THEOREMS
+from vdsl.ir.vocabulary import SOLVER_RLIMIT, THEOREM_CONDITIONS, THEOREMS
 
 QUESTION_TITLES = {
     "privileged": "privileged",

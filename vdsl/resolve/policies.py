@@ -11,11 +11,10 @@ import attrs
 
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
-from vdsl.ir.vocabulary import POLICY, RUN_EXPECT_FORMS, THEOREMS, normalize_run_expectation
+from vdsl.ir.vocabulary import POLICY, RUN_EXPECT_FORMS, TECHNIQUES, THEOREMS, normalize_run_expectation
 from vdsl.resolve.common import check_pins, undefined
 from vdsl.resolve.isas import check_theorem_expectation
 
-TECHNIQUES = ("trap_and_emulate", "hybrid", "binary_translation", "paravirtual", "hardware_assisted")
 # The techniques that run guest instructions directly under a VM map: those the policy check asks about.
 POLICY_TECHNIQUES = ("trap_and_emulate", "hybrid", "hardware_assisted")
 SCHEDULES = ("round_robin",)

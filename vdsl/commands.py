@@ -1,0 +1,450 @@
+"""The commands of the `vdsl` command line, each a handler of parsed arguments.
+
+`vdsl.cli` parses the command line without importing any of this (so that `vdsl --version`
+and `vdsl --help` start at once); it imports this module, and with it the parser, the
+analysis and z3, only to run a command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from vdsl.analysis.classify import (
+    IsaReport,
+    PolicyReport,
+    check_policy,
+    classify_instruction,
+    classify_isa,
+    expected_policies,
+    guest_context,
+    verdict_word,
+)
+from vdsl.analysis.questions import Questions
+from vdsl.cli import EXIT_FAILED, EXIT_OK, RENDERED, SUBJECT_OPTIONS
+from vdsl.emulator import StepRecord, run_program
+from vdsl.errors import RunError, SpecError, did_you_mean
+from vdsl.ir.dump import dump
+from vdsl.ir.nodes import Hypervisor, Isa, Scenario, Spec
+from vdsl.ir.vocabulary import DIAGRAM_KINDS
+from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
+from vdsl.outputs import OUTPUTS
+from vdsl.phases import Compilation
+from vdsl.report.check import policy_json, policy_text
+from vdsl.resources import bundled_specs
+
+
+def print_diagnostics(error: SpecError, output_format: str) -> None:
+    if output_format == "json":
+        print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in error.diagnostics]}, indent=2))
+        return
+    for diagnostic in error.diagnostics:
+        print(diagnostic.render(), file=sys.stderr)
+    count = len(error.diagnostics)
+    print(_counted(count, "error"), file=sys.stderr)
+
+
+def _analysed_isas(spec: Spec, files: list[Path], names: list[str] | None) -> list[Isa]:
+    """The isas named with --isa, else those declared in the files given (not their imports)."""
+    if names:
+        found = []
+        for name in names:
+            isa = spec.isa(name)
+            if isa is None:
+                known = [i.name for i in spec.isas]
+                raise RunError(f"there is no isa '{name}'; "
+                               + (did_you_mean(name, known) or "the isas are " + ", ".join(known)))
+            found.append(isa)
+        return found
+    given = {str(f) for f in files}
+    return [i for i in spec.isas if i.span is not None and i.span.file in given]
+
+
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+class _PolicyChecks:
+    """The policy checks of one `vdsl check`, each (isa, hypervisor) pair decided once: for --policy
+    and for the isas' `expect policy` lines alike."""
+
+    def __init__(self, spec: Spec, rlimit: int) -> None:
+        self.spec = spec
+        self.rlimit = rlimit
+        self.done: dict[tuple[str, str], PolicyReport] = {}
+
+    def hypervisor(self, name: str) -> Hypervisor:
+        found = next((h for h in self.spec.hypervisors if h.name == name), None)
+        if found is None:
+            known = [h.name for h in self.spec.hypervisors]
+            raise RunError(f"there is no hypervisor '{name}'; " + (
+                did_you_mean(name, known) or ("the hypervisors are " + ", ".join(known) if known
+                                              else "the files declare none")))
+        return found
+
+    def of(self, isa: Isa, hypervisor: Hypervisor) -> PolicyReport:
+        key = (isa.name, hypervisor.name)
+        if key not in self.done:
+            self.done[key] = check_policy(isa, hypervisor, self.rlimit)
+        return self.done[key]
+
+    def expected(self, isa: Isa) -> dict[str, PolicyReport]:
+        """The checks the isa's `expect policy` lines name (the resolver made sure they apply)."""
+        return {name: self.of(isa, self.hypervisor(name)) for name in expected_policies(isa)}
+
+    def asked(self, isas: list[Isa], names: list[str]) -> list[PolicyReport]:
+        """The check of each hypervisor named with --policy, on each analysed isa it is for."""
+        found: list[PolicyReport] = []
+        for name in names:
+            hypervisor = self.hypervisor(name)
+            targets = [i for i in isas if hypervisor.is_for(i)]
+            if not targets:
+                raise RunError(f"hypervisor {name} runs on {hypervisor.runs_on}, and no isa checked here is "
+                               "for it; name one with --isa")
+            found.extend(self.of(isa, hypervisor) for isa in targets)
+        return found
+
+
+def _check(args: argparse.Namespace) -> int:
+    spec = Compilation(args.files).spec
+    isas = _analysed_isas(spec, args.files, args.isa)
+    if isas:
+        checks = _PolicyChecks(spec, args.rlimit)
+        policies = checks.asked(isas, args.policy or [])
+        reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa)) for isa in isas]
+        required = tuple(t for t in args.require or () if t != "policy")
+        if args.format == "json":
+            result = OUTPUTS["check-json"].convert(reports, required)
+            if args.policy:
+                result["policies"] = [policy_json(p) for p in policies]
+                gate = "policy" in (args.require or ())
+                result["ok"] = result["ok"] and (not gate or all(p.holds for p in policies))
+            print(json.dumps(result, indent=2))
+        else:
+            sys.stdout.write(OUTPUTS["check-text"].convert(reports))
+            for policy in policies:
+                sys.stdout.write("\n" + policy_text(policy))
+        sys.stdout.flush()  # the table comes before the stderr summary, even in one pipe
+        unmet_policies = [p for p in policies if not p.holds] if "policy" in (args.require or ()) else []
+        for policy in unmet_policies:
+            print(f"vdsl: --require policy: the check of hypervisor {policy.hypervisor.name} on isa "
+                  f"{policy.isa.name} {'fails' if policy.failing else 'is undecided'}", file=sys.stderr)
+        failed = [e for r in reports for e in r.expectations if not e.holds and e.decided]
+        unsure = [e for r in reports for e in r.expectations if not e.decided]
+        unmet = [(r.isa.name, t, verdict_word(r.verdicts[t])) for r in reports for t in required
+                 if not r.verdicts[t].holds]
+        for isa_name, theorem, word in unmet:
+            print(f"vdsl: --require {theorem}: its condition {word} for isa {isa_name}", file=sys.stderr)
+        if failed and args.format == "text":
+            print(f"vdsl: {_counted(len(failed), 'expectation')} failed", file=sys.stderr)
+        if unsure and args.format == "text":
+            print(f"vdsl: {_counted(len(unsure), 'expectation')} undecided", file=sys.stderr)
+        undecided = sum(len(i.undecided) for r in reports for i in r.instructions)
+        if undecided:
+            print(f"vdsl: {_counted(undecided, 'question')} undecided: the analysis is incomplete",
+                  file=sys.stderr)
+        return EXIT_FAILED if failed or unsure or unmet or undecided or unmet_policies else EXIT_OK
+    counts = {
+        "machines": [m.name for m in spec.machines],
+        "isas": [i.name for i in spec.isas],
+        "programs": [p.name for p in spec.programs],
+        "hypervisors": [h.name for h in spec.hypervisors],
+        "scenarios": [s.name for s in spec.scenarios],
+        "stacks": [s.name for s in spec.stacks],
+    }
+    if args.format == "json":
+        print(json.dumps({"ok": True, "diagnostics": [], "declared": counts, "isas": []}, indent=2))
+    else:
+        summary = ", ".join(f"{len(v)} {k if len(v) != 1 else k[:-1]}" for k, v in counts.items() if v)
+        print(f"ok: {summary or 'nothing declared'}")
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    spec = Compilation([args.file]).spec
+    candidates = _analysed_isas(spec, [args.file], [args.isa] if args.isa else None) or list(spec.isas)
+    having = [i for i in candidates if i.instruction(args.instruction) is not None]
+    elsewhere = [i.name for i in spec.isas if i.instruction(args.instruction) is not None]
+    if not having and args.isa and elsewhere:
+        raise RunError(f"isa {args.isa} has no instruction '{args.instruction}'; "
+                       f"{', '.join(elsewhere)} {'has' if len(elsewhere) == 1 else 'have'} it")
+    if not having:
+        known = sorted({inst.name for i in candidates for inst in i.instructions})
+        raise RunError(f"no isa has an instruction '{args.instruction}'; "
+                       + (did_you_mean(args.instruction, known) or "see `vdsl check` for the instructions"))
+    if len(having) > 1 and not args.isa:
+        raise RunError(f"several isas have {args.instruction} (" + ", ".join(i.name for i in having)
+                       + "); choose one with --isa")
+    isa = having[0]
+    instruction = isa.instruction(args.instruction)
+    assert instruction is not None
+    context = guest_context(isa, args.guest_mode)
+    report = classify_instruction(Questions(isa, context, args.rlimit), instruction)
+    isa_report = IsaReport(isa, context, (report,), {}, ())
+    if args.format == "json":
+        print(json.dumps(OUTPUTS["explain-json"].convert(isa_report, report), indent=2))
+    else:
+        sys.stdout.write(OUTPUTS["explain-text"].convert(isa_report, report))
+    return EXIT_FAILED if report.undecided else EXIT_OK
+
+
+def _dump(args: argparse.Namespace) -> int:
+    sys.stdout.write(dump(Compilation(args.files).spec))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.trace is not None and str(args.trace) == "-" and args.format == "json":
+        raise RunError("--trace - and --format json would both write to standard output; "
+                       "write the trace to a file instead")
+    spec = Compilation(args.files).spec
+    if args.program is not None and (args.scenario or args.technique):
+        raise RunError("--program runs one program on the bare machine; --scenario and --technique "
+                       "apply to scenarios")
+    if args.program is None:
+        given = {str(f) for f in args.files}
+        scenarios = select_scenarios(spec, args.scenario) if args.scenario else [
+            s for s in spec.scenarios if s.span is not None and s.span.file in given]
+        if scenarios:
+            return _run_scenarios(args, scenarios)
+        if args.technique is not None:
+            raise RunError("--technique applies to scenarios, and the files declare none")
+    name = args.program
+    if name is None:
+        if not spec.programs:
+            raise RunError("there is nothing to run: the files declare no scenario and no program; "
+                           "`vdsl check` classifies their isas")
+        if len(spec.programs) != 1:
+            names = ", ".join(p.name for p in spec.programs)
+            raise RunError(f"say which program to run with --program (programs: {names})")
+        name = spec.programs[0].name
+    if args.trace is not None:
+        with _open_trace(args.trace) as stream:
+            def trace(record: StepRecord) -> None:
+                stream.write(json.dumps(record.to_json()) + "\n")
+
+            result = run_program(spec, name, args.max_steps, trace)
+    else:
+        result = run_program(spec, name, args.max_steps)
+    if args.format == "json":
+        print(json.dumps(OUTPUTS["program-json"].convert(name, result), indent=2))
+    else:
+        sys.stdout.write(OUTPUTS["program-text"].convert(name, result))
+    return EXIT_OK if result.status == "halted" else EXIT_FAILED
+
+
+def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
+    for scenario in scenarios:  # refuse before running anything
+        check_techniques(scenario, args.technique)
+    runs = []
+    with _open_trace(args.trace) if args.trace is not None else contextlib.nullcontext() as stream:
+        for scenario in scenarios:
+            run = run_scenario(scenario, args.technique, args.max_steps, trace=stream is not None)
+            runs.append(run)
+            if args.format == "text":
+                text = OUTPUTS["run-text"].convert(run, args.translations)
+                sys.stdout.write(("\n" if len(runs) > 1 else "") + text)
+                sys.stdout.flush()
+            if stream is not None:
+                for event in run.events:
+                    stream.write(json.dumps({"scenario": run.scenario.name, **event.to_json()}) + "\n")
+    if args.format == "json":
+        print(json.dumps(OUTPUTS["run-json"].convert(runs), indent=2))
+    elif len(runs) > 1:
+        sys.stdout.write("\n" + OUTPUTS["runs-summary-text"].convert(runs))
+    failed = [e for run in runs for e in run.expectations if not e.holds]
+    unfinished = [(run.scenario.name, g) for run in runs for g in run.guests if not g.finished]
+    for scenario_name, guest in unfinished:
+        why = f"did not halt within {args.max_steps} instructions (raise the limit with --max-steps)" \
+            if guest.status == "step_limit" else f"did not finish: {guest.message}"
+        print(f"vdsl: scenario {scenario_name}: guest {guest.name} {why}", file=sys.stderr)
+    if failed and args.format == "text":
+        print(f"vdsl: {_counted(len(failed), 'expectation')} failed", file=sys.stderr)
+    return EXIT_FAILED if failed or unfinished else EXIT_OK
+
+
+class _open_trace:
+    """The trace file, or standard output for '-'; written whole or not at all."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stream: TextIO | None = None
+
+    def __enter__(self) -> TextIO:
+        if str(self.path) == "-":
+            self.stream = sys.stdout
+        else:
+            try:
+                self.stream = self.path.open("w", encoding="utf-8")
+            except OSError as error:
+                raise RunError(f"cannot write the trace to '{self.path}': {error.strerror}") from None
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stream is not None and self.stream is not sys.stdout:
+            self.stream.close()
+
+
+# Where a kind finds its subjects when none is named: the first kind of subject the files declare.
+_DEFAULT_SUBJECTS = {"layers": (("scenario",), ("hypervisor",), ("stack",)),
+                     "rings": (("scenario",), ("hypervisor",), ("isa",)),
+                     "classes": (("isa",),), "traps": (("scenario",),), "schedule": (("scenario",),)}
+
+
+def _all_of(spec: Spec, which: str) -> tuple[Any, ...]:
+    """Every scenario, hypervisor, isa or stack of the spec."""
+    every: dict[str, tuple[Any, ...]] = {"scenario": spec.scenarios, "hypervisor": spec.hypervisors,
+                                         "isa": spec.isas, "stack": spec.stacks}
+    return every[which]
+
+
+def _declared(spec: Spec, which: str, files: list[Path]) -> list[Any]:
+    """The subjects of one kind (scenarios, hypervisors, ...) that the files given declare."""
+    given = {str(f) for f in files}
+    return [s for s in _all_of(spec, which) if s.span is not None and s.span.file in given]
+
+
+def _subject(spec: Spec, which: str, name: str) -> Any:
+    found = next((s for s in _all_of(spec, which) if s.name == name), None)
+    if found is None:
+        known = [s.name for s in _all_of(spec, which)]
+        raise RunError(f"there is no {which} '{name}'; " + (
+            did_you_mean(name, known) or (f"the {which}s are " + ", ".join(known) if known
+                                          else f"the spec declares no {which}")))
+    return found
+
+
+def _diagram_jobs(args: argparse.Namespace, spec: Spec) -> list[tuple[str, str, Any]]:
+    """(kind, subject's name, subject) for every diagram asked for."""
+    kinds = DIAGRAM_KINDS if args.kind == "all" else (args.kind,)
+    named = next(((o, getattr(args, o)) for o in SUBJECT_OPTIONS if getattr(args, o)), None)
+    jobs: list[tuple[str, str, Any]] = []
+    for kind in kinds:
+        takes = OUTPUTS[kind].takes
+        if named is not None:
+            which, name = named
+            if which not in takes:
+                if args.kind == "all":
+                    continue
+                drawn = " or ".join(_a(t) for t in takes)
+                raise RunError(f"--kind {kind} draws {drawn}, not {_a(which)}")
+            jobs.append((kind, name, _subject(spec, which, name)))
+            continue
+        subjects: list[Any] = []
+        for group in _DEFAULT_SUBJECTS[kind]:
+            subjects = [s for which in group for s in _declared(spec, which, args.files)]
+            if subjects:
+                break
+        if kind == "layers":  # a layer-only system is drawn beside the hypervisors
+            subjects += [s for s in _declared(spec, "stack", args.files) if s not in subjects]
+        if args.kind != "all" and len(subjects) > 1:
+            names = ", ".join(s.name for s in subjects)
+            raise RunError(f"the files have several things --kind {kind} can draw ({names}); choose one with "
+                           + " or ".join(f"--{t} NAME" for t in takes))
+        jobs.extend((kind, s.name, s) for s in subjects)
+    if not jobs:
+        if args.kind == "all":
+            raise RunError("the files declare nothing to draw")
+        raise RunError("the files declare no " + " or ".join(OUTPUTS[args.kind].takes))
+    return jobs
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    spec = Compilation(args.files).spec
+    jobs = _diagram_jobs(args, spec)
+    output = args.output
+    to_stdout = output is None or output == "-"
+    several = not to_stdout and (args.kind == "all" or output.endswith(("/", os.sep))
+                                 or Path(output).is_dir())
+    if args.kind == "all" and to_stdout:
+        raise RunError("--kind all writes one file per diagram: give a folder with -o DIR")
+    if to_stdout:
+        if args.format not in (None, "dot"):
+            raise RunError(f"{args.format} is written to a file: give one with -o FILE.{args.format}")
+        fmt = "dot"
+    elif several:
+        fmt = args.format or "svg"
+    else:
+        suffix = Path(output).suffix.lstrip(".").lower()
+        fmt = args.format or {"gv": "dot"}.get(suffix, suffix)
+        if fmt not in (*RENDERED, "dot"):
+            raise RunError(f"cannot tell the format of '{output}' from its extension; use .dot, .svg, "
+                           ".png or .pdf, or give --format")
+    if fmt != "dot" and shutil.which("dot") is None:
+        raise RunError(f"rendering {fmt.upper()} needs graphviz's `dot` program, which is not installed: "
+                       "install graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
+                       "graphviz), or write DOT with -o FILE.dot")
+    counts = {kind: sum(1 for k, _, _ in jobs if k == kind) for kind, _, _ in jobs}
+    classified: dict[str, Any] = {}
+    runs: dict[str, Any] = {}
+    for kind, name, subject in jobs:
+        graph = OUTPUTS[kind].convert(_diagram_input(kind, subject, args, classified, runs))
+        if to_stdout:
+            sys.stdout.write(graph.source)
+            continue
+        if several:
+            folder = Path(output)
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / (f"{kind}.{fmt}" if counts[kind] == 1 else f"{kind}-{name}.{fmt}")
+        else:
+            target = Path(output)
+        data = graph.source.encode("utf-8") if fmt == "dot" else graph.pipe(format=fmt)
+        _write_atomically(target, data)
+        if several:
+            print(target)
+    return EXIT_OK
+
+
+def _diagram_input(kind: str, subject: Any, args: argparse.Namespace, classified: dict[str, Any],
+                   runs: dict[str, Any]) -> Any:
+    """What a kind converts: the subject itself, its classification, or a run of it (each once)."""
+    needs = OUTPUTS[kind].needs
+    if needs == "classification":
+        if subject.name not in classified:
+            classified[subject.name] = classify_isa(subject)
+        return classified[subject.name]
+    if needs == "run":
+        if subject.name not in runs:
+            runs[subject.name] = run_scenario(subject, max_steps=args.max_steps, trace=True)
+        return runs[subject.name]
+    return subject
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write the whole file or nothing: a temporary file beside it, then a rename."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.",
+                                         delete=False) as handle:
+            handle.write(data)
+            temporary = Path(handle.name)
+        os.replace(temporary, target)
+    except OSError as error:
+        raise RunError(f"cannot write '{target}': {error.strerror}") from None
+
+
+def _specs(args: argparse.Namespace) -> int:
+    for path in bundled_specs():
+        first = path.read_text(encoding="utf-8").splitlines()[:1]
+        summary = first[0].lstrip("/ ").strip() if first and first[0].startswith("//") else ""
+        print(f"{path.name:<20} {summary}")
+    print(f"(in {bundled_specs()[0].parent if bundled_specs() else 'no folder'})")
+    return EXIT_OK
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check": _check, "explain": _explain, "dump": _dump, "run": _run, "diagram": _diagram, "specs": _specs}
