@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--policy", action="append", metavar="HYPERVISOR",
                        help="also decide, per instruction, whether direct execution under this hypervisor's "
                             "VM map gives the virtual machine's result (repeatable)")
+    check.add_argument("--each", action="store_true",
+                       help="check each file as a spec of its own (a folder of submissions): one summary "
+                            "line per file, and the worst file's exit status")
     _add_rlimit(check)
     _add_format(check)
 

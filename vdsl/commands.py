@@ -29,12 +29,12 @@ from vdsl.analysis.classify import (
     verdict_word,
 )
 from vdsl.analysis.questions import Questions
-from vdsl.cli import EXIT_FAILED, EXIT_OK, RENDERED, SUBJECT_OPTIONS
+from vdsl.cli import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SPEC_ERROR, RENDERED, SUBJECT_OPTIONS
 from vdsl.emulator import StepRecord, run_program
 from vdsl.errors import RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
 from vdsl.ir.nodes import Hypervisor, Isa, Scenario, Spec
-from vdsl.ir.vocabulary import DIAGRAM_KINDS
+from vdsl.ir.vocabulary import DIAGRAM_KINDS, THEOREMS
 from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
 from vdsl.outputs import OUTPUTS
 from vdsl.phases import Compilation
@@ -115,7 +115,71 @@ class _PolicyChecks:
         return found
 
 
+def _check_each(args: argparse.Namespace) -> int:
+    """Each file its own spec: one line (or JSON object) per file; the worst exit status."""
+    results = [_check_file(path, args) for path in args.files]
+    worst = max(status for _, status, _ in results)
+    if args.format == "json":
+        print(json.dumps({"ok": worst == EXIT_OK, "files": [
+            {"file": str(path), "status": status, **data} for path, status, data in results]}, indent=2))
+        return worst
+    for path, _, data in results:
+        print(f"{path}: {data['summary']}")
+    counts = [sum(1 for _, status, _ in results if status == s) for s in range(4)]
+    words = [f"{n} {word}" for n, word in zip(counts, ("ok", "failed", "with errors", "crashed"), strict=True)
+             if n]
+    print(f"{_counted(len(results), 'file')}: " + ", ".join(words))
+    return worst
+
+
+def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[str, Any]]:
+    """Check one file as a spec of its own: its exit status and a summary (never raises)."""
+    try:
+        spec = Compilation([path]).spec
+        isas = _analysed_isas(spec, [path], args.isa)
+        checks = _PolicyChecks(spec, args.rlimit)
+        reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa)) for isa in isas]
+    except SpecError as error:
+        first = error.diagnostics[0]
+        where = first.span.location() if first.span is not None else first.file or str(path)
+        count = _counted(len(error.diagnostics), "error")
+        return path, EXIT_SPEC_ERROR, {
+            "summary": f"{count} (first: {where}: {first.severity}[{first.code}]: {first.message})",
+            "diagnostics": [d.to_json() for d in error.diagnostics]}
+    except RunError as error:
+        return path, EXIT_SPEC_ERROR, {"summary": f"error: {error}", "error": str(error)}
+    except Exception as error:  # noqa: BLE001 - one file's bug must not stop the batch
+        return path, EXIT_INTERNAL, {"summary": f"internal error ({type(error).__name__}): {error}",
+                                     "error": str(error)}
+    if not reports:
+        return path, EXIT_OK, {"summary": "ok: no isa to classify", "isas": []}
+    required = tuple(t for t in args.require or () if t != "policy")
+    failed = [e for r in reports for e in r.expectations if not e.holds and e.decided]
+    unsure = [e for r in reports for e in r.expectations if not e.decided]
+    unmet = [f"{t} {verdict_word(r.verdicts[t])} for {r.isa.name}" for r in reports for t in required
+             if not r.verdicts[t].holds]
+    undecided = sum(len(i.undecided) for r in reports for i in r.instructions)
+    verdicts = "; ".join(f"{r.isa.name}: " + ", ".join(f"{t} {verdict_word(r.verdicts[t])}" for t in THEOREMS)
+                         for r in reports)
+    expectations = sum(len(r.expectations) for r in reports)
+    problems = [f"{len(failed)} of {expectations} expectations fail"] if failed else []
+    problems += [f"{_counted(len(unsure), 'expectation')} undecided"] if unsure else []
+    problems += [f"--require {u}" for u in unmet]
+    problems += [f"{_counted(undecided, 'question')} undecided"] if undecided else []
+    status = EXIT_FAILED if problems else EXIT_OK
+    held = "no expect lines" if not expectations else \
+        f"{_counted(expectations, 'expectation')} {'holds' if expectations == 1 else 'hold'}"
+    summary = ("FAILED: " + "; ".join(problems) + f" ({verdicts})") if problems else f"ok ({verdicts}; {held})"
+    data = OUTPUTS["check-json"].convert(reports, required)
+    return path, status, {"summary": summary, "isas": data["isas"]}
+
+
 def _check(args: argparse.Namespace) -> int:
+    if args.each:
+        if args.policy:
+            raise RunError("--policy names a hypervisor of one spec; with --each, state the checks in each "
+                           "file with `expect policy HYPERVISOR holds`")
+        return _check_each(args)
     spec = Compilation(args.files).spec
     isas = _analysed_isas(spec, args.files, args.isa)
     if isas:

@@ -318,3 +318,30 @@ def test_python_dash_m_vdsl_is_the_command_line() -> None:
     result = subprocess.run([sys.executable, "-m", "vdsl", "--version"], capture_output=True, text=True,
                             timeout=60, check=False, env=checkout_env())
     assert (result.returncode, result.stdout) == (0, f"vdsl {__version__}\n")
+
+
+def test_check_each_grades_a_folder_file_by_file(tmp_path: Path) -> None:
+    # Two submissions declare the same machine name: together they would clash, each alone is
+    # fine.  One has an error, one an expectation that fails; a file that crashes vdsl would say so.
+    machine = "machine m {\n    word 8\n    memory E[16]\n    modes { s > u }\n    reg A\n    reg P pc\n    control reg F\n}\n"
+    (tmp_path / "a.vspec").write_text(machine + "isa i for m {\n    inst RD { if M == u { trap privileged }  A = F }\n"
+                                      "    expect T1 holds\n}\n", encoding="utf-8")
+    (tmp_path / "b.vspec").write_text(machine + "isa i for m {\n    inst RD { A = F }\n    expect T1 holds\n}\n",
+                                      encoding="utf-8")
+    (tmp_path / "c.vspec").write_text(machine + "isa i for m {\n    inst RD { A = G }\n}\n", encoding="utf-8")
+    result = run_vdsl("check", "--each", "a.vspec", "b.vspec", "c.vspec", cwd=tmp_path)
+    assert result.returncode == 2  # the worst: c has an error
+    assert result.stdout.splitlines() == [
+        "a.vspec: ok (i: T1 holds, T2 holds, T3 holds; 1 expectation holds)",
+        "b.vspec: FAILED: 1 of 1 expectations fail (i: T1 fails, T2 fails, T3 fails)",
+        "c.vspec: 1 error (first: c.vspec:10:19: error[V010]: undefined name 'G')",
+        "3 files: 1 ok, 1 failed, 1 with errors",
+    ]
+    assert result.stderr == ""
+    result = run_vdsl("check", "--each", "a.vspec", "b.vspec", "--format", "json", cwd=tmp_path)
+    data = json.loads(result.stdout)
+    assert result.returncode == 1 and data["ok"] is False
+    assert [(f["file"], f["status"]) for f in data["files"]] == [("a.vspec", 0), ("b.vspec", 1)]
+    assert data["files"][1]["isas"][0]["theorems"]["T1"]["holds"] is False
+    together = run_vdsl("check", "a.vspec", "b.vspec", cwd=tmp_path)
+    assert together.returncode == 2 and "V011" in together.stderr  # one spec: the names clash
