@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import run_vdsl
 
-from vdsl import cli
+from vdsl import cli, commands
 
 SPEC = textwrap.dedent("""\
     machine pg {
@@ -648,13 +648,13 @@ def test_a_policy_is_checked_once_for_expect_and_policy(tmp_path: Path, monkeypa
     """`expect policy pg_monitor ...` and `--policy pg_monitor` share one check per isa."""
     (tmp_path / "where.vspec").write_text(POLICY_EXPECTED, encoding="utf-8")
     calls: list[tuple[str, str]] = []
-    real = cli.check_policy
+    real = commands.check_policy
 
     def counted(isa, hypervisor, rlimit):  # type: ignore[no-untyped-def]
         calls.append((isa.name, hypervisor.name))
         return real(isa, hypervisor, rlimit)
 
-    monkeypatch.setattr(cli, "check_policy", counted)
+    monkeypatch.setattr(commands, "check_policy", counted)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["check", "where.vspec", "--policy", "pg_monitor"]) == 1
     assert sorted(calls) == [("where", "pg_hybrid"), ("where", "pg_monitor")]
