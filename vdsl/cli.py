@@ -24,6 +24,10 @@ RENDERED = ("svg", "png", "pdf")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; the exit code (0 ok, 1 failed, 2 spec errors, 3 internal)."""
+    if sys.stdout is None:  # started with standard output closed (`vdsl ... >&-`)
+        if sys.stderr is not None:
+            print("vdsl: standard output is closed: there is nowhere to write the report", file=sys.stderr)
+        return EXIT_SPEC_ERROR
     try:
         return _main(argv)
     except BrokenPipeError:
@@ -40,7 +44,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         from vdsl.commands import HANDLERS, print_diagnostics  # the parser, the analysis, z3
 
-        return int(HANDLERS[args.command](args))
+        status = int(HANDLERS[args.command](args))
+        sys.stdout.flush()  # a reader that went away is seen here, not at exit
+        return status
     except SpecError as error:
         print_diagnostics(error, getattr(args, "format", "text"))
         return EXIT_SPEC_ERROR

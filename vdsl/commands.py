@@ -169,7 +169,7 @@ def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[s
     status = EXIT_FAILED if problems else EXIT_OK
     held = "no expect lines" if not expectations else \
         f"{_counted(expectations, 'expectation')} {'holds' if expectations == 1 else 'hold'}"
-    summary = ("FAILED: " + "; ".join(problems) + f" ({verdicts})") if problems else f"ok ({verdicts}; {held})"
+    summary = f"FAILED: {'; '.join(problems)} ({verdicts})" if problems else f"ok ({verdicts}; {held})"
     data = OUTPUTS["check-json"].convert(reports, required)
     return path, status, {"summary": summary, "isas": data["isas"]}
 
@@ -195,9 +195,9 @@ def _check(args: argparse.Namespace) -> int:
                 result["ok"] = result["ok"] and (not gate or all(p.holds for p in policies))
             print(json.dumps(result, indent=2))
         else:
-            sys.stdout.write(OUTPUTS["check-text"].convert(reports))
+            _out(OUTPUTS["check-text"].convert(reports))
             for policy in policies:
-                sys.stdout.write("\n" + policy_text(policy))
+                _out("\n" + policy_text(policy))
         sys.stdout.flush()  # the table comes before the stderr summary, even in one pipe
         unmet_policies = [p for p in policies if not p.holds] if "policy" in (args.require or ()) else []
         for policy in unmet_policies:
@@ -258,12 +258,20 @@ def _explain(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(OUTPUTS["explain-json"].convert(isa_report, report), indent=2))
     else:
-        sys.stdout.write(OUTPUTS["explain-text"].convert(isa_report, report))
+        _out(OUTPUTS["explain-text"].convert(isa_report, report))
     return EXIT_FAILED if report.undecided else EXIT_OK
 
 
+def _out(text: str) -> None:
+    """Write to standard output a few kilobytes at a time: one large write into a pipe whose
+    reader has gone (`vdsl dump FILE | head`) can end without an error, and the status must say
+    the output was cut short (141)."""
+    for start in range(0, len(text), 4096):
+        sys.stdout.write(text[start:start + 4096])
+
+
 def _dump(args: argparse.Namespace) -> int:
-    sys.stdout.write(dump(Compilation(args.files).spec))
+    _out(dump(Compilation(args.files).spec))
     return EXIT_OK
 
 
@@ -303,7 +311,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(OUTPUTS["program-json"].convert(name, result), indent=2))
     else:
-        sys.stdout.write(OUTPUTS["program-text"].convert(name, result))
+        _out(OUTPUTS["program-text"].convert(name, result))
     return EXIT_OK if result.status == "halted" else EXIT_FAILED
 
 
@@ -317,7 +325,7 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
             runs.append(run)
             if args.format == "text":
                 text = OUTPUTS["run-text"].convert(run, args.translations)
-                sys.stdout.write(("\n" if len(runs) > 1 else "") + text)
+                _out(("\n" if len(runs) > 1 else "") + text)
                 sys.stdout.flush()
             if stream is not None:
                 for event in run.events:
@@ -325,7 +333,7 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
     if args.format == "json":
         print(json.dumps(OUTPUTS["run-json"].convert(runs), indent=2))
     elif len(runs) > 1:
-        sys.stdout.write("\n" + OUTPUTS["runs-summary-text"].convert(runs))
+        _out("\n" + OUTPUTS["runs-summary-text"].convert(runs))
     failed = [e for run in runs for e in run.expectations if not e.holds]
     unfinished = [(run.scenario.name, g) for run in runs for g in run.guests if not g.finished]
     for scenario_name, guest in unfinished:
@@ -354,9 +362,15 @@ class _open_trace:
                 raise RunError(f"cannot write the trace to '{self.path}': {error.strerror}") from None
         return self.stream
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, *rest: object) -> None:
+        problem = error if isinstance(error, OSError) and not isinstance(error, BrokenPipeError) else None
         if self.stream is not None and self.stream is not sys.stdout:
-            self.stream.close()
+            try:
+                self.stream.close()
+            except OSError as closing:
+                problem = problem or closing
+        if problem is not None:
+            raise RunError(f"cannot write the trace to '{self.path}': {problem.strerror}") from None
 
 
 # Where a kind finds its subjects when none is named: the first kind of subject the files declare.
@@ -458,7 +472,7 @@ def _diagram(args: argparse.Namespace) -> int:
     for kind, name, subject in jobs:
         graph = OUTPUTS[kind].convert(_diagram_input(kind, subject, args, classified, runs))
         if to_stdout:
-            sys.stdout.write(graph.source)
+            _out(graph.source)
             continue
         if several:
             folder = Path(output)

@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 a run that did not halt, 2 the spec has errors (or a bad req
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -167,8 +168,9 @@ def test_binary_file(tmp_path: Path) -> None:
     result = run_vdsl("check", "image.vspec", cwd=tmp_path)
     assert_no_traceback(result)
     assert result.returncode == 2
-    # 0x80, the first byte that is not UTF-8, is on line 2 (after the 0x0a), column 118
-    assert result.stderr.startswith("image.vspec:2:118: error[V036]: the file is not valid UTF-8")
+    # 0x80, the first byte that is not UTF-8, is on line 3 (after the 0x0a and the 0x0d, each a
+    # line ending), column 115
+    assert result.stderr.startswith("image.vspec:3:115: error[V036]: the file is not valid UTF-8")
     assert all(c.isprintable() or c == "\n" for c in result.stderr), "control characters reach the terminal"
 
 
@@ -345,3 +347,58 @@ def test_check_each_grades_a_folder_file_by_file(tmp_path: Path) -> None:
     assert data["files"][1]["isas"][0]["theorems"]["T1"]["holds"] is False
     together = run_vdsl("check", "a.vspec", "b.vspec", cwd=tmp_path)
     assert together.returncode == 2 and "V011" in together.stderr  # one spec: the names clash
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "fifo.vspec", "."])
+def test_check_refuses_what_is_not_a_regular_file(tmp_path: Path, path: str) -> None:
+    # /dev/zero never ends and a pipe with no writer blocks forever: both are refused at once.
+    os.mkfifo(tmp_path / "fifo.vspec")
+    result = run_vdsl("check", path, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"error[V018]: cannot read '{path}': it is not a regular file (a folder, a device or a pipe)" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_refuses_a_file_too_large_to_be_a_spec(tmp_path: Path) -> None:
+    (tmp_path / "huge.vspec").write_text("// " + "x" * (4 << 20) + "\n", encoding="utf-8")
+    result = run_vdsl("check", "huge.vspec", cwd=tmp_path)
+    assert result.returncode == 2 and "it is larger than 4 MiB" in result.stderr
+
+
+def test_a_comment_ends_at_a_carriage_return(tmp_path: Path) -> None:
+    # Old Mac line endings: the comment on the second line must not swallow the rest of the file.
+    text = "machine m {\r    word 8 // the word\r    memory E[16]\r    modes { s > u }\r    reg A\r    reg P pc\r" \
+           "    reg Q: 0\r}\r"
+    (tmp_path / "cr.vspec").write_bytes(text.encode())
+    result = run_vdsl("check", "cr.vspec", cwd=tmp_path)
+    assert result.returncode == 2 and "cr.vspec:7:" in result.stderr
+
+
+@pytest.mark.parametrize("size", ["4294967296", "268435456"])
+def test_a_memory_too_large_to_simulate_is_an_error(tmp_path: Path, size: str) -> None:
+    (tmp_path / "big.vspec").write_text(f"machine m {{\n    word 8\n    memory E[{size}]\n    modes {{ s > u }}\n"
+                                        "    reg A\n    reg P pc\n}\nisa i for m {\n    inst LD a { A = mem[a] }\n}\n",
+                                        encoding="utf-8")
+    result = run_vdsl("check", "big.vspec", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (f"big.vspec:3:5: error[V023]: a memory of {size} words is more than vdsl simulates (at most 1048576 "
+            "words, 2^20)") in result.stderr
+
+
+def test_a_trace_that_fills_its_device_is_an_error() -> None:
+    result = run_vdsl("run", PG74, "-s", "two_guests", "--trace", "/dev/full")
+    assert result.returncode == 2
+    assert result.stderr == "error: cannot write the trace to '/dev/full': No space left on device\n"
+
+
+def test_closed_standard_output_and_a_reader_that_leaves() -> None:
+    closed = subprocess.run(["bash", "-c", f"'{sys.executable}' -m vdsl check '{PG74}' >&-"], capture_output=True,
+                            text=True, timeout=120, check=False, env=checkout_env())
+    assert closed.returncode == 2
+    assert closed.stderr == "vdsl: standard output is closed: there is nowhere to write the report\n"
+    # The x86 dump is far larger than a pipe holds: when head leaves, vdsl still has output to write.
+    cut = subprocess.run(["bash", "-c", f"'{sys.executable}' -m vdsl dump '{SPECS / 'x86-32.vspec'}' | head -1; "
+                          "echo ${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=120, check=False,
+                         env=checkout_env())
+    assert cut.stdout.splitlines() == ["(spec", "141"] and cut.stderr == ""

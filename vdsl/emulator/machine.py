@@ -362,8 +362,9 @@ class Emulator:
                 trace(self.record(steps, pc, before, block, None))
             if stop == Stop.HALTED:
                 return self.result("halted", steps, f"halted after {steps} step{'s' if steps != 1 else ''}")
-        return self.result("step_limit", steps, f"stopped after {max_steps} steps without reaching halt "
-                           "(raise the limit with --max-steps)")
+        plural = "s" if max_steps != 1 else ""
+        return self.result("step_limit", steps, f"stopped after {max_steps} step{plural} without reaching "
+                           "halt (raise the limit with --max-steps)")
 
     def trap_message(self, status: str, cause: int, pc: int) -> str:
         name = self.cause_name(cause)

@@ -17,6 +17,9 @@ from vdsl.source import Span
 
 T = TypeVar("T")
 
+# The largest memory vdsl simulates: the emulator and the monitor hold every word.
+MAX_MEMORY_WORDS = 1 << 20
+
 
 def _merge_machine(base: ir.MachineDecl, child: ir.MachineDecl) -> ir.MachineDecl:
     """`machine child extends base`: child parts replace the base's, registers by name."""
@@ -71,7 +74,12 @@ def _resolve_machine(sink: DiagnosticSink, decl: ir.MachineDecl) -> ir.Machine |
         if decl.memory.size < 1:
             sink.error("V023", "the memory needs at least one word", decl.memory.span,
                        "e.g. `memory E[1024]`")
-        memory = ir.Memory(decl.memory.name, max(1, decl.memory.size), memory_width, span=decl.memory.span)
+        elif decl.memory.size > MAX_MEMORY_WORDS:
+            sink.error("V023", f"a memory of {decl.memory.size} words is more than vdsl simulates (at most "
+                       f"{MAX_MEMORY_WORDS} words, 2^{MAX_MEMORY_WORDS.bit_length() - 1})", decl.memory.span,
+                       "a model needs only the words its programs and trap areas use, e.g. `memory E[4096]`")
+        size = min(max(1, decl.memory.size), MAX_MEMORY_WORDS)
+        memory = ir.Memory(decl.memory.name, size, memory_width, span=decl.memory.span)
     if decl.modes is None:
         sink.error("V022", f"machine '{decl.name}' does not declare its privilege modes", decl.span,
                    "add `modes { supervisor > user }`, most privileged first")

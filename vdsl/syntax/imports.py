@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from vdsl.errors import Diagnostic, DiagnosticSink, SpecError
@@ -11,15 +12,27 @@ from vdsl.source import SourceFile, Span
 from vdsl.syntax.lower import lower
 from vdsl.syntax.parser import parse
 
+MAX_SOURCE_BYTES = 4 << 20  # a spec file larger than this is not a spec someone wrote
+
 
 def read_source(path: Path) -> SourceFile:
-    """The file's text, or a clean diagnostic when it cannot be read or is not UTF-8."""
+    """The file's text (any line endings, read as `\\n`), or a clean diagnostic when it cannot be
+    read, is not a regular file of bounded size (a device, a pipe, a folder), or is not UTF-8."""
+    def refuse(reason: str, hint: str = "check the path") -> SpecError:
+        return SpecError([Diagnostic("V018", f"cannot read '{path}': {reason}", None, hint, file=str(path))])
+
     try:
-        data = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise refuse("it is not a regular file (a folder, a device or a pipe)",
+                         "give the path of a .vspec file")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_SOURCE_BYTES + 1)
     except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise SpecError([Diagnostic("V018", f"cannot read '{path}': {reason}", None, "check the path",
-                                    file=str(path))]) from None
+        raise refuse(error.strerror or type(error).__name__) from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise refuse(f"it is larger than {MAX_SOURCE_BYTES >> 20} MiB, more than a spec file holds",
+                     "give the path of a .vspec file")
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # a comment ends at any line ending
     source = SourceFile(str(path), data.decode("utf-8", errors="replace"))
     try:
         data.decode("utf-8")
