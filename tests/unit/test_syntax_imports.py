@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,14 +150,14 @@ def test_unreadable_file(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if os.name == "posix" and os.geteuid() != 0:
         locked.chmod(0)
     else:  # root reads anything: make the read fail as it would for another user
-        real_read_bytes = Path.read_bytes
+        real_open = Path.open
 
-        def read_bytes(path: Path) -> bytes:
+        def open_file(path: Path, *args: Any, **kwargs: Any) -> Any:
             if path.name == "locked.vspec":
                 raise PermissionError(13, "Permission denied", str(path))
-            return real_read_bytes(path)
+            return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        monkeypatch.setattr(Path, "open", open_file)
     write(folder, "main.vspec", 'import "locked.vspec"\n')
     try:
         assert errors_of("main.vspec") == [
