@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="check each file as a spec of its own (a folder of submissions): one summary "
                             "line per file, and the worst file's exit status")
     _add_rlimit(check)
-    _add_format(check)
+    _add_format(check, ci=True)
 
     explain = commands.add_parser("explain", help="why an instruction is classified as it is, with witnesses")
     explain.add_argument("file", type=Path, metavar="FILE")
@@ -127,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--trace", type=Path, metavar="FILE",
                      help="write one JSON line per step (per monitor action, for scenarios) to FILE "
                           "('-' for standard output)")
-    _add_format(run)
+    _add_format(run, ci=True)
 
     diagram = commands.add_parser(
         "diagram", help="draw layers, rings, classes, trap flow or schedules with graphviz")
@@ -151,9 +151,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="output format (default text)")
+def _add_format(parser: argparse.ArgumentParser, ci: bool = False) -> None:
+    formats = ("text", "json", "github") if ci else ("text", "json")
+    github = "; github: one GitHub Actions annotation per error or failed expectation" if ci else ""
+    parser.add_argument("--format", choices=formats, default="text",
+                        help=f"output format (default text){github}")
 
 
 def _positive(text: str) -> int:

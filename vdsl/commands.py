@@ -39,10 +39,14 @@ from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
 from vdsl.outputs import OUTPUTS
 from vdsl.phases import Compilation
 from vdsl.report.check import policy_json, policy_text
+from vdsl.report.findings import Finding, check_findings, run_findings
 from vdsl.resources import bundled_specs
 
 
 def print_diagnostics(error: SpecError, output_format: str) -> None:
+    if output_format == "github":
+        _annotate([Finding.of_diagnostic(d) for d in error.diagnostics])
+        return
     if output_format == "json":
         print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in error.diagnostics]}, indent=2))
         return
@@ -50,6 +54,12 @@ def print_diagnostics(error: SpecError, output_format: str) -> None:
         print(diagnostic.render(), file=sys.stderr)
     count = len(error.diagnostics)
     print(_counted(count, "error"), file=sys.stderr)
+
+
+def _annotate(findings: list[Finding]) -> None:
+    """GitHub Actions annotations, one line each, on standard output."""
+    for finding in findings:
+        print(finding.github())
 
 
 def _analysed_isas(spec: Spec, files: list[Path], names: list[str] | None) -> list[Isa]:
@@ -117,8 +127,12 @@ class _PolicyChecks:
 
 def _check_each(args: argparse.Namespace) -> int:
     """Each file its own spec: one line (or JSON object) per file; the worst exit status."""
-    results = [_check_file(path, args) for path in args.files]
+    checked = [_check_file(path, args) for path in args.files]
+    results = [(path, status, data) for path, status, data, _ in checked]
     worst = max(status for _, status, _ in results)
+    if args.format == "github":
+        _annotate([finding for *_, findings in checked for finding in findings])
+        return worst
     if args.format == "json":
         print(json.dumps({"ok": worst == EXIT_OK, "files": [
             {"file": str(path), "status": status, **data} for path, status, data in results]}, indent=2))
@@ -132,8 +146,9 @@ def _check_each(args: argparse.Namespace) -> int:
     return worst
 
 
-def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[str, Any]]:
-    """Check one file as a spec of its own: its exit status and a summary (never raises)."""
+def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[str, Any], list[Finding]]:
+    """Check one file as a spec of its own: its exit status, a summary and its findings (never
+    raises)."""
     try:
         spec = Compilation([path]).spec
         isas = _analysed_isas(spec, [path], args.isa)
@@ -145,14 +160,17 @@ def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[s
         count = _counted(len(error.diagnostics), "error")
         return path, EXIT_SPEC_ERROR, {
             "summary": f"{count} (first: {where}: {first.severity}[{first.code}]: {first.message})",
-            "diagnostics": [d.to_json() for d in error.diagnostics]}
+            "diagnostics": [d.to_json() for d in error.diagnostics]}, [
+            Finding.of_diagnostic(d) for d in error.diagnostics]
     except RunError as error:
-        return path, EXIT_SPEC_ERROR, {"summary": f"error: {error}", "error": str(error)}
+        return path, EXIT_SPEC_ERROR, {"summary": f"error: {error}", "error": str(error)}, [
+            Finding("error", "error", str(error), file=str(path))]
     except Exception as error:  # noqa: BLE001 - one file's bug must not stop the batch
-        return path, EXIT_INTERNAL, {"summary": f"internal error ({type(error).__name__}): {error}",
-                                     "error": str(error)}
+        message = f"internal error ({type(error).__name__}): {error}"
+        return path, EXIT_INTERNAL, {"summary": message, "error": str(error)}, [
+            Finding("error", "internal", message, file=str(path))]
     if not reports:
-        return path, EXIT_OK, {"summary": "ok: no isa to classify", "isas": []}
+        return path, EXIT_OK, {"summary": "ok: no isa to classify", "isas": []}, []
     required = tuple(t for t in args.require or () if t != "policy")
     failed = [e for r in reports for e in r.expectations if not e.holds and e.decided]
     unsure = [e for r in reports for e in r.expectations if not e.decided]
@@ -171,7 +189,7 @@ def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[s
         f"{_counted(expectations, 'expectation')} {'holds' if expectations == 1 else 'hold'}"
     summary = f"FAILED: {'; '.join(problems)} ({verdicts})" if problems else f"ok ({verdicts}; {held})"
     data = OUTPUTS["check-json"].convert(reports, required)
-    return path, status, {"summary": summary, "isas": data["isas"]}
+    return path, status, {"summary": summary, "isas": data["isas"]}, check_findings(reports, required)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -187,7 +205,9 @@ def _check(args: argparse.Namespace) -> int:
         policies = checks.asked(isas, args.policy or [])
         reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa)) for isa in isas]
         required = tuple(t for t in args.require or () if t != "policy")
-        if args.format == "json":
+        if args.format == "github":
+            _annotate(check_findings(reports, required))
+        elif args.format == "json":
             result = OUTPUTS["check-json"].convert(reports, required)
             if args.policy:
                 result["policies"] = [policy_json(p) for p in policies]
@@ -228,7 +248,7 @@ def _check(args: argparse.Namespace) -> int:
     }
     if args.format == "json":
         print(json.dumps({"ok": True, "diagnostics": [], "declared": counts, "isas": []}, indent=2))
-    else:
+    elif args.format == "text":
         summary = ", ".join(f"{len(v)} {k if len(v) != 1 else k[:-1]}" for k, v in counts.items() if v)
         print(f"ok: {summary or 'nothing declared'}")
     return EXIT_OK
@@ -276,8 +296,8 @@ def _dump(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.trace is not None and str(args.trace) == "-" and args.format == "json":
-        raise RunError("--trace - and --format json would both write to standard output; "
+    if args.trace is not None and str(args.trace) == "-" and args.format != "text":
+        raise RunError(f"--trace - and --format {args.format} would both write to standard output; "
                        "write the trace to a file instead")
     spec = Compilation(args.files).spec
     if args.program is not None and (args.scenario or args.technique):
@@ -310,6 +330,11 @@ def _run(args: argparse.Namespace) -> int:
         result = run_program(spec, name, args.max_steps)
     if args.format == "json":
         print(json.dumps(OUTPUTS["program-json"].convert(name, result), indent=2))
+    elif args.format == "github":
+        program = spec.program(name)
+        if result.status != "halted":
+            _annotate([Finding("error", "unfinished", f"program {name}: {result.message}",
+                               program.span if program is not None else None)])
     else:
         _out(OUTPUTS["program-text"].convert(name, result))
     return EXIT_OK if result.status == "halted" else EXIT_FAILED
@@ -330,7 +355,9 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
             if stream is not None:
                 for event in run.events:
                     stream.write(json.dumps({"scenario": run.scenario.name, **event.to_json()}) + "\n")
-    if args.format == "json":
+    if args.format == "github":
+        _annotate(run_findings(runs))
+    elif args.format == "json":
         print(json.dumps(OUTPUTS["run-json"].convert(runs), indent=2))
     elif len(runs) > 1:
         _out("\n" + OUTPUTS["runs-summary-text"].convert(runs))

@@ -402,3 +402,28 @@ def test_closed_standard_output_and_a_reader_that_leaves() -> None:
                           "echo ${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=120, check=False,
                          env=checkout_env())
     assert cut.stdout.splitlines() == ["(spec", "141"] and cut.stderr == ""
+
+
+def test_github_annotations_point_at_what_failed(tmp_path: Path) -> None:
+    # One model of findings feeds the annotations: a diagnostic, an expectation that fails, and
+    # for a run, a scenario expectation; each with its file, line and columns, escaped.
+    machine = "machine m {\n    word 8\n    memory E[16]\n    modes { s > u }\n    reg A\n    reg P pc\n    control reg F\n}\n"
+    (tmp_path / "wrong.vspec").write_text(machine + "isa i for m {\n    inst RD { A = F }\n    expect T1 holds\n}\n",
+                                          encoding="utf-8")
+    (tmp_path / "broken.vspec").write_text(machine + "isa i for m {\n    inst RD { A = G }\n}\n", encoding="utf-8")
+    result = run_vdsl("check", "wrong.vspec", "--format", "github", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ("::error file=wrong.vspec,line=11,col=12,endLine=11,endColumn=20,title=vdsl expect::"
+                             "expect T1 holds: fails (T1 fails (RD))\n")
+    result = run_vdsl("check", "broken.vspec", "--format", "github", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout.startswith("::error file=broken.vspec,line=10,col=19,endLine=10,endColumn=20,"
+                                    "title=vdsl V010::undefined name 'G'")
+    result = run_vdsl("check", "--each", "wrong.vspec", "broken.vspec", "--format", "github", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stdout.splitlines()) == 2
+    result = run_vdsl("check", PG74, "--format", "github")
+    assert (result.returncode, result.stdout) == (0, "")
+    result = run_vdsl("run", PG74, "-s", "getm", "--technique", "hybrid", "--format", "github")
+    assert result.returncode == 1
+    assert result.stdout.startswith("::error file=") and ",title=vdsl expect::expect kernel divergence at GETM: " \
+        "fails (equivalent)" in result.stdout

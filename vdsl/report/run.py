@@ -65,7 +65,7 @@ def scenario_text(run: ScenarioRun, translations: bool = False) -> str:
     lines.extend(_costs_text(run))
     for result in run.expectations:
         status = "ok" if result.holds else "FAILED" if result.decided else "UNDECIDED"
-        lines.append(f"  expect {_expectation_words(result.expectation)}: {status} ({result.detail})")
+        lines.append(f"  expect {expectation_words(result.expectation)}: {status} ({result.detail})")
     return "\n".join(lines) + "\n"
 
 
@@ -90,7 +90,7 @@ def runs_summary_text(runs: list[ScenarioRun]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _expectation_words(expectation: ir.Expectation) -> str:
+def expectation_words(expectation: ir.Expectation) -> str:
     """The expectation as its author wrote it."""
     text = " ".join(expectation.written or expectation.words)
     if expectation.op is not None:
@@ -277,7 +277,7 @@ def scenario_json(run: ScenarioRun) -> dict[str, Any]:
         "cycles": run.cycles,
         "efficiency": run.efficiency,
         "ok": all(e.holds for e in run.expectations) and all(g.finished for g in run.guests),
-        "expectations": [{"expect": _expectation_words(e.expectation), "holds": e.holds,
+        "expectations": [{"expect": expectation_words(e.expectation), "holds": e.holds,
                           "decided": e.decided, "detail": e.detail} for e in run.expectations],
     }
 
