@@ -427,3 +427,14 @@ def test_github_annotations_point_at_what_failed(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout.startswith("::error file=") and ",title=vdsl expect::expect kernel divergence at GETM: " \
         "fails (equivalent)" in result.stdout
+
+
+def test_pins_no_state_can_satisfy_are_reported_at_the_pin(tmp_path: Path) -> None:
+    (tmp_path / "pins.vspec").write_text(
+        "machine m {\n    word 8\n    memory E[16]\n    modes { s > u }\n    reg A\n    reg P pc\n"
+        "    control reg F: 4 { IOPL [2:1] }\n}\nisa i for m {\n    inst RD { A = zext(F, 8) }\n"
+        "    pin F = 3\n    pin F.IOPL = 0\n}\n", encoding="utf-8")
+    result = run_vdsl("check", "pins.vspec", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("pins.vspec:12:5: error[V035]: the pins of isa i cannot all hold: no state has "
+                                    "F = 3, F.IOPL = 0\n")

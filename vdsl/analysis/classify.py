@@ -22,7 +22,7 @@ from vdsl.analysis.questions import (
     Questions,
 )
 from vdsl.analysis.states import fresh_state
-from vdsl.errors import RunError, did_you_mean
+from vdsl.errors import Diagnostic, RunError, SpecError, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import control_items, item, unshadowed
 from vdsl.ir.vocabulary import POLICY, SOLVER_RLIMIT, THEOREMS
@@ -185,8 +185,9 @@ def guest_context(isa: ir.Isa, mode: str | None = None) -> GuestContext:
     solver.add(context.constraints(fresh_state(machine, "pins")))
     if solver.check() == z3.unsat:
         described = ", ".join(f"{item.name} = {value}" for item, value in pins)
-        raise RunError(f"the guest context of isa {isa.name} is impossible: no state has {described}; "
-                       "pin each piece of state once, to one value")
+        last = isa.context.pins[-1]
+        raise SpecError([Diagnostic("V035", f"the pins of isa {isa.name} cannot all hold: no state has "
+                                    f"{described}", last.span, "pin each piece of state once, to one value")])
     return context
 
 
