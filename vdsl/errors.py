@@ -93,6 +93,12 @@ def _diagnostic_order(diagnostic: Diagnostic) -> tuple[str, int, int]:
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A `did you mean 'X'?` hint for a misspelt name, or None when nothing is close."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    """A `did you mean 'X'?` hint for a misspelt name, or None when nothing is close.  Case does
+    not count against a name (`Pc` is close to `PC`, and to it first)."""
+    names = sorted(set(candidates))
+    same = [n for n in names if n.lower() == name.lower() and n != name]
+    if same:
+        return f"did you mean '{same[0]}'?"
+    by_lower = {n.lower(): n for n in reversed(names)}
+    close = difflib.get_close_matches(name.lower(), sorted(by_lower), n=1, cutoff=0.6)
+    return f"did you mean '{by_lower[close[0]]}'?" if close else None

@@ -953,3 +953,18 @@ ZERO = table(
 @pytest.mark.parametrize(("text", "expected"), ZERO)
 def test_zero_register_errors(text: str, expected: list[str]) -> None:
     assert diagnostics_of(text) == expected
+
+
+def test_did_you_mean_does_not_count_case() -> None:
+    from vdsl.errors import did_you_mean
+
+    assert did_you_mean("Pc", ["A", "PC", "R"]) == "did you mean 'PC'?"
+    assert did_you_mean("halt", ["HALT", "HLT"]) == "did you mean 'HALT'?"  # case first, then spelling
+    assert did_you_mean("ADDD", ["ADD", "AND"]) == "did you mean 'ADD'?"
+    assert did_you_mean("zz", ["A"]) is None
+    spec = "machine m {\n    word 8\n    memory E[16]\n    modes { s > u }\n    reg A\n    reg PC pc\n}\n" \
+           "isa i for m {\n    inst J a { Pc = a }\n}\n"
+    with pytest.raises(SpecError) as caught:
+        spec_from(spec)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.hint == "did you mean 'PC'?"
