@@ -172,24 +172,24 @@ def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[s
     if not reports:
         return path, EXIT_OK, {"summary": "ok: no isa to classify", "isas": []}, []
     required = tuple(t for t in args.require or () if t != "policy")
-    failed = [e for r in reports for e in r.expectations if not e.holds and e.decided]
-    unsure = [e for r in reports for e in r.expectations if not e.decided]
-    unmet = [f"{t} {verdict_word(r.verdicts[t])} for {r.isa.name}" for r in reports for t in required
-             if not r.verdicts[t].holds]
-    undecided = sum(len(i.undecided) for r in reports for i in r.instructions)
+    findings = check_findings(reports, required)  # what failed, as CI formats report it
+    failed = [f for f in findings if f.code == "expect" and f.level == "error"]
+    unsure = [f for f in findings if f.code == "expect" and f.level != "error"]
+    unmet = [f.message for f in findings if f.code == "require"]
+    undecided = [f for f in findings if f.code == "undecided"]
     verdicts = "; ".join(f"{r.isa.name}: " + ", ".join(f"{t} {verdict_word(r.verdicts[t])}" for t in THEOREMS)
                          for r in reports)
     expectations = sum(len(r.expectations) for r in reports)
     problems = [f"{len(failed)} of {expectations} expectations fail"] if failed else []
     problems += [f"{_counted(len(unsure), 'expectation')} undecided"] if unsure else []
-    problems += [f"--require {u}" for u in unmet]
-    problems += [f"{_counted(undecided, 'question')} undecided"] if undecided else []
+    problems += unmet
+    problems += [f"{_counted(len(undecided), 'instruction')} with undecided questions"] if undecided else []
     status = EXIT_FAILED if problems else EXIT_OK
     held = "no expect lines" if not expectations else \
         f"{_counted(expectations, 'expectation')} {'holds' if expectations == 1 else 'hold'}"
     summary = f"FAILED: {'; '.join(problems)} ({verdicts})" if problems else f"ok ({verdicts}; {held})"
     data = OUTPUTS["check-json"].convert(reports, required)
-    return path, status, {"summary": summary, "isas": data["isas"]}, check_findings(reports, required)
+    return path, status, {"summary": summary, "isas": data["isas"]}, findings
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -137,6 +137,16 @@ def test_a_misdeclared_back_end_is_an_error(policy: str, expected: str) -> None:
     assert f"{diagnostic.code} {diagnostic.message}" == expected
 
 
+def assisted_guest(program: str, machine: str = MACHINE):  # type: ignore[no-untyped-def]
+    """The one guest of `program` (its kernel in supervisor mode) run under hardware assistance."""
+    text = machine + program + ("hypervisor m on io { technique hardware_assisted  allocate memory 128 per guest }\n"
+                                "scenario s { hypervisor m  guest g runs svc in supervisor }\n")
+    found = spec_from(text).scenario("s")
+    assert found is not None
+    (guest,) = run_scenario(found, None, 100).guests
+    return guest
+
+
 def test_under_hardware_assistance_a_guests_own_trap_is_delivered_inside_it() -> None:
     # The kernel enters its user program with LPSW (an exit); the program's SVC is the guest's own
     # trap: the hardware takes it to the guest's SVC handler (which halts) without the monitor.
@@ -152,11 +162,7 @@ handler:
     SVC
 }
 """
-    text = MACHINE + program + ("hypervisor m on io { technique hardware_assisted  allocate memory 128 per guest }\n"
-                                "scenario s { hypervisor m  guest g runs svc in supervisor }\n")
-    found = spec_from(text).scenario("s")
-    assert found is not None
-    (guest,) = run_scenario(found, None, 100).guests
+    guest = assisted_guest(program)
     assert (guest.status, guest.equivalent, guest.resource_control) == ("halted", True, True)
     counters = guest.counters
     assert (counters.delivered, counters.traps, counters.reflections, counters.exits) == (1, 0, 0, 2)
@@ -182,11 +188,7 @@ handler:
 }
 """
     machine = MACHINE.replace("virtualization vt { exits", "virtualization vt { modes { user }  exits")
-    text = machine + program + ("hypervisor m on io { technique hardware_assisted  allocate memory 128 per guest }\n"
-                                "scenario s { hypervisor m  guest g runs svc in supervisor }\n")
-    found = spec_from(text).scenario("s")
-    assert found is not None
-    (guest,) = run_scenario(found, None, 100).guests
+    guest = assisted_guest(program, machine)
     assert (guest.status, guest.equivalent, guest.resource_control) == ("halted", True, True)
     counters = guest.counters
     # LDI, LPSW and HALT in supervisor mode interpreted; LDI B and the SVC (delivered) directly.

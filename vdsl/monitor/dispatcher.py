@@ -465,7 +465,9 @@ class Monitor:
         assert request is not None
         if request.posted:
             return
-        instruction, operands = request.call or self.decoded(vm, request.pc)
+        found = request.call or self.decoded(vm, request.pc)
+        assert found is not None  # the monitor was about to run it
+        instruction, operands = found
         registers = [vm.state.slots[self.machine.register_index(dict(self.machine.operand_targets(o))[v])]
                      for o, v in zip(instruction.operands, operands, strict=True) if o.kind == "reg"]
         word = mask(self.machine.memory.width)
@@ -473,12 +475,6 @@ class Monitor:
         for offset, value in enumerate(record):
             backend.state.memory[ring + offset] = value & word
         request.posted = True
-
-    def decoded(self, vm: VirtualMachine, pc: int) -> tuple[ir.Instruction, tuple[int, ...]]:
-        offset, _ = vm.interpreter.window(vm.state.slots)
-        found = vm.interpreter.decoder.at(vm.state.memory, pc + offset)
-        assert found is not None  # the monitor was about to run it
-        return found
 
     def longest_request(self) -> int:
         """The most words a request of the instructions the back-end serves takes after its header."""
@@ -580,11 +576,7 @@ class Monitor:
     def exiting(self, vm: VirtualMachine) -> tuple[ir.Instruction, tuple[int, ...]] | None:
         """The guest's next instruction, when the extension's exit controls make it leave the guest."""
         assert self.extension is not None
-        offset, limit = vm.interpreter.window(vm.state.slots)
-        pc = vm.state.slots[self.pc_index]
-        if pc >= limit or pc + offset >= len(vm.state.memory):
-            return None
-        found = vm.interpreter.decoder.at(vm.state.memory, pc + offset)
+        found = self.decoded(vm, vm.state.slots[self.pc_index])
         if found is None or found[0].name not in self.extension.exits:
             return None
         return found
@@ -714,16 +706,18 @@ class Monitor:
     def instruction_at(self, vm: VirtualMachine, pc: int,
                        state: MachineState | None = None) -> tuple[str | None, tuple[int, ...]]:
         """The instruction a guest has at virtual pc `pc` (in `state`, default its virtual state)."""
+        found = self.decoded(vm, pc, state)
+        return (found[0].name, found[1]) if found is not None else (None, ())
+
+    def decoded(self, vm: VirtualMachine, pc: int,
+                state: MachineState | None = None) -> tuple[ir.Instruction, tuple[int, ...]] | None:
+        """The instruction and operands at virtual pc `pc` of the guest (in `state`, default its
+        virtual state); None outside its window or memory, or for a word no instruction starts with."""
         state = state or vm.state
         offset, limit = vm.interpreter.window(state.slots)
-        address = pc + offset
-        if pc >= limit or address >= len(state.memory):
-            return None, ()
-        found = vm.interpreter.decoder.at(state.memory, address)
-        if found is None:
-            return None, ()
-        inst, operands = found
-        return inst.name, operands
+        if pc >= limit or pc + offset >= len(state.memory):
+            return None
+        return vm.interpreter.decoder.at(state.memory, pc + offset)
 
     # ------------------------------------------------------------ the trace
     def event(self, kind: str, vm: VirtualMachine, pc: int,
