@@ -148,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
 
     specs = commands.add_parser("specs", help="list the bundled specs")
     specs.set_defaults(format="text")
+
+    lsp = commands.add_parser("lsp", help="serve the language server protocol on standard input and output, "
+                                          "for editors: diagnostics, symbols, definitions, hover, completion")
+    lsp.add_argument("--log", type=Path, metavar="FILE", help="write the server's log to FILE")
+    lsp.set_defaults(format="text")
     return parser
 
 

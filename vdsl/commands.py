@@ -551,5 +551,12 @@ def _specs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _lsp(args: argparse.Namespace) -> int:
+    from vdsl.lsp.server import serve  # pygls loads only for the language server
+
+    return serve(args.log)
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "check": _check, "explain": _explain, "dump": _dump, "run": _run, "diagram": _diagram, "specs": _specs}
+    "check": _check, "explain": _explain, "dump": _dump, "run": _run, "diagram": _diagram, "specs": _specs,
+    "lsp": _lsp}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from vdsl.errors import Diagnostic, SpecError
@@ -20,13 +20,14 @@ from vdsl.syntax.imports import load_modules
 class Compilation:
     """The phases of compiling a set of .vspec files; each phase runs at most once."""
 
-    def __init__(self, paths: Sequence[Path | str]) -> None:
+    def __init__(self, paths: Sequence[Path | str], texts: Mapping[Path, SourceFile] | None = None) -> None:
         self.paths = [Path(p) for p in paths]
+        self.texts = dict(texts or {})  # text standing in for a file (an editor's unsaved text)
 
     @functools.cached_property
     def modules(self) -> tuple[ir.Module, ...]:
         with _nesting_guard():
-            return load_modules(self.paths)
+            return load_modules(self.paths, self.texts)
 
     @functools.cached_property
     def spec(self) -> ir.Spec:

@@ -70,7 +70,7 @@ def load_modules(paths: list[Path], texts: dict[Path, SourceFile] | None = None)
         module = parse_source(texts[path] if path in texts else read_source(path))
         loaded[key] = module
         for imported in module.imports:
-            target = _find_import(path, imported.path)
+            target = find_import(path, imported.path)
             if target is None:
                 sink.error("V018", f"cannot find imported file '{imported.path}'", imported.span,
                            f"paths are relative to {path.parent or Path('.')}/ or name a bundled spec")
@@ -89,7 +89,8 @@ def load_modules(paths: list[Path], texts: dict[Path, SourceFile] | None = None)
     return tuple(order)
 
 
-def _find_import(importer: Path, name: str) -> Path | None:
+def find_import(importer: Path, name: str) -> Path | None:
+    """The file `import "NAME"` in `importer` names: beside it, else a bundled spec."""
     for folder in (importer.parent, data_dir("specs")):
         candidate = folder / name
         if candidate.is_file():

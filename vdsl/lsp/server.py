@@ -1,0 +1,352 @@
+"""`vdsl lsp`: the language server, over standard input and output (pygls).
+
+The protocol glue only: each request or notification is a few lines over the pure functions of
+`vdsl.lsp` (outline, navigation, hover, checking) and `vdsl.lsp.positions`.  Two worker threads
+keep the editor responsive: the front end compiles and outlines (a tenth of a second on the
+largest bundled spec), the back end classifies with z3 (seconds to a minute) on open and save;
+a result for a text that has changed since is not published.  No handler lets an exception
+out: it is logged, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from vdsl import __version__
+from vdsl.errors import Diagnostic
+from vdsl.lsp.checking import Classified, Compiled, classify_document, compile_document
+from vdsl.lsp.hover import CLASSIFYING, hover_text
+from vdsl.lsp.navigation import completions, definition, load_scope
+from vdsl.lsp.outline import Symbol, inside
+from vdsl.lsp.positions import file_start, from_position, to_range
+from vdsl.report.findings import Finding
+from vdsl.resources import data_dir
+from vdsl.source import SourceFile
+
+log = logging.getLogger("vdsl.lsp")
+DEBOUNCE = 0.15  # seconds of quiet typing before a change is compiled
+NOT_CLASSIFIED = "not classified: the file has errors, or the check has not run yet"
+
+SYMBOL_KINDS = {
+    "machine": types.SymbolKind.Class, "register": types.SymbolKind.Field, "field": types.SymbolKind.Property,
+    "bank": types.SymbolKind.Field, "memory": types.SymbolKind.Array, "modes": types.SymbolKind.Enum,
+    "mode": types.SymbolKind.EnumMember, "trap": types.SymbolKind.Event, "cause": types.SymbolKind.Constant,
+    "isa": types.SymbolKind.Interface, "instruction": types.SymbolKind.Method,
+    "helper": types.SymbolKind.Function, "operand": types.SymbolKind.Variable,
+    "parameter": types.SymbolKind.Variable, "local": types.SymbolKind.Variable,
+    "program": types.SymbolKind.Module, "label": types.SymbolKind.Key, "hypervisor": types.SymbolKind.Object,
+    "scenario": types.SymbolKind.Namespace, "guest": types.SymbolKind.Object,
+    "stack": types.SymbolKind.Package,
+    "container": types.SymbolKind.Object, "app": types.SymbolKind.Object, "const": types.SymbolKind.Constant,
+}
+COMPLETION_KINDS = {
+    "machine": types.CompletionItemKind.Class, "register": types.CompletionItemKind.Field,
+    "field": types.CompletionItemKind.Property, "bank": types.CompletionItemKind.Field,
+    "memory": types.CompletionItemKind.Variable, "modes": types.CompletionItemKind.Enum,
+    "mode": types.CompletionItemKind.EnumMember, "cause": types.CompletionItemKind.Event,
+    "isa": types.CompletionItemKind.Interface, "instruction": types.CompletionItemKind.Method,
+    "helper": types.CompletionItemKind.Function, "operand": types.CompletionItemKind.Variable,
+    "parameter": types.CompletionItemKind.Variable, "local": types.CompletionItemKind.Variable,
+    "program": types.CompletionItemKind.Module, "label": types.CompletionItemKind.Reference,
+    "hypervisor": types.CompletionItemKind.Class, "const": types.CompletionItemKind.Constant,
+    "keyword": types.CompletionItemKind.Keyword, "builtin": types.CompletionItemKind.Function,
+}
+SEVERITIES = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
+              "notice": types.DiagnosticSeverity.Information}
+
+
+@attrs.define
+class OpenDocument:
+    """What the server knows of a document the editor has open."""
+
+    version: int | None
+    compiled: Compiled | None = None  # of the current version, once compiled
+    classified: Classified | None = None  # the last classification, of `classified_version`
+    classified_version: int | None = None
+    classifying: Future[Classified] | None = None
+    pending: asyncio.Task[None] | None = None  # a check waiting for typing to pause
+    published_to: set[str] = attrs.field(factory=set)  # imported files' uris its compile reported on
+
+
+class VspecServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("vdsl", __version__)
+        self.documents: dict[str, OpenDocument] = {}
+        self.front = ThreadPoolExecutor(1, "vdsl-front")  # compile and outline, one at a time
+        self.back = ThreadPoolExecutor(1, "vdsl-z3")  # z3 is not thread-safe: one classification at a time
+
+    # ------------------------------------------------------------ documents
+    def path_of(self, uri: str) -> Path:
+        path = to_fs_path(uri)
+        return Path(path) if path else Path.cwd() / Path(uri.rsplit("/", 1)[-1] or "untitled.vspec").name
+
+    def text_of(self, uri: str) -> str:
+        return self.workspace.get_text_document(uri).source
+
+    def open_texts(self) -> dict[Path, str]:
+        """The text of every open document, by path: it stands in for the file on disk."""
+        return {self.path_of(uri): self.text_of(uri) for uri in self.documents}
+
+    def schedule(self, uri: str, classify: bool, delay: float = 0.0) -> None:
+        """Check the document after `delay` seconds, replacing a check not started yet."""
+        state = self.documents.get(uri)
+        if state is None:
+            return
+        if state.pending is not None and not state.pending.done():
+            state.pending.cancel()
+        state.pending = asyncio.get_running_loop().create_task(self.check(uri, classify, delay))
+
+    async def check(self, uri: str, classify: bool, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            await self.compile_and_publish(uri, classify)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a check that fails is logged; the server goes on
+            log.exception("checking %s failed", uri)
+
+    async def compile_and_publish(self, uri: str, classify: bool) -> None:
+        state = self.documents.get(uri)
+        if state is None:
+            return
+        version, path = state.version, self.path_of(uri)
+        loop = asyncio.get_running_loop()
+        compiled = await loop.run_in_executor(self.front, compile_document, path, self.open_texts())
+        if self.documents.get(uri) is not state or state.version != version:
+            return  # the text changed meanwhile: its own check is on the way
+        state.compiled = compiled
+        self.publish(uri)
+        if classify and compiled.spec is not None:
+            await self.classify(uri, state, compiled, path)
+        for other in self.documents:  # documents that import this one see its new text
+            if other != uri and path in self.imports_of(other):
+                self.schedule(other, classify=False, delay=DEBOUNCE)
+
+    async def classify(self, uri: str, state: OpenDocument, compiled: Compiled, path: Path) -> None:
+        if state.classifying is not None:
+            state.classifying.cancel()  # a classification that has not started yet is not needed
+        version = state.version
+        assert compiled.spec is not None
+        future = self.back.submit(classify_document, compiled.spec, path)
+        state.classifying = future
+        classified = await asyncio.wrap_future(future)
+        if self.documents.get(uri) is not state:
+            return
+        state.classified, state.classified_version = classified, version
+        if state.version == version:
+            self.publish(uri)
+
+    def imports_of(self, uri: str) -> set[Path]:
+        state = self.documents.get(uri)
+        return {Path(f) for f in state.compiled.files} if state is not None and state.compiled else set()
+
+    # ------------------------------------------------------------ diagnostics
+    def publish(self, uri: str) -> None:
+        """The document's diagnostics (with the classification's findings, when they are of its
+        text), and those its compile found in imported files that are not open."""
+        state = self.documents[uri]
+        compiled = state.compiled or Compiled(None)
+        main = self.path_of(uri).resolve()
+        by_uri: dict[str, list[types.Diagnostic]] = {uri: []}
+        for diagnostic in compiled.diagnostics:
+            where = diagnostic.span.file if diagnostic.span is not None else diagnostic.file
+            file = Path(where).resolve() if where else main
+            target = uri if file == main else from_fs_path(str(file))
+            if target is not None:
+                by_uri.setdefault(target, []).append(to_diagnostic(diagnostic))
+        if state.classified is not None and state.classified_version == state.version and compiled.spec:
+            by_uri[uri] += [finding_diagnostic(f) for f in state.classified.findings]
+        others = {u for u in by_uri if u != uri and u not in self.documents}
+        for other in state.published_to - others:
+            self.send_diagnostics(other, [], None)
+        state.published_to = others
+        for target, diagnostics in by_uri.items():
+            if target == uri or target in others:
+                self.send_diagnostics(target, diagnostics, state.version if target == uri else None)
+
+    def send_diagnostics(self, uri: str, diagnostics: list[types.Diagnostic], version: int | None) -> None:
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
+
+    # ------------------------------------------------------------ position requests
+    def scope(self, uri: str) -> Any:
+        return load_scope(self.path_of(uri), self.text_of(uri), self.open_texts())
+
+    def source(self, uri: str) -> SourceFile:
+        return SourceFile(str(self.path_of(uri)), self.text_of(uri))
+
+    def reports(self, uri: str) -> tuple[Mapping[str, Any] | None, str]:
+        state = self.documents.get(uri)
+        if state is None or state.classified is None:
+            running = state is not None and state.classifying is not None and not state.classifying.done()
+            return None, CLASSIFYING if running else NOT_CLASSIFIED
+        return state.classified.reports, CLASSIFYING
+
+    def spec(self, uri: str) -> Any:
+        state = self.documents.get(uri)
+        return state.compiled.spec if state is not None and state.compiled is not None else None
+
+
+def to_diagnostic(diagnostic: Diagnostic) -> types.Diagnostic:
+    """A vdsl diagnostic for the protocol: the hint appended, each related place a location."""
+    message = diagnostic.message + (f"\nhint: {diagnostic.hint}" if diagnostic.hint else "")
+    related = [types.DiagnosticRelatedInformation(
+        location=types.Location(uri=from_fs_path(str(Path(r.span.file).resolve())) or r.span.file,
+                                range=to_range(r.span)), message=r.message) for r in diagnostic.related]
+    return types.Diagnostic(
+        range=to_range(diagnostic.span) if diagnostic.span is not None else file_start(),
+        message=message, severity=SEVERITIES.get(diagnostic.severity, types.DiagnosticSeverity.Error),
+        code=diagnostic.code, code_description=_documentation(diagnostic.code), source="vdsl",
+        related_information=related or None)
+
+
+def finding_diagnostic(finding: Finding) -> types.Diagnostic:
+    """A finding of the classification (a failing `expect`, an undecided question) for the protocol."""
+    return types.Diagnostic(
+        range=to_range(finding.span) if finding.span is not None else file_start(), message=finding.message,
+        severity=SEVERITIES.get(finding.level, types.DiagnosticSeverity.Error), code=finding.code,
+        code_description=_documentation(finding.code), source="vdsl check")
+
+
+@functools.cache
+def _documentation(code: str) -> types.CodeDescription | None:
+    """The section of the diagnostics reference about `code`, when the docs are at hand."""
+    reference = data_dir("docs") / "reference" / "diagnostics.md"
+    if not code.startswith("V") or not reference.is_file():
+        return None
+    heading = next((line for line in reference.read_text(encoding="utf-8").splitlines()
+                    if line.startswith(f"## {code}:")), None)
+    if heading is None:
+        return None
+    anchor = "-".join("".join(c for c in heading[3:].lower() if c.isalnum() or c in " -").split())
+    return types.CodeDescription(href=f"{from_fs_path(str(reference))}#{anchor}")
+
+
+def document_symbol(symbol: Symbol) -> types.DocumentSymbol:
+    whole, name = symbol.span, symbol.name_span
+    contained = inside(whole, name.line, name.column) and inside(whole, name.end_line, name.end_column)
+    return types.DocumentSymbol(
+        name=symbol.name, kind=SYMBOL_KINDS.get(symbol.kind, types.SymbolKind.Variable),
+        range=to_range(whole),
+        selection_range=to_range(name if contained else whole), detail=symbol.detail or None,
+        children=[document_symbol(c) for c in symbol.children])
+
+
+# ------------------------------------------------------------------ the protocol
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def guarded(default: Any) -> Callable[[Handler], Handler]:
+    """A handler that logs its exception and answers `default`, so the server keeps serving."""
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(server: VspecServer, params: Any) -> Any:
+            try:
+                return handler(server, params)
+            except Exception as error:  # logged; the editor gets an empty answer
+                log.exception("%s failed", handler.__name__)
+                server.window_log_message(types.LogMessageParams(
+                    type=types.MessageType.Error, message=f"vdsl: {handler.__name__} failed: {error!r}"))
+                return default
+        return run  # type: ignore[return-value]
+    return wrap
+
+
+def build_server() -> VspecServer:
+    server = VspecServer()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    @guarded(None)
+    def did_open(ls: VspecServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.documents[params.text_document.uri] = OpenDocument(params.text_document.version)
+        ls.schedule(params.text_document.uri, classify=True)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    @guarded(None)
+    def did_change(ls: VspecServer, params: types.DidChangeTextDocumentParams) -> None:
+        state = ls.documents.setdefault(params.text_document.uri, OpenDocument(None))
+        state.version = params.text_document.version
+        ls.schedule(params.text_document.uri, classify=False, delay=DEBOUNCE)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    @guarded(None)
+    def did_save(ls: VspecServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.schedule(params.text_document.uri, classify=True)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    @guarded(None)
+    def did_close(ls: VspecServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        state = ls.documents.pop(uri, None)
+        if state is not None and state.pending is not None:
+            state.pending.cancel()
+        for target in (state.published_to if state is not None else set()) | {uri}:
+            ls.send_diagnostics(target, [], None)
+
+    @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    @guarded([])
+    def document_symbols(ls: VspecServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+        scope = ls.scope(params.text_document.uri)
+        return [document_symbol(s) for s in scope.main.symbols]
+
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    @guarded(None)
+    def goto_definition(ls: VspecServer, params: types.DefinitionParams) -> types.Location | None:
+        uri = params.text_document.uri
+        line, column = from_position(ls.source(uri), params.position)
+        span = definition(ls.scope(uri), line, column)
+        if span is None:
+            return None
+        target = uri if Path(span.file) == ls.path_of(uri) else from_fs_path(str(Path(span.file).resolve()))
+        return types.Location(uri=target or uri, range=to_range(span))
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    @guarded(None)
+    def hover(ls: VspecServer, params: types.HoverParams) -> types.Hover | None:
+        uri = params.text_document.uri
+        line, column = from_position(ls.source(uri), params.position)
+        reports, waiting = ls.reports(uri)
+        text = hover_text(ls.scope(uri), line, column, ls.spec(uri), reports, waiting)
+        if text is None:
+            return None
+        return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
+    @guarded(None)
+    def complete(ls: VspecServer, params: types.CompletionParams) -> types.CompletionList | None:
+        uri = params.text_document.uri
+        line, column = from_position(ls.source(uri), params.position)
+        found = completions(ls.scope(uri), line, column)
+        items = [types.CompletionItem(label=c.label, kind=COMPLETION_KINDS.get(c.kind),
+                                      detail=c.detail or None) for c in found]
+        return types.CompletionList(is_incomplete=False, items=items)
+
+    return server
+
+
+def serve(log_file: Path | None = None) -> int:
+    """Serve the protocol on standard input and output until the editor says exit."""
+    logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.INFO if log_file
+                        else logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    server = build_server()
+    server.start_io()
+    status = 0 if server.protocol._shutdown else 1  # exit without shutdown first: 1, as the protocol says
+    # A classification still running in its thread would hold the process until it ends.
+    logging.shutdown()
+    sys.stderr.flush()  # standard output is closed: pygls closes it at exit
+    os._exit(status)
+
