@@ -91,8 +91,9 @@ def register_facts(machine: ir.Machine, symbol: Symbol, owner: str | None) -> li
         field = next((f for f in register.fields if f.name == symbol.name), None) if register else None
         if register is None or field is None:
             return []
-        return [f"{KIND_WORDS.get(field.kind, field.kind)} field of {register.name}: bits "
-                f"{field.lo + field.width - 1}..{field.lo} ({field.width} bits)"]
+        kind = f"{field.kind} field" if field.kind != "general" else "field"
+        high = field.lo + field.width - 1
+        return [f"{kind} of {register.name}: bits {high}..{field.lo} ({field.width} bits)"]
     name = symbol.name
     array, bank, register = machine.array(name), machine.bank(name), machine.register(name)
     if array is not None:

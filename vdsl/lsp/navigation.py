@@ -141,11 +141,11 @@ def load_scope(path: Path, text: str, texts: Mapping[Path, str]) -> Scope:
         found = cached_outline(SourceFile(str(where), written))
         outlines.append(found)
         for name, _ in found.imports:
+            if where.parent / name in texts:  # open, perhaps never saved
+                queue.append((where.parent / name, texts[where.parent / name]))
+                continue
             imported = find_import(where, name)
             if imported is None:
-                continue
-            if imported in texts:
-                queue.append((imported, texts[imported]))
                 continue
             try:
                 queue.append((imported, read_source(imported).text))
