@@ -336,4 +336,6 @@ def test_the_server_survives_any_input(client: Client, tmp_path: Path) -> None:
     other = (tmp_path / "never.vspec").as_uri()
     assert client.request("textDocument/hover", {"textDocument": {"uri": other},
                                                  "position": {"line": 99, "character": 99}}) is None
+    logged = client.wait(lambda m: m.get("method") == "window/logMessage", TIMEOUT)
+    assert logged["params"]["message"].startswith("vdsl: hover failed: ")  # logged, and the server goes on
     assert client.request("shutdown", None) is None

@@ -98,6 +98,8 @@ def test_completions_by_place() -> None:
     assert labels(SPEC, "in usr", 3) == {"sup", "usr"}
     assert labels(SPEC, "runs p", 5) == {"p"}
     assert labels(SPEC, "trap svc", 5) == {"svc"}
+    expecting = SPEC.replace("inst DBL", "expect LOAD priv\n    inst DBL")
+    assert {"LOAD", "T1", "privileged", "innocuous", "holds"} <= labels(expecting, "LOAD priv", 9)
     end = {c.label for c in completions(load_scope(Path("t.vspec"), SPEC, {}), SPEC.count("\n") + 1, 1)}
     assert {"machine", "isa", "program", "import"} <= end
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import attrs
 
 from vdsl.errors import SpecError
+from vdsl.ir.vocabulary import EXPECTABLE_CLASSES, POLICY, THEOREMS
 from vdsl.lsp.outline import Outline, Reference, Symbol, outline
 from vdsl.source import SourceFile, Span
 from vdsl.syntax.imports import find_import, read_source
@@ -35,6 +36,7 @@ BLOCK_KEYWORDS = {
     "scenario": ("hypervisor", "guest", "expect"),
     "stack": ("kind", "hardware", "os", "engine", "runtime", "container", "app"),
 }
+EXPECT_WORDS = (*THEOREMS, *EXPECTABLE_CLASSES, "holds", "fails", "with", "not", "premise", POLICY)
 # The word before the cursor that says what comes next.
 ROLE_AFTER = {"for": "machine", "on": "target", "runs": "program", "in": "mode", "under": "hypervisor",
               "entry": "label", "trap": "cause"}
@@ -223,7 +225,7 @@ def completions(scope: Scope, line: int, column: int) -> list[Completion]:
         found = scope.candidates("state", path) + scope.candidates("helper", path)
         return _unique(found) + _keywords(BODY_KEYWORDS) + _keywords(BUILTINS, "builtin")
     if kind == "isa" and re.match(r"\s*expect\b", before):
-        return _unique(scope.candidates("instruction", path))
+        return _unique(scope.candidates("instruction", path)) + _keywords(EXPECT_WORDS)
     if kind == "program":
         return _unique(scope.candidates("word", path)) + _keywords(BLOCK_KEYWORDS["program"])
     return _keywords(BLOCK_KEYWORDS.get(kind, TOP_KEYWORDS))

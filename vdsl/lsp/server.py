@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import os
 import sys
@@ -29,14 +30,14 @@ from vdsl import __version__
 from vdsl.errors import Diagnostic
 from vdsl.lsp.checking import Classified, Compiled, classify_document, compile_document
 from vdsl.lsp.hover import CLASSIFYING, hover_text
-from vdsl.lsp.navigation import completions, definition, load_scope
+from vdsl.lsp.navigation import Scope, completions, definition, load_scope
 from vdsl.lsp.outline import Symbol, inside
 from vdsl.lsp.positions import file_start, from_position, to_range
 from vdsl.report.findings import Finding
 from vdsl.resources import data_dir
-from vdsl.source import SourceFile
 
 log = logging.getLogger("vdsl.lsp")
+Answer = TypeVar("Answer")
 DEBOUNCE = 0.15  # seconds of quiet typing before a change is compiled
 NOT_CLASSIFIED = "not classified: the file has errors, or the check has not run yet"
 
@@ -182,11 +183,12 @@ class VspecServer(LanguageServer):
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
 
     # ------------------------------------------------------------ position requests
-    def scope(self, uri: str) -> Any:
-        return load_scope(self.path_of(uri), self.text_of(uri), self.open_texts())
-
-    def source(self, uri: str) -> SourceFile:
-        return SourceFile(str(self.path_of(uri)), self.text_of(uri))
+    async def in_scope(self, uri: str, answer: Callable[[Scope], Answer]) -> Answer:
+        """`answer` of the document's scope, worked out in the front-end thread (outlining a large
+        file after a change takes a few tenths of a second: the editor keeps being served)."""
+        path, text, texts = self.path_of(uri), self.text_of(uri), self.open_texts()
+        return await asyncio.get_running_loop().run_in_executor(
+            self.front, lambda: answer(load_scope(path, text, texts)))
 
     def reports(self, uri: str) -> tuple[Mapping[str, Any] | None, str]:
         state = self.documents.get(uri)
@@ -253,16 +255,27 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 def guarded(default: Any) -> Callable[[Handler], Handler]:
     """A handler that logs its exception and answers `default`, so the server keeps serving."""
     def wrap(handler: Handler) -> Handler:
+        def failed(server: VspecServer, error: Exception) -> Any:
+            log.exception("%s failed", handler.__name__)
+            server.window_log_message(types.LogMessageParams(
+                type=types.MessageType.Error, message=f"vdsl: {handler.__name__} failed: {error!r}"))
+            return default
+
         @functools.wraps(handler)
         def run(server: VspecServer, params: Any) -> Any:
             try:
                 return handler(server, params)
-            except Exception as error:  # logged; the editor gets an empty answer
-                log.exception("%s failed", handler.__name__)
-                server.window_log_message(types.LogMessageParams(
-                    type=types.MessageType.Error, message=f"vdsl: {handler.__name__} failed: {error!r}"))
-                return default
-        return run  # type: ignore[return-value]
+            except Exception as error:  # noqa: BLE001 - logged by `failed`; the editor gets an empty answer
+                return failed(server, error)
+
+        @functools.wraps(handler)
+        async def run_async(server: VspecServer, params: Any) -> Any:
+            try:
+                return await handler(server, params)
+            except Exception as error:  # noqa: BLE001 - logged by `failed`; the editor gets an empty answer
+                return failed(server, error)
+
+        return run_async if inspect.iscoroutinefunction(handler) else run  # type: ignore[return-value]
     return wrap
 
 
@@ -299,16 +312,17 @@ def build_server() -> VspecServer:
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     @guarded([])
-    def document_symbols(ls: VspecServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
-        scope = ls.scope(params.text_document.uri)
-        return [document_symbol(s) for s in scope.main.symbols]
+    async def document_symbols(ls: VspecServer,
+                               params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+        return await ls.in_scope(params.text_document.uri,
+                                 lambda scope: [document_symbol(s) for s in scope.main.symbols])
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     @guarded(None)
-    def goto_definition(ls: VspecServer, params: types.DefinitionParams) -> types.Location | None:
+    async def goto_definition(ls: VspecServer, params: types.DefinitionParams) -> types.Location | None:
         uri = params.text_document.uri
-        line, column = from_position(ls.source(uri), params.position)
-        span = definition(ls.scope(uri), line, column)
+        span = await ls.in_scope(uri, lambda scope: definition(
+            scope, *from_position(scope.main.source, params.position)))
         if span is None:
             return None
         target = uri if Path(span.file) == ls.path_of(uri) else from_fs_path(str(Path(span.file).resolve()))
@@ -316,21 +330,20 @@ def build_server() -> VspecServer:
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     @guarded(None)
-    def hover(ls: VspecServer, params: types.HoverParams) -> types.Hover | None:
+    async def hover(ls: VspecServer, params: types.HoverParams) -> types.Hover | None:
         uri = params.text_document.uri
-        line, column = from_position(ls.source(uri), params.position)
-        reports, waiting = ls.reports(uri)
-        text = hover_text(ls.scope(uri), line, column, ls.spec(uri), reports, waiting)
+        spec, (reports, waiting) = ls.spec(uri), ls.reports(uri)
+        text = await ls.in_scope(uri, lambda scope: hover_text(
+            scope, *from_position(scope.main.source, params.position), spec, reports, waiting))
         if text is None:
             return None
         return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text))
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."]))
     @guarded(None)
-    def complete(ls: VspecServer, params: types.CompletionParams) -> types.CompletionList | None:
-        uri = params.text_document.uri
-        line, column = from_position(ls.source(uri), params.position)
-        found = completions(ls.scope(uri), line, column)
+    async def complete(ls: VspecServer, params: types.CompletionParams) -> types.CompletionList | None:
+        found = await ls.in_scope(params.text_document.uri, lambda scope: completions(
+            scope, *from_position(scope.main.source, params.position)))
         items = [types.CompletionItem(label=c.label, kind=COMPLETION_KINDS.get(c.kind),
                                       detail=c.detail or None) for c in found]
         return types.CompletionList(is_incomplete=False, items=items)
