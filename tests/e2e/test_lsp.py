@@ -325,6 +325,16 @@ def test_imports_definitions_across_files_and_diagnostics_of_imported_files(clie
     client.change(uri, mine, 3)
     assert client.diagnostics((tmp_path / "tiny.vspec").as_uri(), lambda d: not d) == []
 
+    # Open in the editor, the imported file is compiled as shown there, saved or not; a change to
+    # it checks the files that import it again.
+    tiny = client.open(tmp_path / "tiny.vspec", TINY)
+    client.change(tiny, TINY.replace("    reg A\n", "    reg B\n").replace("A", "B"), 2)
+    undefined = client.diagnostics(uri, lambda d: bool(d))
+    assert [(d["code"], d["range"]["start"]) for d in undefined] == [
+        ("V010", position(mine, "A = A")), ("V010", position(mine, "A = A", 0, 4))]
+    client.change(tiny, TINY, 3)
+    assert client.diagnostics(uri, lambda d: not d) == []
+
 
 def test_the_server_survives_any_input(client: Client, tmp_path: Path) -> None:
     uri = client.open(tmp_path / "junk.vspec", "machine \x00 { @@@ \n isa { } } } }\n\"")

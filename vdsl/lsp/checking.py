@@ -29,7 +29,6 @@ class Compiled:
 
     spec: ir.Spec | None
     diagnostics: tuple[Diagnostic, ...] = ()
-    files: tuple[str, ...] = ()  # the files it read: the document and its imports
 
 
 @attrs.frozen
@@ -44,9 +43,8 @@ def compile_document(path: Path, texts: Mapping[Path, str]) -> Compiled:
     """Compile the file at `path` with its imports; `texts` stands in for files an editor has
     open (their unsaved text).  Never raises: a bug in vdsl is a diagnostic too."""
     sources = {p: SourceFile(str(p), text) for p, text in texts.items()}
-    compilation = Compilation([path], sources)
     try:
-        return Compiled(compilation.spec, (), tuple(m.path for m in compilation.modules))
+        return Compiled(Compilation([path], sources).spec)
     except SpecError as error:
         return Compiled(None, error.diagnostics)
     except Exception as error:  # noqa: BLE001 - the editor shows it instead of a crash

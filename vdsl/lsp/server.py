@@ -78,7 +78,9 @@ class OpenDocument:
     classified: Classified | None = None  # the last classification, of `classified_version`
     classified_version: int | None = None
     classifying: Future[Classified] | None = None
+    wants_classification: bool = False  # opened or saved since the last classification started
     pending: asyncio.Task[None] | None = None  # a check waiting for typing to pause
+    waiting: asyncio.Task[None] | None = None  # the task waiting for the classification
     published_to: set[str] = attrs.field(factory=set)  # imported files' uris its compile reported on
 
 
@@ -102,24 +104,26 @@ class VspecServer(LanguageServer):
         return {self.path_of(uri): self.text_of(uri) for uri in self.documents}
 
     def schedule(self, uri: str, classify: bool, delay: float = 0.0) -> None:
-        """Check the document after `delay` seconds, replacing a check not started yet."""
+        """Check the document after `delay` seconds (replacing a check not started yet), and
+        classify it once it compiles if `classify` (on open and save)."""
         state = self.documents.get(uri)
         if state is None:
             return
+        state.wants_classification = state.wants_classification or classify
         if state.pending is not None and not state.pending.done():
             state.pending.cancel()
-        state.pending = asyncio.get_running_loop().create_task(self.check(uri, classify, delay))
+        state.pending = asyncio.get_running_loop().create_task(self.check(uri, delay))
 
-    async def check(self, uri: str, classify: bool, delay: float) -> None:
+    async def check(self, uri: str, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
-            await self.compile_and_publish(uri, classify)
+            await self.compile_and_publish(uri)
         except asyncio.CancelledError:
             raise
         except Exception:  # a check that fails is logged; the server goes on
             log.exception("checking %s failed", uri)
 
-    async def compile_and_publish(self, uri: str, classify: bool) -> None:
+    async def compile_and_publish(self, uri: str) -> None:
         state = self.documents.get(uri)
         if state is None:
             return
@@ -130,29 +134,34 @@ class VspecServer(LanguageServer):
             return  # the text changed meanwhile: its own check is on the way
         state.compiled = compiled
         self.publish(uri)
-        if classify and compiled.spec is not None:
-            await self.classify(uri, state, compiled, path)
-        for other in self.documents:  # documents that import this one see its new text
-            if other != uri and path in self.imports_of(other):
-                self.schedule(other, classify=False, delay=DEBOUNCE)
+        if state.wants_classification and compiled.spec is not None:
+            state.wants_classification = False
+            self.classify(uri, state, compiled.spec, path)
 
-    async def classify(self, uri: str, state: OpenDocument, compiled: Compiled, path: Path) -> None:
+    def classify(self, uri: str, state: OpenDocument, spec: Any, path: Path) -> None:
+        """Classify in the z3 thread; its findings are published if the text is still the one
+        classified, and its reports serve hover either way (until the next ones)."""
         if state.classifying is not None:
-            state.classifying.cancel()  # a classification that has not started yet is not needed
-        version = state.version
-        assert compiled.spec is not None
-        future = self.back.submit(classify_document, compiled.spec, path)
+            state.classifying.cancel()  # one that has not started yet is not needed any more
+        future = self.back.submit(classify_document, spec, path)
         state.classifying = future
-        classified = await asyncio.wrap_future(future)
+        waiting = self.classified(uri, state, future, state.version)
+        state.waiting = asyncio.get_running_loop().create_task(waiting)
+
+    async def classified(self, uri: str, state: OpenDocument, future: Future[Classified],
+                         version: int | None) -> None:
+        try:
+            result = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            return  # replaced by a newer classification before it started
+        except Exception:  # a classification that fails is logged; the server goes on
+            log.exception("classifying %s failed", uri)
+            return
         if self.documents.get(uri) is not state:
             return
-        state.classified, state.classified_version = classified, version
+        state.classified, state.classified_version = result, version
         if state.version == version:
             self.publish(uri)
-
-    def imports_of(self, uri: str) -> set[Path]:
-        state = self.documents.get(uri)
-        return {Path(f) for f in state.compiled.files} if state is not None and state.compiled else set()
 
     # ------------------------------------------------------------ diagnostics
     def publish(self, uri: str) -> None:
@@ -291,9 +300,11 @@ def build_server() -> VspecServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     @guarded(None)
     def did_change(ls: VspecServer, params: types.DidChangeTextDocumentParams) -> None:
-        state = ls.documents.setdefault(params.text_document.uri, OpenDocument(None))
+        uri = params.text_document.uri
+        state = ls.documents.setdefault(uri, OpenDocument(None))
         state.version = params.text_document.version
-        ls.schedule(params.text_document.uri, classify=False, delay=DEBOUNCE)
+        for other in ls.documents:  # this one, and those that may import it and see its new text
+            ls.schedule(other, classify=False, delay=DEBOUNCE)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     @guarded(None)
