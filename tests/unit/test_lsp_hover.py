@@ -38,6 +38,11 @@ def test_an_instruction_shows_its_classification_once_known(classified: Classifi
         "unprivileged instruction reads timing state)")
     # used in a program, in an expect line: the same instruction
     assert hover("GETM\n    HALT", 0, classified) == hover("inst GETM", 5, classified)
+    assert hover("isa tiny", 4, classified) == (
+        "```vspec\nisa tiny for tiny\n```\n\nguests run in user\n\n"
+        "T1's condition fails: sensitive but not privileged: GETM (mode-sensitive)\n\n"
+        "T2's condition fails: sensitive or timing-dependent but not privileged: GETM (mode-sensitive)\n\n"
+        "T3's condition holds: every user-sensitive instruction is privileged")
     lpsw = hover("LPSW privileged", 0, classified)
     assert lpsw is not None and lpsw.endswith("breaks none of T1, T2, T3's conditions")
 

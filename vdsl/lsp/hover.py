@@ -1,9 +1,10 @@
 """What hovering over a name shows: the declaration, and what vdsl knows of it.
 
-An instruction shows its classification in `vdsl check`'s and `vdsl explain`'s words (from the
-`IsaReport` the background check made); a register its kind, width and fields; a mode its rank;
-a label its address (from the resolved spec).  Until those are known — the file has errors, or
-the classification is still running — the declaration as written is shown, and says so.
+An instruction shows its classification in `vdsl check`'s and `vdsl explain`'s words, an isa its
+theorems' verdicts (both from the `IsaReport`s the background check made); a register its kind,
+width and fields, a mode its rank, a label its address (from the resolved spec).  Until those
+are known (the file has errors, or the classification is still running) the declaration as
+written is shown, with the reason for an instruction.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import THEOREM_CONDITIONS, THEOREMS
 from vdsl.lsp.navigation import Scope, Target, target_at
 from vdsl.lsp.outline import Symbol
-from vdsl.report.check import _offence, context_text
+from vdsl.report.check import _offence, context_text, premise_text, verdict_text
 
 CLASSIFYING = "classifying… (the classification shows here when the background check is done)"
 KIND_WORDS = {"general": "ordinary", "control": "control", "timing": "timing"}
@@ -37,18 +38,11 @@ def hover_text(scope: Scope, line: int, column: int, spec: ir.Spec | None,
 def _facts(scope: Scope, target: Target, spec: ir.Spec | None,
            reports: Mapping[str, IsaReport] | None, waiting: str) -> list[str]:
     symbol, top = target.symbol, (target.path[0] if target.path else None)
+    if symbol.kind == "isa" and reports is not None and symbol.name in reports:
+        return isa_facts(reports[symbol.name])
     if symbol.kind == "instruction":
         isa = scope.isa_of(top) if top is not None and top is not symbol else None
-        if isa is None:
-            return []
-        if reports is None:
-            return [f"isa {isa.name}: {waiting}"]
-        report = reports.get(isa.name)
-        found = report.instruction(symbol.name) if report is not None else None
-        if report is None or found is None:
-            return [f"isa {isa.name} is classified in the file that declares it"
-                    if report is None else f"isa {isa.name} has no instruction {symbol.name}"]
-        return instruction_facts(report, found)
+        return _classification(isa, symbol.name, reports, waiting) if isa is not None else []
     machine = scope.machine_of(top) if top is not None and top is not symbol else None
     resolved = spec.machine(machine.name) if spec is not None and machine is not None else None
     if symbol.kind in ("register", "bank", "field") and resolved is not None:
@@ -63,6 +57,25 @@ def _facts(scope: Scope, target: Target, spec: ir.Spec | None,
         address = dict(program.labels).get(symbol.name) if program is not None else None
         return [f"address {address} in program {top.name}"] if address is not None else []
     return []
+
+
+def _classification(isa: Symbol, instruction: str, reports: Mapping[str, IsaReport] | None,
+                    waiting: str) -> list[str]:
+    """An instruction's facts in the report of the isa it is used in, or why there are none."""
+    if reports is None:
+        return [f"isa {isa.name}: {waiting}"]
+    report = reports.get(isa.name)
+    if report is None:
+        return [f"isa {isa.name} is classified in the file that declares it"]
+    found = report.instruction(instruction)
+    return instruction_facts(report, found) if found is not None else [f"isa {isa.name} has no {instruction}"]
+
+
+def isa_facts(report: IsaReport) -> list[str]:
+    """An isa's guest context, its theorems' premise when it fails, and their verdicts."""
+    premise = premise_text(report)
+    return [context_text(report), *([premise] if premise else []),
+            *(verdict_text(report, theorem) for theorem in THEOREMS)]
 
 
 def instruction_facts(report: IsaReport, instruction: InstructionReport) -> list[str]:
