@@ -349,3 +349,19 @@ def test_the_server_survives_any_input(client: Client, tmp_path: Path) -> None:
     logged = client.wait(lambda m: m.get("method") == "window/logMessage", TIMEOUT)
     assert logged["params"]["message"].startswith("vdsl: hover failed: ")  # logged, and the server goes on
     assert client.request("shutdown", None) is None
+
+
+def test_a_log_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "vdsl", "lsp", "--log", str(tmp_path / "no" / "lsp.log")],
+                            capture_output=True, text=True, timeout=TIMEOUT, check=False, env=checkout_env(),
+                            stdin=subprocess.DEVNULL)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"error: cannot write the log '{tmp_path / 'no' / 'lsp.log'}': No such file or directory\n"
+
+
+def test_a_log_file_and_an_editor_that_goes_away(tmp_path: Path) -> None:
+    log = tmp_path / "lsp.log"
+    result = subprocess.run([sys.executable, "-m", "vdsl", "lsp", "--log", str(log)], capture_output=True,
+                            timeout=TIMEOUT, check=False, env=checkout_env(), stdin=subprocess.DEVNULL)
+    assert result.returncode == 1  # no shutdown, no exit: the input ended
+    assert "Starting" in log.read_text(encoding="utf-8")

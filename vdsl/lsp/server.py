@@ -27,7 +27,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from vdsl import __version__
-from vdsl.errors import Diagnostic
+from vdsl.errors import Diagnostic, RunError
 from vdsl.lsp.checking import Classified, Compiled, classify_document, compile_document
 from vdsl.lsp.hover import CLASSIFYING, hover_text
 from vdsl.lsp.navigation import Scope, completions, definition, load_scope
@@ -363,13 +363,16 @@ def build_server() -> VspecServer:
 
 
 def serve(log_file: Path | None = None) -> int:
-    """Serve the protocol on standard input and output until the editor says exit."""
-    logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.INFO if log_file
-                        else logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    """Serve the protocol on standard input and output until the editor says exit, then end the
+    process (a classification still running in its thread would hold it up)."""
+    try:
+        logging.basicConfig(filename=str(log_file) if log_file else None, level=logging.INFO if log_file
+                            else logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    except OSError as error:
+        raise RunError(f"cannot write the log '{log_file}': {error.strerror}") from None
     server = build_server()
     server.start_io()
     status = 0 if server.protocol._shutdown else 1  # exit without shutdown first: 1, as the protocol says
-    # A classification still running in its thread would hold the process until it ends.
     logging.shutdown()
     sys.stderr.flush()  # standard output is closed: pygls closes it at exit
     os._exit(status)
