@@ -58,7 +58,7 @@ def parse_tolerantly(source: SourceFile) -> Tree[Token]:
     """A `start` tree of every declaration that could be read, broken ones repaired."""
     items: list[Tree[Token] | Token] = []
     for first_line, text in declaration_pieces(source.text):
-        tree = _parse_piece("\n" * (first_line - 1) + text)
+        tree = _parsed_piece(first_line, text)
         if tree is not None:
             items.extend(tree.children)
     return Tree("start", items)
@@ -70,6 +70,13 @@ def declaration_pieces(text: str) -> list[tuple[int, str]]:
     ends = starts[1:] + [len(text)]
     return [(text.count("\n", 0, start) + 1, text[start:end])
             for start, end in zip(starts, ends, strict=True)]
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_piece(first_line: int, text: str) -> Tree[Token] | None:
+    """A piece's tree, kept: typing in one declaration parses that one again, not the file (the
+    trees are shared, and nothing changes them)."""
+    return _parse_piece("\n" * (first_line - 1) + text)
 
 
 def _parse_piece(text: str) -> Tree[Token] | None:
