@@ -187,6 +187,16 @@ def hover_at(client: Client, uri: str, where: dict[str, int]) -> str:
     return str(answer["contents"]["value"]) if answer else ""
 
 
+def test_the_command_line_loads_pygls_only_to_serve() -> None:
+    probe = ("import sys\nfrom vdsl.cli import main\nfor argv in (['--version'], ['--help'], ['lsp', '--help']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('pygls', 'lsprotocol', 'lark', 'z3') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=TIMEOUT,
+                            check=False, env=checkout_env())
+    assert "vdsl lsp [-h] [--log FILE]" in result.stdout
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout
+
+
 def test_capabilities_and_a_clean_exit(tmp_path: Path) -> None:
     client = start_server(tmp_path / "server.log")
     try:
