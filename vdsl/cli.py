@@ -98,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                             "line per file, and the worst file's exit status")
     _add_rlimit(check)
     _add_format(check, ci=True)
+    _add_quiet(check)
 
     explain = commands.add_parser("explain", help="why an instruction is classified as it is, with witnesses")
     explain.add_argument("file", type=Path, metavar="FILE")
@@ -128,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="write one JSON line per step (per monitor action, for scenarios) to FILE "
                           "('-' for standard output)")
     _add_format(run, ci=True)
+    _add_quiet(run)
 
     diagram = commands.add_parser(
         "diagram", help="draw layers, rings, classes, trap flow or schedules with graphviz")
@@ -145,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="dot, svg, png or pdf (default: from the extension; svg into a folder)")
     diagram.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
                          help="for traps and schedule: stop a guest after N instructions")
+    _add_quiet(diagram)
 
     specs = commands.add_parser("specs", help="list the bundled specs")
     specs.set_defaults(format="text")
@@ -156,6 +159,11 @@ def _add_format(parser: argparse.ArgumentParser, ci: bool = False) -> None:
     github = "; github: one GitHub Actions annotation per error or failed expectation" if ci else ""
     parser.add_argument("--format", choices=formats, default="text",
                         help=f"output format (default text){github}")
+
+
+def _add_quiet(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--quiet", "-q", action="store_true",
+                         help="show no progress (progress is shown only when standard error is a terminal)")
 
 
 def _positive(text: str) -> int:

@@ -38,6 +38,7 @@ from vdsl.ir.vocabulary import DIAGRAM_KINDS, THEOREMS
 from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
 from vdsl.outputs import OUTPUTS
 from vdsl.phases import Compilation
+from vdsl.progress import Progress
 from vdsl.report.check import policy_json, policy_text
 from vdsl.report.findings import Finding, check_findings, run_findings
 from vdsl.resources import bundled_specs
@@ -88,9 +89,10 @@ class _PolicyChecks:
     """The policy checks of one `vdsl check`, each (isa, hypervisor) pair decided once: for --policy
     and for the isas' `expect policy` lines alike."""
 
-    def __init__(self, spec: Spec, rlimit: int) -> None:
+    def __init__(self, spec: Spec, rlimit: int, progress: Progress | None = None) -> None:
         self.spec = spec
         self.rlimit = rlimit
+        self.progress = progress or Progress(enabled=False)
         self.done: dict[tuple[str, str], PolicyReport] = {}
 
     def hypervisor(self, name: str) -> Hypervisor:
@@ -105,7 +107,8 @@ class _PolicyChecks:
     def of(self, isa: Isa, hypervisor: Hypervisor) -> PolicyReport:
         key = (isa.name, hypervisor.name)
         if key not in self.done:
-            self.done[key] = check_policy(isa, hypervisor, self.rlimit)
+            step = self.progress.task(f"policy {hypervisor.name} on {isa.name}", len(isa.instructions))
+            self.done[key] = check_policy(isa, hypervisor, self.rlimit, step)
         return self.done[key]
 
     def expected(self, isa: Isa) -> dict[str, PolicyReport]:
@@ -127,7 +130,13 @@ class _PolicyChecks:
 
 def _check_each(args: argparse.Namespace) -> int:
     """Each file its own spec: one line (or JSON object) per file; the worst exit status."""
-    checked = [_check_file(path, args) for path in args.files]
+    progress = Progress.for_terminal(args.quiet)
+    with progress.shown():
+        step = progress.task("checking", len(args.files))
+        checked = []
+        for path in args.files:
+            checked.append(_check_file(path, args))
+            step(str(path))
     results = [(path, status, data) for path, status, data, _ in checked]
     worst = max(status for _, status, _ in results)
     if args.format == "github":
@@ -201,9 +210,13 @@ def _check(args: argparse.Namespace) -> int:
     spec = Compilation(args.files).spec
     isas = _analysed_isas(spec, args.files, args.isa)
     if isas:
-        checks = _PolicyChecks(spec, args.rlimit)
-        policies = checks.asked(isas, args.policy or [])
-        reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa)) for isa in isas]
+        progress = Progress.for_terminal(args.quiet)
+        with progress.shown():
+            checks = _PolicyChecks(spec, args.rlimit, progress)
+            policies = checks.asked(isas, args.policy or [])
+            reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa),
+                                    progress.task(f"classifying {isa.name}", len(isa.instructions)))
+                       for isa in isas]
         required = tuple(t for t in args.require or () if t != "policy")
         if args.format == "github":
             _annotate(check_findings(reports, required))
@@ -344,9 +357,13 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
     for scenario in scenarios:  # refuse before running anything
         check_techniques(scenario, args.technique)
     runs = []
-    with _open_trace(args.trace) if args.trace is not None else contextlib.nullcontext() as stream:
+    progress = Progress.for_terminal(args.quiet or args.format == "text")  # text shows each run as it ends
+    with _open_trace(args.trace) if args.trace is not None else contextlib.nullcontext() as stream, \
+            progress.shown():
+        step = progress.task("running scenarios", len(scenarios))
         for scenario in scenarios:
             run = run_scenario(scenario, args.technique, args.max_steps, trace=stream is not None)
+            step(scenario.name)
             runs.append(run)
             if args.format == "text":
                 text = OUTPUTS["run-text"].convert(run, args.translations)
@@ -496,8 +513,15 @@ def _diagram(args: argparse.Namespace) -> int:
     counts = {kind: sum(1 for k, _, _ in jobs if k == kind) for kind, _, _ in jobs}
     classified: dict[str, Any] = {}
     runs: dict[str, Any] = {}
-    for kind, name, subject in jobs:
-        graph = OUTPUTS[kind].convert(_diagram_input(kind, subject, args, classified, runs))
+    progress = Progress.for_terminal(args.quiet)
+    with progress.shown():
+        step = progress.task("drawing", len(jobs))
+        graphs = []
+        for kind, name, subject in jobs:
+            graphs.append((kind, name, OUTPUTS[kind].convert(_diagram_input(kind, subject, args, classified,
+                                                                            runs))))
+            step(f"{kind} {name}")
+    for kind, name, graph in graphs:
         if to_stdout:
             _out(graph.source)
             continue

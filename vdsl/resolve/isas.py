@@ -161,7 +161,9 @@ def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
         return attrs.evolve(expectation, words=words) if ok else None
     if words[0] not in names:
         sink.error("V010", f"undefined instruction '{words[0]}'", span,
-                   did_you_mean(words[0], [*names, *THEOREMS, "premise"]) or forms)
+                   did_you_mean(words[0], [*names, *THEOREMS, "premise"])
+                   or "an expectation starts with an instruction of the isa, a theorem (T1, T2, T3), "
+                      "`premise` or `policy`")
         return None
     rest = words[1:]
     if rest[0] == "not":
