@@ -19,6 +19,7 @@ import attrs
 from vdsl.analysis.classify import IsaReport, PolicyReport
 from vdsl.emulator.state import MachineState, differences
 from vdsl.ir import nodes as ir
+from vdsl.ir.layout import is_packed
 from vdsl.ir.vocabulary import THEOREMS
 from vdsl.monitor.results import ComparedStep, Event, Explanation, ScenarioRun
 from vdsl.report.check import (
@@ -269,6 +270,9 @@ def _state_rows(state: dict[str, Any], machine: ir.Machine) -> list[tuple[str, s
     for name, value in state["registers"].items():
         if isinstance(value, dict):
             rows.extend((f"{name}.{field}", str(v)) for field, v in value["fields"].items())
+            register = machine.register(name)
+            if register is not None and not is_packed(register):  # bits outside its fields too
+                rows.append((name, str(value["value"])))
         else:
             rows.append((name, str(value)))
     rows.append((machine.mode_name, str(state["mode"])))
@@ -393,25 +397,42 @@ def _divergence(run: ScenarioRun, guest: dict[str, Any], explanation: Explanatio
     anchor = _slug("scenario", run.scenario.name, "divergence", guest["name"])
     instruction = instruction_text(divergence["instruction"], tuple(divergence["operands"]))
     differing = {d["where"] for d in divergence["differences"]}
-    columns = [dict(_state_rows(divergence[k], machine)) for k in ("before", "bare", "virtual")]
-    rows = []
-    for name in dict.fromkeys(n for column in columns for n in column):
-        css = "differs" if name in differing else ""
-        rows.append(_row([name, *(c.get(name, "") for c in columns)], css))
+    columns = [_state_rows(divergence[k], machine) for k in ("before", "bare", "virtual")]
+    extra = []
     if "halt" in differing:
         halt = next(d for d in divergence["differences"] if d["where"] == "halt")
-        rows.append(_row(["halted", "", "yes" if halt["bare"] else "no", "yes" if halt["virtual"] else "no"],
-                         "differs"))
+        extra.append(_row(["halt", "", "halted" if halt["bare"] else "did not halt",
+                           "halted" if halt["virtual"] else "did not halt"], "differs"))
+    table = _state_table(("state", "before the step", "bare machine after", "virtual machine after"), columns,
+                         differing, {machine.pc, machine.mode_name}, extra)
     why = explanation_text(explanation) if explanation is not None else ""
     trace_anchor = _slug("trace", run.scenario.name, "divergence", guest["name"])
     return (f'<div class="divergence-box" id="{_e(anchor)}"><h4>Guest {_e(guest["name"])} diverges at step '
             f'{_e(divergence["step"])} (pc {_e(divergence["pc"])}): <code>{_e(instruction)}</code></h4>'
             f"<p>{_e(how_text(divergence['how']))}; differs in "
             f"{_e(', '.join(d['where'] for d in divergence['differences']))}. "
-            f'<a href="#{_e(trace_anchor)}">In the trace</a></p>'
-            + _table(("state", "before the step", "bare machine after", "virtual machine after"), rows,
-                     "states")
+            f'<a href="#{_e(trace_anchor)}">In the trace</a></p>{table}'
             + (f'<p class="why">why: {_e(why)}</p>' if why else "") + "</div>")
+
+
+def _state_table(header: Sequence[str], columns: Sequence[Sequence[tuple[str, str]]], differing: set[str],
+                 keep: set[str], extra: Sequence[str] = ()) -> str:
+    """States side by side, one column each: the rows in `differing` marked; the rows kept, the
+    differing ones and those whose values are not all the same first, the others folded away."""
+    values = [dict(column) for column in columns]
+    names = list(dict.fromkeys(name for column in columns for name, _ in column))
+    shown, folded = list(extra), list[str]()
+    for name in names:
+        # a register shown whole as well as by field differs where one of its fields does
+        differs = name in differing or any(d.startswith(name + ".") for d in differing)
+        row = _row([name, *(v.get(name, "") for v in values)], "differs" if differs else "")
+        interesting = differs or name in keep or len({v.get(name) for v in values}) > 1
+        (shown if interesting else folded).append(row)
+    table = _table(header, shown, "states")
+    if folded:
+        table += (f'<details class="rest"><summary>{len(folded)} more, the same in every column</summary>'
+                  f"{_table(header, folded, 'states')}</details>")
+    return table
 
 
 def _diagrams(diagrams: Iterable[Diagram]) -> str:
@@ -458,16 +479,19 @@ def _trace(run: ScenarioRun) -> str:
     panels: dict[str, str] = {"": "<p>No comparison with the bare machine at this event: the bare twin "
                                   "stops at the first divergence, and a management VM has none.</p>"}
     previous = -1
-    for index in shown:
+    for index in [*shown, len(events)]:
         if index != previous + 1:
             rows.append(f'<tr class="gap"><td colspan="{9 if nested else 8}">&hellip; events {previous + 2}'
                         f"&ndash;{index} not shown ({index - previous - 1}) &hellip;</td></tr>")
         previous = index
+        if index == len(events):
+            break
         event = events[index]
         step = compared.get((event.guest, event.step))
         key = f"{event.guest}:{event.step}" if step is not None else ""
         if step is not None and key not in panels:
-            panels[key] = _step_state(step, run.scenario.isa.machine)
+            previous_step = compared.get((event.guest, event.step - 1))
+            panels[key] = _step_state(step, previous_step, run.scenario.isa.machine)
         css = [event.kind] if event.kind in ("divergence", "violation") else []
         css += ["selected"] if index == start else []
         anchor = f' id="{_e(_slug("trace", name, "divergence", event.guest))}"' \
@@ -510,20 +534,25 @@ def _detail(value: object) -> str:
     return str(value)
 
 
-def _step_state(step: ComparedStep, machine: ir.Machine) -> str:
-    """The bare and virtual state after one step, side by side, the differing rows marked."""
+def _step_state(step: ComparedStep, previous: ComparedStep | None, machine: ir.Machine) -> str:
+    """The bare and virtual state after one step, side by side: the differing rows marked, the rows
+    the step changed (since the guest's previous comparison) first."""
     bare = MachineState(machine, list(step.bare), [])
     virtual = MachineState(machine, list(step.virtual), [])
     differing = {d.where for d in differences(bare, virtual, addresses=())}
-    rows: list[str] = []
-    for (name, left), (_, right) in zip(_slot_rows(bare), _slot_rows(virtual), strict=True):
-        rows.append(_row([name, left, right], "differs" if name in differing or left != right else ""))
-    for address, left_word, right_word in step.memory:
-        rows.append(_row([f"{machine.memory.name}[{address}]", str(left_word), str(right_word)],
-                         "differs" if left_word != right_word else ""))
+    words = machine.memory.name
+    differing |= {f"{words}[{a}]" for a, left, right in step.memory if left != right}
+    columns = [_slot_rows(bare) + [(f"{words}[{a}]", str(left)) for a, left, _ in step.memory],
+               _slot_rows(virtual) + [(f"{words}[{a}]", str(right)) for a, _, right in step.memory]]
+    keep = {machine.pc, machine.mode_name} | {f"{words}[{a}]" for a, _, _ in step.memory}
+    if previous is not None:
+        before = (_slot_rows(MachineState(machine, list(previous.bare), [])),
+                  _slot_rows(MachineState(machine, list(previous.virtual), [])))
+        keep |= {name for old, new in zip(before, columns, strict=True)
+                 for (name, was), (_, now) in zip(old, new, strict=False) if was != now}
     title = f"guest {step.guest}, step {step.step} (pc {step.pc}), {how_text(step.how)}"
-    return f"<p><strong>{_e(title)}</strong></p>" + _table(("state", "bare machine", "virtual machine"), rows,
-                                                             "states")
+    return f"<p><strong>{_e(title)}</strong></p>" + _state_table(("state", "bare machine", "virtual machine"),
+                                                                  columns, differing, keep)
 
 
 def _slot_rows(state: MachineState) -> list[tuple[str, str]]:
@@ -571,6 +600,7 @@ details.instruction summary { cursor: pointer; }
 figure.diagram { margin: 0.6rem 0 1.2rem; }
 figure.diagram figcaption { color: var(--faint); font-size: 0.9rem; }
 figure.diagram svg { display: block; max-width: 100%; height: auto; }
+details.rest summary { cursor: pointer; color: var(--faint); font-size: 0.88rem; }
 details.diagrams { margin: 0.8rem 0; } details.diagrams summary { cursor: pointer; font-weight: 600; }
 .trace { border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem; }
 .trace:focus { outline: 2px solid #0969da; }
