@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from vdsl import __version__
 from vdsl.analysis.classify import (
     IsaReport,
     PolicyReport,
@@ -35,11 +36,13 @@ from vdsl.errors import RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
 from vdsl.ir.nodes import Hypervisor, Isa, Scenario, Spec
 from vdsl.ir.vocabulary import DIAGRAM_KINDS, THEOREMS
+from vdsl.monitor.results import ScenarioRun
 from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
 from vdsl.outputs import OUTPUTS
 from vdsl.phases import Compilation
 from vdsl.report.check import policy_json, policy_text
 from vdsl.report.findings import Finding, check_findings, run_findings
+from vdsl.report.html import Diagram, ReportInput
 from vdsl.resources import bundled_specs
 
 
@@ -557,9 +560,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def _report(args: argparse.Namespace) -> int:
     """One HTML page of the isas' classifications and the scenarios' runs, written whole."""
-    from vdsl import __version__
-    from vdsl.report.html import ReportInput
-
     spec = Compilation(args.files).spec
     isas, scenarios = _report_subjects(spec, args)
     for scenario in scenarios:  # refuse before running anything
@@ -606,12 +606,10 @@ def _report_subjects(spec: Spec, args: argparse.Namespace) -> tuple[list[Isa], l
 
 
 def _report_diagrams(spec: Spec, args: argparse.Namespace, reports: list[IsaReport],
-                     runs: list[Any]) -> tuple[tuple[Any, ...], str]:
+                     runs: list[ScenarioRun]) -> tuple[tuple[Diagram, ...], str]:
     """Every diagram that applies, rendered to SVG: each isa's classes; each scenario's layers, rings,
     trap flow and schedule; when nothing is named, the layers and rings of the files' other
     hypervisors and the layers of their stacks.  Without graphviz's `dot`, none, and why."""
-    from vdsl.report.html import Diagram
-
     jobs: list[tuple[str, str, str, Any]] = [("classes", "isa", r.isa.name, r) for r in reports]
     for run in runs:
         name = run.scenario.name

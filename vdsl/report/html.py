@@ -25,11 +25,13 @@ from vdsl.monitor.results import ComparedStep, Event, Explanation, ScenarioRun
 from vdsl.report.check import (
     COLUMNS,
     QUESTION_TITLES,
+    check_json,
     context_text,
     explain_json,
     policy_json,
     policy_text,
     premise_text,
+    table_marks,
     verdict_text,
 )
 from vdsl.report.run import (
@@ -131,9 +133,15 @@ def _expectations(results: list[dict[str, Any]]) -> str:
 def _header(page: ReportInput) -> str:
     expectations = [e for r in page.isas for e in r.expectations]
     expectations += [e for r in page.runs for e in r.expectations]
-    failed = [e for e in expectations if not e.holds]
-    summary = (f"{len(expectations) - len(failed)} of {len(expectations)} expectations hold"
-               if expectations else "no expect lines")
+    held = sum(e.holds for e in expectations)
+    problems = [f"{held} of {len(expectations)} expectations hold" if expectations else "no expect lines"]
+    undecided = sum(len(i.undecided) for r in page.isas for i in r.instructions)
+    if undecided:
+        problems.append(f"{undecided} question{'s' if undecided != 1 else ''} undecided")
+    problems += [f"guest {g.name} of scenario {r.scenario.name} did not finish" for r in page.runs
+                 for g in r.guests if not g.finished]
+    ok = held == len(expectations) and len(problems) == 1  # what the exit status says
+    summary = "; ".join(problems)
     links = [f'<a href="#{_e(_slug("isa", r.isa.name))}">isa {_e(r.isa.name)}</a>' for r in page.isas]
     if page.runs:
         links.append('<a href="#scenarios">scenarios</a>')
@@ -144,7 +152,7 @@ def _header(page: ReportInput) -> str:
     files = ", ".join(f"<code>{_e(f)}</code>" for f in page.files)
     note = f'<p class="note">{_e(page.diagrams_note)}</p>' if page.diagrams_note else ""
     return (f"<header>\n<h1>vdsl report</h1>\n<p>Spec: {files} &middot; vdsl {_e(page.version)}</p>\n"
-            f'<p>{_badge(not failed, ("ok", "FAILED", ""))} {_e(summary)}</p>\n{note}'
+            f'<p>{_badge(ok, ("ok", "FAILED", ""))} {_e(summary)}</p>\n{note}'
             f'<nav>{" ".join(links)}</nav>\n</header>')
 
 
@@ -153,8 +161,9 @@ def _header(page: ReportInput) -> str:
 
 def _isa_section(report: IsaReport, page: ReportInput) -> str:
     isa = report.isa
+    expectations = check_json([report])["isas"][0]["expectations"]
     parts = [f"<p>Machine <code>{_e(isa.machine.name)}</code>, {_e(context_text(report))}.</p>",
-             _verdicts(report), _expectations(_isa_expectations(report)), _classification(report)]
+             _verdicts(report), _expectations(expectations), _classification(report)]
     policies = [p for p in page.policies if p.isa.name == isa.name]
     if policies:
         parts.append("<h3>Policy checks</h3>" + "".join(_policy(p) for p in policies))
@@ -166,11 +175,6 @@ def _isa_section(report: IsaReport, page: ReportInput) -> str:
                  'before, <span class="differs">a differing value</span> from the other run\'s.</p>')
     parts.extend(_instruction_evidence(report, inst) for inst in report.instructions)
     return _section(_slug("isa", isa.name), f"isa {isa.name}", "\n".join(parts))
-
-
-def _isa_expectations(report: IsaReport) -> list[dict[str, Any]]:
-    return [{"expect": " ".join(e.expectation.words), "holds": e.holds, "decided": e.decided,
-             "detail": e.detail} for e in report.expectations]
 
 
 def _verdicts(report: IsaReport) -> str:
@@ -187,14 +191,10 @@ def _verdicts(report: IsaReport) -> str:
 
 
 def _classification(report: IsaReport) -> str:
-    marks = {True: "yes", False: "-", None: "?"}
     rows = []
     for inst in report.instructions:
         cells = [f'<a href="#{_e(_slug("explain", report.isa.name, inst.name))}">{_e(inst.name)}</a>']
-        for _, question in COLUMNS:
-            mark = "some" if question == "privileged" and inst.privileged_where_sensitive \
-                else marks[inst.known(question)]
-            cells.append(f'<span class="mark-{_MARK_CLASSES[mark]}">{mark}</span>')
+        cells += [f'<span class="mark-{_MARK_CLASSES[mark]}">{mark}</span>' for mark in table_marks(inst)]
         offends = [t for t in THEOREMS if inst.offends(t) is True]
         cells.append("innocuous" if inst.sensitivity is False else "")
         cells.append(" ".join(f'<span class="badge bad">{t}</span>' for t in offends))
