@@ -22,7 +22,7 @@ def _chromium() -> str:
     except ImportError:
         found = None
     if found is None:
-        why = "needs Playwright (pip install -e '.[test]') and chromium (apt-get install chromium)"
+        why = "need Playwright (pip install -e '.[test]') and chromium (apt-get install chromium)"
         if os.environ.get("CI"):
             pytest.fail(f"the browser tests {why}, and CI must run them")
         pytest.skip(f"the browser tests {why}")
