@@ -149,6 +149,22 @@ def _parser() -> argparse.ArgumentParser:
                          help="for traps and schedule: stop a guest after N instructions")
     _add_quiet(diagram)
 
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML page: classifications, witnesses, runs, diagrams")
+    report.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    report.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="the HTML file to write (written whole or not at all), or - for standard output")
+    report.add_argument("--isa", action="append", metavar="NAME",
+                        help="report this isa (repeatable; default: the isas the files declare, or with "
+                             "--scenario, those the scenarios run on)")
+    report.add_argument("--scenario", "-s", action="append", metavar="NAME",
+                        help="run this scenario (repeatable; default: the scenarios the files declare, or "
+                             "with --isa, those on the isas named)")
+    report.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
+                        help=f"stop a guest after N instructions (default {DEFAULT_MAX_STEPS})")
+    _add_rlimit(report)
+    report.set_defaults(format="text")
+
     specs = commands.add_parser("specs", help="list the bundled specs")
     specs.set_defaults(format="text")
     return parser
