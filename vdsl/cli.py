@@ -163,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
                         help=f"stop a guest after N instructions (default {DEFAULT_MAX_STEPS})")
     _add_rlimit(report)
+    _add_quiet(report)
     report.set_defaults(format="text")
 
     specs = commands.add_parser("specs", help="list the bundled specs")

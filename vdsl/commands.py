@@ -131,6 +131,14 @@ class _PolicyChecks:
         return found
 
 
+def _classified(isas: list[Isa], guest_mode: str | None, rlimit: int,
+                checks: _PolicyChecks) -> list[IsaReport]:
+    """Each isa classified, its `expect policy` lines judged by `checks`; progress shown by theirs."""
+    return [classify_isa(isa, guest_mode, rlimit, checks.expected(isa),
+                         checks.progress.task(f"classifying {isa.name}", len(isa.instructions)))
+            for isa in isas]
+
+
 def _check_each(args: argparse.Namespace) -> int:
     """Each file its own spec: one line (or JSON object) per file; the worst exit status."""
     progress = Progress.for_terminal(args.quiet)
@@ -217,9 +225,7 @@ def _check(args: argparse.Namespace) -> int:
         with progress.shown():
             checks = _PolicyChecks(spec, args.rlimit, progress)
             policies = checks.asked(isas, args.policy or [])
-            reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa),
-                                    progress.task(f"classifying {isa.name}", len(isa.instructions)))
-                       for isa in isas]
+            reports = _classified(isas, args.guest_mode, args.rlimit, checks)
         required = tuple(t for t in args.require or () if t != "policy")
         if args.format == "github":
             _annotate(check_findings(reports, required))
@@ -588,10 +594,16 @@ def _report(args: argparse.Namespace) -> int:
     isas, scenarios = _report_subjects(spec, args)
     for scenario in scenarios:  # refuse before running anything
         check_techniques(scenario)
-    checks = _PolicyChecks(spec, args.rlimit)
-    reports = [classify_isa(isa, None, args.rlimit, checks.expected(isa)) for isa in isas]
-    runs = [run_scenario(scenario, max_steps=args.max_steps, trace=True) for scenario in scenarios]
-    diagrams, note = _report_diagrams(spec, args, reports, runs)
+    progress = Progress.for_terminal(args.quiet)
+    with progress.shown():
+        checks = _PolicyChecks(spec, args.rlimit, progress)
+        reports = _classified(isas, None, args.rlimit, checks)
+        step = progress.task("running scenarios", len(scenarios))
+        runs = []
+        for scenario in scenarios:
+            runs.append(run_scenario(scenario, max_steps=args.max_steps, trace=True))
+            step(scenario.name)
+        diagrams, note = _report_diagrams(spec, args, reports, runs)
     page = ReportInput(tuple(str(f) for f in args.files), __version__, tuple(reports),
                        tuple(checks.done.values()), tuple(runs), diagrams, note)
     text = OUTPUTS["report-html"].convert(page)
