@@ -112,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     dump_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
     dump_cmd.set_defaults(format="text")
 
+    fmt = commands.add_parser("fmt", help="rewrite .vspec files in one layout, keeping every comment")
+    fmt.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                     help="a .vspec file, a folder (its .vspec files), or - (standard input to output)")
+    fmt.add_argument("--check", action="store_true",
+                     help="write nothing; name the files that would change, and exit 1 if any would")
+    fmt.add_argument("--diff", action="store_true",
+                     help="write nothing; print the changes as a unified diff, and exit 1 if any")
+    fmt.set_defaults(format="text")
+
     run = commands.add_parser(
         "run", help="run scenarios (guests under a monitor, checked against bare runs), or a program bare")
     run.add_argument("files", nargs="+", type=Path, metavar="FILE")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
@@ -32,7 +34,7 @@ from vdsl.analysis.classify import (
 from vdsl.analysis.questions import Questions
 from vdsl.cli import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SPEC_ERROR, RENDERED, SUBJECT_OPTIONS
 from vdsl.emulator import StepRecord, run_program
-from vdsl.errors import RunError, SpecError, did_you_mean
+from vdsl.errors import InternalError, RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
 from vdsl.ir.nodes import Hypervisor, Isa, Scenario, Spec
 from vdsl.ir.vocabulary import DIAGRAM_KINDS, THEOREMS
@@ -45,6 +47,8 @@ from vdsl.report.check import policy_json, policy_text
 from vdsl.report.findings import Finding, check_findings, run_findings
 from vdsl.report.html import Diagram, ReportInput
 from vdsl.resources import bundled_specs
+from vdsl.syntax.fmt import format_text
+from vdsl.syntax.imports import read_source
 
 
 def print_diagnostics(error: SpecError, output_format: str) -> None:
@@ -563,16 +567,33 @@ def _diagram_input(kind: str, subject: Any, args: argparse.Namespace, classified
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    """Write the whole file or nothing: a temporary file beside it, then a rename."""
+    """Write the whole file or nothing: a temporary file beside it, then a rename.  A file that
+    was there keeps its permissions; a failure leaves the target as it was and no temporary file."""
+    temporary: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask()
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.",
                                          delete=False) as handle:
-            handle.write(data)
             temporary = Path(handle.name)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # the data is on disk before the name points at it
+        os.chmod(temporary, mode)
         os.replace(temporary, target)
+        temporary = None
     except OSError as error:
-        raise RunError(f"cannot write '{target}': {error.strerror}") from None
+        raise RunError(f"cannot write '{target}': {error.strerror or error}") from None
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so it is set back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _specs(args: argparse.Namespace) -> int:
@@ -584,8 +605,78 @@ def _specs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fmt(args: argparse.Namespace) -> int:
+    """Rewrite files in the canonical layout, or with --check / --diff say what would change.
+    Each file on its own: one that does not parse is reported and left as it was."""
+    report_only = args.check or args.diff
+    paths = _vspec_files(args.files)
+    to_stdout = args.diff or (not report_only and Path("-") in paths)
+    changed = unchanged = 0
+    worst = EXIT_OK
+    for path in paths:
+        try:
+            old, new = _formatted(path)
+            if str(path) == "-" and not report_only:
+                _out(new)
+            if new == old:
+                unchanged += 1
+                continue
+            changed += 1
+            if args.diff:
+                _out(_unified_diff(old, new, str(path)))
+            elif args.check:
+                print(f"would reformat: {path}")
+            elif str(path) != "-":
+                _write_atomically(path.resolve(), new.encode("utf-8"))  # through a symlink, not over it
+        except SpecError as error:
+            print_diagnostics(error, "text")
+            worst = max(worst, EXIT_SPEC_ERROR)
+        except RunError as error:
+            print(f"error: {error}", file=sys.stderr)
+            worst = max(worst, EXIT_SPEC_ERROR)
+        except InternalError as error:
+            print(f"vdsl: internal error: {error}\nThis is a bug in vdsl; please report it with the spec "
+                  "that caused it.", file=sys.stderr)
+            worst = max(worst, EXIT_INTERNAL)
+    done, left = ("would be reformatted", "already formatted") if report_only else (
+        "reformatted", "left unchanged")
+    summary = ", ".join(f"{_counted(n, 'file')} {what}"
+                        for n, what in ((changed, done), (unchanged, left)) if n)
+    if summary and paths != [Path("-")]:
+        print(summary, file=sys.stderr if to_stdout else sys.stdout)
+    if report_only and changed:
+        worst = max(worst, EXIT_FAILED)
+    return worst
+
+
+def _vspec_files(paths: list[Path]) -> list[Path]:
+    """The files given, a folder standing for the .vspec files in it (and in its subfolders)."""
+    return [found for path in paths
+            for found in (sorted(path.rglob("*.vspec")) if path.is_dir() else [path])]
+
+
+def _formatted(path: Path) -> tuple[str, str]:
+    """A file's text as it is (any line endings) and in the canonical layout; `-` is standard input."""
+    if str(path) == "-":
+        text = sys.stdin.read()
+        return text, format_text(text, "<stdin>")
+    source = read_source(path)  # a clean diagnostic for a file that cannot be read or is not UTF-8
+    try:
+        as_it_is = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunError(f"cannot read '{path}': {error}") from None
+    return as_it_is, format_text(source.text, str(path))
+
+
+def _unified_diff(old: str, new: str, name: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), name, name)
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
+
+
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "check": _check, "explain": _explain, "dump": _dump, "run": _run, "diagram": _diagram, "specs": _specs}
+    "check": _check, "explain": _explain, "dump": _dump, "run": _run, "diagram": _diagram, "specs": _specs,
+    "fmt": _fmt}
 
 
 def _report(args: argparse.Namespace) -> int:
