@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from lark import Lark, Token
 
 from vdsl import compile_text
 from vdsl.ir.nodes import Spec
+from vdsl.resources import grammar_path
+from vdsl.syntax.parser import _NamesEverywhere
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -47,3 +52,26 @@ def write_spec(tmp_path: Path):
         path.write_text(textwrap.dedent(text), encoding="utf-8")
         return path
     return write
+
+
+_COMMENTS: list[Token] = []
+
+
+@functools.cache
+def _comment_collector() -> Lark:
+    """vdsl's grammar with lark's own way of keeping comments: a callback on the ignored terminals."""
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="contextual",
+                postlex=_NamesEverywhere(),
+                lexer_callbacks={"LINE_COMMENT": _COMMENTS.append, "BLOCK_COMMENT": _COMMENTS.append})
+
+
+def comment_places(text: str) -> list[tuple[str, str]]:
+    """Each comment of spec text (found by lark, not by `vdsl fmt`, without trailing spaces) with
+    the code before it on its line, spaces removed: an end-of-line comment that stays after the
+    same code, and an own-line comment that stays on a line of its own, keep their places."""
+    _COMMENTS.clear()
+    _comment_collector().parse(text)
+    lines = text.split("\n")
+    return [(re.sub(r"[ \t\r]+$", "", str(comment), flags=re.MULTILINE),
+             re.sub(r"\s", "", lines[comment.line - 1][:comment.column - 1]))
+            for comment in list(_COMMENTS)]
