@@ -202,7 +202,8 @@ def test_capabilities_and_a_clean_exit(tmp_path: Path) -> None:
     try:
         result = client.request("initialize", {"processId": None, "rootUri": None, "capabilities": {}})
         capabilities = result["capabilities"]
-        for capability in ("documentSymbolProvider", "definitionProvider", "hoverProvider", "completionProvider"):
+        for capability in ("documentSymbolProvider", "definitionProvider", "hoverProvider", "completionProvider",
+                           "documentFormattingProvider"):
             assert capabilities.get(capability), capability
         client.notify("initialized", {})
         assert client.request("shutdown", None) is None
@@ -375,3 +376,21 @@ def test_a_log_file_and_an_editor_that_goes_away(tmp_path: Path) -> None:
                             timeout=TIMEOUT, check=False, env=checkout_env(), stdin=subprocess.DEVNULL)
     assert result.returncode == 1  # no shutdown, no exit: the input ended
     assert "Starting" in log.read_text(encoding="utf-8")
+
+
+def test_formatting_through_vdsl_fmt(client: Client, tmp_path: Path) -> None:
+    from vdsl.syntax.fmt import format_text
+
+    path = tmp_path / "tiny.vspec"
+    messy = TINY.replace("    reg A\n", "  reg    A   // the accumulator\n")
+    expected = format_text(messy, str(path))
+    assert expected != messy
+    uri = client.open(path, messy)
+    options = {"tabSize": 4, "insertSpaces": True}
+    [edit] = client.request("textDocument/formatting", {"textDocument": {"uri": uri}, "options": options})
+    assert edit == {"range": {"start": {"line": 0, "character": 0},
+                              "end": {"line": messy.count("\n"), "character": 0}}, "newText": expected}
+    client.change(uri, expected, 2)
+    assert client.request("textDocument/formatting", {"textDocument": {"uri": uri}, "options": options}) == []
+    client.change(uri, "machine m {\n  reg A\n", 3)  # does not parse: left as it is
+    assert client.request("textDocument/formatting", {"textDocument": {"uri": uri}, "options": options}) is None

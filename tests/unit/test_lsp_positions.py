@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from vdsl.lsp.positions import from_position, to_range, utf16_column
+from vdsl.lsp.positions import from_position, to_range, utf16_column, whole_text
 from vdsl.source import SourceFile, Span
 
 SOURCE = SourceFile("t.vspec", "reg A\n// 𝔸é\nreg B // 😀 x\n")
@@ -24,3 +24,10 @@ def test_spans_to_ranges_and_back() -> None:
     assert from_position(SOURCE, types.Position(line=0, character=4)) == (1, 5)
     assert from_position(SOURCE, types.Position(line=0, character=99)) == (1, 6)
     assert from_position(SOURCE, types.Position(line=99, character=0)) == (100, 1)
+
+
+def test_the_whole_text() -> None:
+    assert whole_text("reg A\n") == types.Range(start=types.Position(line=0, character=0),
+                                                end=types.Position(line=1, character=0))
+    assert whole_text("a\n😀") == types.Range(start=types.Position(line=0, character=0),
+                                             end=types.Position(line=1, character=2))

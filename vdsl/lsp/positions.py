@@ -30,6 +30,14 @@ def file_start() -> types.Range:
     return types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=1))
 
 
+def whole_text(text: str) -> types.Range:
+    """The range of all of a text: an edit replacing it replaces the document."""
+    lines = text.split("\n")
+    end = utf16_column(lines[-1], len(lines[-1]) + 1)
+    return types.Range(start=types.Position(line=0, character=0),
+                       end=types.Position(line=len(lines) - 1, character=end))
+
+
 def from_position(source: SourceFile, position: types.Position) -> tuple[int, int]:
     """vdsl's (line, column) of a protocol position in `source`."""
     text = source.line(position.line + 1)

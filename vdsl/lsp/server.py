@@ -27,12 +27,12 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from vdsl import __version__
-from vdsl.errors import Diagnostic, RunError
+from vdsl.errors import Diagnostic, RunError, SpecError
 from vdsl.lsp.checking import Classified, Compiled, classify_document, compile_document
 from vdsl.lsp.hover import CLASSIFYING, hover_text
 from vdsl.lsp.navigation import Scope, completions, definition, load_scope
 from vdsl.lsp.outline import Symbol, inside
-from vdsl.lsp.positions import file_start, from_position, to_range
+from vdsl.lsp.positions import file_start, from_position, to_range, whole_text
 from vdsl.report.findings import Finding
 from vdsl.resources import data_dir
 
@@ -358,6 +358,20 @@ def build_server() -> VspecServer:
         items = [types.CompletionItem(label=c.label, kind=COMPLETION_KINDS.get(c.kind),
                                       detail=c.detail or None) for c in found]
         return types.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+    @guarded(None)
+    async def format_document(ls: VspecServer,
+                              params: types.DocumentFormattingParams) -> list[types.TextEdit] | None:
+        from vdsl.syntax.fmt import format_text  # `vdsl fmt`: the same layout, the comments kept
+
+        uri = params.text_document.uri
+        text, name = ls.text_of(uri), str(ls.path_of(uri))
+        try:
+            formatted = await asyncio.get_running_loop().run_in_executor(ls.front, format_text, text, name)
+        except SpecError:
+            return None  # a text that does not parse is left as it is; its diagnostics say why
+        return [] if formatted == text else [types.TextEdit(range=whole_text(text), new_text=formatted)]
 
     return server
 
