@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from vdsl.ir.nodes import Spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
+DATA = ROOT / "tests" / "data"
 
 
 def spec_from(text: str, name: str = "test.vspec") -> Spec:
@@ -47,3 +50,19 @@ def write_spec(tmp_path: Path):
         path.write_text(textwrap.dedent(text), encoding="utf-8")
         return path
     return write
+
+
+def sarif_errors(log: object) -> list[str]:
+    """Where a SARIF log breaks the official SARIF 2.1.0 schema (tests/data/README.md), offline."""
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+            for error in _sarif_validator().iter_errors(log)]
+
+
+@functools.cache
+def _sarif_validator():  # type: ignore[no-untyped-def]
+    import jsonschema  # a test dependency; the schema's $refs are all within the file
+
+    schema = json.loads((DATA / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema, format_checker=validator.FORMAT_CHECKER)

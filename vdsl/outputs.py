@@ -10,7 +10,7 @@ import attrs
 
 from vdsl import diagrams
 from vdsl.ir.vocabulary import DIAGRAM_KINDS
-from vdsl.report import check, run
+from vdsl.report import check, run, sarif
 
 
 @attrs.frozen
@@ -33,6 +33,7 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in (
     Output("runs-summary-text", ("scenario runs",), "text", run.runs_summary_text),
     Output("program-text", ("bare run",), "text", run.bare_run_text),
     Output("program-json", ("bare run",), "json", run.bare_run_json),
+    Output("findings-sarif", ("findings",), "json", sarif.convert),
     Output("layers", ("scenario", "hypervisor", "stack"), "graph", diagrams.layers,
            description="hardware, host OS, hypervisors, virtual machines, guests: who runs on what, "
                        "with each guest's native and real mode"),
