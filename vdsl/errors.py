@@ -20,6 +20,22 @@ class VdslError(Exception):
 
 
 @attrs.frozen
+class Related:
+    """Another place a diagnostic is about: where a name was first defined, a block opened."""
+
+    message: str
+    span: Span
+
+    def render(self) -> str:
+        return "\n".join([f"{self.span.location()}: note: {self.message}", *self.span.excerpt()])
+
+    def to_json(self) -> dict[str, object]:
+        span = self.span
+        return {"message": self.message, "file": span.file, "line": span.line, "column": span.column,
+                "end_line": span.end_line, "end_column": span.end_column}
+
+
+@attrs.frozen
 class Diagnostic:
     """One error or warning about a span of a source file."""
 
@@ -29,6 +45,7 @@ class Diagnostic:
     hint: str | None = None
     severity: str = "error"
     file: str | None = None  # the file, for a diagnostic about a whole file (no span)
+    related: tuple[Related, ...] = ()  # other places it is about, each with a note
 
     def render(self) -> str:
         """The human form: `file:line:col: error[V012]: message`, the line, a caret, a hint."""
@@ -37,6 +54,7 @@ class Diagnostic:
         lines = [f"{where}: {head}" if where else head]
         if self.span is not None:
             lines.extend(self.span.excerpt())
+        lines.extend(related.render() for related in self.related)
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
@@ -53,6 +71,7 @@ class Diagnostic:
             "end_line": span.end_line if span else None,
             "end_column": span.end_column if span else None,
             "hint": self.hint,
+            "related": [related.to_json() for related in self.related],
         }
 
 
@@ -78,8 +97,9 @@ class DiagnosticSink:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
 
-    def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> None:
-        self.diagnostics.append(Diagnostic(code, message, span, hint))
+    def error(self, code: str, message: str, span: Span | None, hint: str | None = None,
+              related: tuple[Related, ...] = ()) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, hint, related=related))
 
     def raise_if_any(self) -> None:
         if self.diagnostics:

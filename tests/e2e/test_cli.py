@@ -49,7 +49,8 @@ spec.vspec:10:35: error[V010]: undefined name 'AA'
 2 errors
 """
 
-DIAGNOSTIC_KEYS = {"code", "severity", "message", "file", "line", "column", "end_line", "end_column", "hint"}
+DIAGNOSTIC_KEYS = {"code", "severity", "message", "file", "line", "column", "end_line", "end_column", "hint",
+                   "related"}
 TRACE_KEYS = {"step", "pc", "mode", "instruction", "operands", "trapped", "cause", "changes"}
 
 SUPERVISOR_CALL_FINAL_STATE = """\
@@ -108,6 +109,7 @@ def test_check_json_diagnostics(tmp_path: Path, write_spec: WriteSpec) -> None:
         "end_line": 9,
         "end_column": 33,
         "hint": "did you mean 'addr'?",
+        "related": [],
     }
     assert [d["message"] for d in report["diagnostics"]] == ["undefined name 'adr'", "undefined name 'AA'"]
 

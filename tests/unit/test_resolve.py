@@ -24,10 +24,13 @@ SMALL = "machine n { word 16 memory E[4] modes { s > u } reg P pc "
 
 
 def brief(diagnostic: Diagnostic) -> str:
-    """`LINE:COL CODE message; hint: hint`: everything a user reads but the excerpt."""
+    """`LINE:COL CODE message; note LINE:COL related; hint: hint`: everything a user reads but
+    the excerpts."""
     span = diagnostic.span
     where = f"{span.line}:{span.column}" if span else "-"
     text = f"{where} {diagnostic.code} {diagnostic.message}"
+    for related in diagnostic.related:
+        text += f"; note {related.span.line}:{related.span.column} {related.message}"
     return f"{text}; hint: {diagnostic.hint}" if diagnostic.hint else text
 
 
@@ -87,20 +90,20 @@ UNDEFINED = table(
 
 DUPLICATES = table(
     ("machine", MACHINE + "machine m { word 8 }",
-     ["2:1 V011 machine 'm' is defined twice (first defined at test.vspec:1:1); "
+     ["2:1 V011 machine 'm' is defined twice; note 1:1 first defined here; "
       "hint: rename one of them, or use `extends` to derive a variant"]),
     ("isa", MACHINE + "isa i for m { inst X { halt } }\nisa i for m { inst Y { halt } }",
-     ["3:1 V011 isa 'i' is defined twice (first defined at test.vspec:2:1); "
+     ["3:1 V011 isa 'i' is defined twice; note 2:1 first defined here; "
       "hint: rename one of them, or use `extends` to derive a variant"]),
     ("instruction", MACHINE + "isa i for m { inst X { halt } inst X { halt } }",
-     ["2:31 V011 instruction 'X' is defined twice in isa 'i'; hint: rename one of them"]),
+     ["2:31 V011 instruction 'X' is defined twice in isa 'i'; note 2:15 first defined here; hint: rename one of them"]),
     ("register", SMALL + "reg A reg A }",
      ["1:64 V011 'A' is defined twice in machine 'n'; hint: rename one of them"]),
     ("register-named-like-the-mode", SMALL + "reg M }",
      ["1:58 V011 'M' is defined twice in machine 'n'; "
       "hint: 'M' is the mode register and mode names are reserved"]),
     ("field", SMALL + "reg F { a, a } }",
-     ["1:69 V011 field 'a' is defined twice in register 'F'; hint: rename one of them"]),
+     ["1:69 V011 field 'a' is defined twice in register 'F'; note 1:66 first defined here; hint: rename one of them"]),
     ("mode", "machine n { word 16 memory E[4] modes { s > u > s } reg P pc }",
      ["1:33 V011 mode 's' is listed twice; hint: each mode appears once, most privileged first"]),
     ("program-counter", SMALL + "reg Q pc }",
@@ -116,10 +119,10 @@ DUPLICATES = table(
     ("let", MACHINE + "isa i for m { inst X { let x = 1 let x = 2 } }",
      ["2:34 V011 'x' is already defined; hint: choose another name for the let binding"]),
     ("label", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { l: X l: X }",
-     ["3:23 V011 label 'l' is defined twice; hint: each label marks one address"]),
+     ["3:23 V011 label 'l' is defined twice; note 3:18 first defined here; hint: each label marks one address"]),
     ("guest", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { X }\n"
                         "scenario s { guest g runs p guest g runs p } hypervisor h on m { }",
-     ["4:29 V011 guest 'g' is defined twice; hint: rename one of them"]),
+     ["4:29 V011 guest 'g' is defined twice; note 4:14 first defined here; hint: rename one of them"]),
 )
 
 WIDEN = "hint: widen the narrower value with zext(x, {wide}) or sext(x, {wide}), or narrow the " \
@@ -349,7 +352,7 @@ HYPERVISOR_OPTIONS = table(
 
 OVERLAPS = table(
     ("data-on-code", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { X data 0: 5 }",
-     ["3:28 V029 data word at address 0 overlaps a word already used at test.vspec:3:18; "
+     ["3:28 V029 data word at address 0 overlaps a word already used; note 3:18 the word is first used here; "
       "hint: move the data or the code with `org` so they do not overlap"]),
     ("code-outside-memory", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { org 300 X }",
      ["3:26 V029 instruction X at address 300 lies outside the 256-word memory; "
@@ -799,7 +802,7 @@ STACKS = table(
      ["1:1 V022 stack 's' runs nothing; hint: add what it runs: `container web \"nginx\"` or `app shop "
       "\"shop.jar\"`"]),
     ("stack-member-twice", 'stack s { kind containers hardware "pc" os "a" engine "e" container w container w }',
-     ["1:71 V011 'w' is defined twice in stack 's'; hint: rename one of them"]),
+     ["1:71 V011 'w' is defined twice in stack 's'; note 1:59 first defined here; hint: rename one of them"]),
 )
 
 
@@ -860,7 +863,7 @@ CONSTANTS = table(
     ("named-like-machine-state", "const A = 1\n" + MACHINE,
      ["1:1 V011 constant 'A' has the name of state of machine 'm'; hint: rename the constant"]),
     ("twice", "const K = 1\nconst K = 2\n",
-     ["2:1 V011 constant 'K' is defined twice (first defined at test.vspec:1:1); hint: rename one of them"]),
+     ["2:1 V011 constant 'K' is defined twice; note 1:1 first defined here; hint: rename one of them"]),
     ("operand-hides-it", "const Q = 4\n" + MACHINE + "isa i for m { inst X Q { A = Q } }",
      ["3:22 V011 operand 'Q' has the name of a constant; hint: rename the operand so that it does not hide "
       "the constant"]),
@@ -910,7 +913,7 @@ HELPERS = table(
     ("undefined", MACHINE + "isa i for m { def v(x) = x  inst X { A = vv(A) } }",
      ["2:42 V010 undefined helper 'vv'; hint: did you mean 'v'?"]),
     ("twice", MACHINE + "isa i for m { def v(x) = x  def v(y) = y }",
-     ["2:29 V011 helper 'v' is defined twice; hint: rename one of them"]),
+     ["2:29 V011 helper 'v' is defined twice; note 2:15 first defined here; hint: rename one of them"]),
     ("parameter-hides-state", MACHINE + "isa i for m { def v(A) = A }",
      ["2:15 V011 parameter 'A' of helper 'v' has the name of machine state; hint: rename the parameter "
       "so that it does not hide the register or mode"]),

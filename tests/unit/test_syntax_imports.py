@@ -190,9 +190,13 @@ def test_duplicate_across_files_names_the_first_file(folder: Path) -> None:
     write(folder, "base.vspec", BASE)
     write(folder, "main.vspec", 'import "base.vspec"\nmachine m { word 8 }\n')
     [error] = errors_of("main.vspec")
-    assert error.splitlines()[0] == (
-        "main.vspec:2:1: error[V011]: machine 'm' is defined twice (first defined at base.vspec:1:1)"
-    )
+    assert error.splitlines()[:5] == [
+        "main.vspec:2:1: error[V011]: machine 'm' is defined twice",
+        "   2 | machine m { word 8 }",
+        "     | ^^^^^^^^^^^^^^^^^^^^",
+        "base.vspec:1:1: note: first defined here",
+        "   1 | " + BASE.splitlines()[0],
+    ]
 
 
 def test_bundled_spec_imported_by_name(folder: Path) -> None:

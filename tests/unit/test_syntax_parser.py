@@ -336,4 +336,5 @@ def test_json_form_carries_the_span() -> None:
         "end_line": 2,
         "end_column": 12,
         "hint": V002_HINT,
+        "related": [],
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from vdsl.errors import DiagnosticSink, did_you_mean
+from vdsl.errors import DiagnosticSink, Related, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.source import Span
 
@@ -21,14 +21,18 @@ def unique(sink: DiagnosticSink, decls: list[D], kind: str) -> dict[str, D]:
         name = decl.name  # type: ignore[attr-defined]
         if name in found:
             first = found[name].span  # type: ignore[attr-defined]
-            where = f" (first defined at {first.location()})" if first else ""
             hint = "rename one of them" + (", or use `extends` to derive a variant"
                                            if kind in ("machine", "isa") else "")
-            sink.error("V011", f"{kind} '{name}' is defined twice{where}", decl.span,  # type: ignore[attr-defined]
-                       hint)
+            sink.error("V011", f"{kind} '{name}' is defined twice", decl.span,  # type: ignore[attr-defined]
+                       hint, first_defined(first))
         else:
             found[name] = decl
     return found
+
+
+def first_defined(span: Span | None) -> tuple[Related, ...]:
+    """The related location of a name defined twice: where it was defined first."""
+    return (Related("first defined here", span),) if span is not None else ()
 
 
 def undefined(sink: DiagnosticSink, what: str, name: str, span: Span | None,

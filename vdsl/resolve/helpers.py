@@ -16,6 +16,7 @@ import attrs
 
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
+from vdsl.resolve.common import first_defined
 from vdsl.source import Span
 
 T = TypeVar("T")
@@ -28,7 +29,8 @@ def check_helpers(sink: DiagnosticSink, helpers: tuple[ir.HelperDecl, ...],
     state = machine.state_names
     for helper in helpers:
         if helper.name in found:
-            sink.error("V011", f"helper '{helper.name}' is defined twice", helper.span, "rename one of them")
+            sink.error("V011", f"helper '{helper.name}' is defined twice", helper.span, "rename one of them",
+                       first_defined(found[helper.name].span))
             continue
         if helper.name in state:
             sink.error("V011", f"helper '{helper.name}' has the name of machine state", helper.span,

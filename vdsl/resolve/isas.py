@@ -8,7 +8,14 @@ from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import control_items, item
 from vdsl.ir.vocabulary import EXPECT_FORMS, EXPECTABLE_CLASSES, POLICY, THEOREMS, normalize_expectation
-from vdsl.resolve.common import check_pins, check_state_ref, check_width, extends_order, undefined
+from vdsl.resolve.common import (
+    check_pins,
+    check_state_ref,
+    check_width,
+    extends_order,
+    first_defined,
+    undefined,
+)
 from vdsl.resolve.encodings import check_encodings, resolve_encoding
 from vdsl.resolve.helpers import Expander, check_helpers
 from vdsl.resolve.types import Scope
@@ -65,7 +72,7 @@ def _resolve_isa(sink: DiagnosticSink, decl: ir.IsaDecl, machine: ir.Machine,
     for inst in decl.instructions:
         if inst.name in seen:
             sink.error("V011", f"instruction '{inst.name}' is defined twice in isa '{decl.name}'",
-                       inst.span, "rename one of them")
+                       inst.span, "rename one of them", first_defined(seen[inst.name].span))
             continue
         seen[inst.name] = inst
         resolved = _resolve_instruction(sink, inst, machine, len(instructions), constants, helpers)

@@ -10,7 +10,7 @@ import attrs
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import psw_words
-from vdsl.resolve.common import check_state_ref, check_width, extends_order, undefined
+from vdsl.resolve.common import check_state_ref, check_width, extends_order, first_defined, undefined
 from vdsl.resolve.helpers import Expander
 from vdsl.resolve.types import Scope
 from vdsl.source import Span
@@ -245,9 +245,10 @@ def _resolve_register(sink: DiagnosticSink, decl: ir.RegisterDecl, word: int) ->
     next_lo = 0
     ok = True
     for field in decl.fields:
-        if any(f.name == field.name for f in fields):
+        first = next((f for f in decl.fields if f.name == field.name), field)
+        if first is not field:
             sink.error("V011", f"field '{field.name}' is defined twice in register '{decl.name}'",
-                       field.span, "rename one of them")
+                       field.span, "rename one of them", first_defined(first.span))
             ok = False
             continue
         width = field.width if field.width is not None else (1 if field.lo is not None else word)

@@ -12,7 +12,7 @@ import attrs
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import POLICY, RUN_EXPECT_FORMS, TECHNIQUES, THEOREMS, normalize_run_expectation
-from vdsl.resolve.common import check_pins, undefined
+from vdsl.resolve.common import check_pins, first_defined, undefined
 from vdsl.resolve.isas import check_theorem_expectation
 
 # The techniques that run guest instructions directly under a VM map: those the policy check asks about.
@@ -128,11 +128,12 @@ def resolve_scenario(sink: DiagnosticSink, decl: ir.ScenarioDecl,
 def _resolve_guests(sink: DiagnosticSink, decl: ir.ScenarioDecl, program_decls: dict[str, ir.ProgramDecl],
                     programs: dict[str, ir.Program], isas: dict[str, ir.Isa]) -> list[ir.Guest]:
     guests: list[ir.Guest] = []
-    seen: set[str] = set()
+    seen: dict[str, ir.GuestDecl] = {}
     for guest in decl.guests:
         if guest.name in seen:
-            sink.error("V011", f"guest '{guest.name}' is defined twice", guest.span, "rename one of them")
-        seen.add(guest.name)
+            sink.error("V011", f"guest '{guest.name}' is defined twice", guest.span, "rename one of them",
+                       first_defined(seen[guest.name].span))
+        seen.setdefault(guest.name, guest)
         if guest.program not in program_decls:
             undefined(sink, "program", guest.program, guest.span, program_decls)
             continue

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from vdsl.errors import DiagnosticSink, did_you_mean
+from vdsl.errors import DiagnosticSink, Related, did_you_mean
 from vdsl.ir import nodes as ir
-from vdsl.resolve.common import a_bits, bits, check_state_value, undefined
+from vdsl.resolve.common import a_bits, bits, check_state_value, first_defined, undefined
 from vdsl.source import Span
 
 
@@ -68,8 +68,9 @@ class _Assembler:
             if isinstance(item, ir.LabelDef):
                 if item.name in self.labels:
                     self.sink.error("V011", f"label '{item.name}' is defined twice", item.span,
-                                    "each label marks one address")
-                self.labels[item.name] = (address, item.span)
+                                    "each label marks one address", first_defined(self.labels[item.name][1]))
+                else:
+                    self.labels[item.name] = (address, item.span)
             elif isinstance(item, ir.OrgDecl):
                 address = item.address
             elif isinstance(item, ir.EntryDecl):
@@ -125,9 +126,9 @@ class _Assembler:
                             span, "use `org` to place the program inside memory")
         elif address in self.occupied:
             first = self.occupied[address]
-            where = f" already used at {first.location()}" if first else " already used"
-            self.sink.error("V029", f"{what} at address {address} overlaps a word{where}", span,
-                            "move the data or the code with `org` so they do not overlap")
+            self.sink.error("V029", f"{what} at address {address} overlaps a word already used", span,
+                            "move the data or the code with `org` so they do not overlap",
+                            (Related("the word is first used here", first),) if first else ())
         else:
             self.occupied[address] = span
 

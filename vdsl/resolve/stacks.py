@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from vdsl.errors import DiagnosticSink, did_you_mean
 from vdsl.ir import nodes as ir
+from vdsl.resolve.common import first_defined
+from vdsl.source import Span
 
 # What each kind of stack has in the middle, and what it runs.
 _MIDDLE = {"containers": "engine", "process_vm": "runtime"}
@@ -45,12 +47,12 @@ def resolve_stack(sink: DiagnosticSink, decl: ir.StackDecl) -> ir.Stack | None:
     if not decl.members:
         sink.error("V022", f"stack '{decl.name}' runs nothing", decl.span,
                    "add what it runs: `container web \"nginx\"` or `app shop \"shop.jar\"`")
-    seen: set[str] = set()
+    seen: dict[str, Span | None] = {}
     for found in decl.members:
         if found.name in seen:
             sink.error("V011", f"'{found.name}' is defined twice in stack '{decl.name}'", found.span,
-                       "rename one of them")
-        seen.add(found.name)
+                       "rename one of them", first_defined(seen[found.name]))
+        seen.setdefault(found.name, found.span)
     if len(sink.diagnostics) > errors_before or kind is None:
         return None
     return ir.Stack(decl.name, kind, parts["hardware"], parts["os"], parts[_MIDDLE[kind]], decl.members,
