@@ -72,6 +72,20 @@ def test_errors_in_the_spec_are_results(folder: Path) -> None:
         "help": {"text": "See docs/reference/diagnostics.md#v010-undefined-name"}}]
 
 
+def test_related_locations(folder: Path) -> None:
+    # A machine defined in two files: the result is at the second, the first is a related location.
+    (folder / "again.vspec").write_text("\n" + MACHINE, encoding="utf-8")
+    status, log = sarif_of("check", "wrong.vspec", "again.vspec", cwd=folder)
+    assert status == 2
+    (result,) = log["runs"][0]["results"]
+    assert (result["ruleId"], result["message"]["text"]) == (
+        "V011", "machine 'm' is defined twice (hint: rename one of them, or use `extends` to derive a variant)")
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "again.vspec"
+    assert result["relatedLocations"] == [{"id": 1, "message": {"text": "first defined here"}, "physicalLocation": {
+        "artifactLocation": {"uri": "wrong.vspec", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 1, "startColumn": 1, "endLine": 8, "endColumn": 2}}}]
+
+
 def test_each_file_in_one_log(folder: Path) -> None:
     status, log = sarif_of("check", "--each", "wrong.vspec", "broken.vspec", str(SPECS / "pg74.vspec"),
                            cwd=folder)

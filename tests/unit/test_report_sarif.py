@@ -8,6 +8,7 @@ from pathlib import Path
 
 from conftest import ROOT, sarif_errors
 
+from vdsl.errors import Diagnostic, Related
 from vdsl.report import sarif
 from vdsl.report.codes import CODES, DIAGNOSTIC_CODES
 from vdsl.report.findings import Finding
@@ -50,6 +51,18 @@ def test_a_finding_becomes_a_result_at_its_place(tmp_path: Path) -> None:
     assert third["locations"] == [{"physicalLocation": {"artifactLocation": {"uri": "gone.vspec",
                                                                              "uriBaseId": "%SRCROOT%"}}}]
     assert "locations" not in fourth
+
+
+def test_related_places_are_related_locations(tmp_path: Path) -> None:
+    diagnostic = Diagnostic("V011", "machine 'm' is defined twice", span("b.vspec", 2, 1, 2, 8), "rename one",
+                            related=(Related("first defined here", span("a.vspec", 1, 1, 9, 2)),))
+    log = sarif.convert([Finding.of_diagnostic(diagnostic)], tmp_path)
+    assert sarif_errors(log) == []
+    (result,) = log["runs"][0]["results"]
+    assert result["message"] == {"text": "machine 'm' is defined twice (hint: rename one)"}
+    assert result["relatedLocations"] == [{"id": 1, "message": {"text": "first defined here"}, "physicalLocation": {
+        "artifactLocation": {"uri": "a.vspec", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 1, "startColumn": 1, "endLine": 9, "endColumn": 2}}}]
 
 
 def test_a_file_outside_the_folder_is_an_absolute_uri(tmp_path: Path) -> None:

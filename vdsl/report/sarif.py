@@ -2,9 +2,10 @@
 GitHub code scanning and other SARIF viewers.
 
 One run of one tool (vdsl): a rule for every code the findings use, a result per finding with its
-place in the spec, and one invocation that says whether vdsl did what was asked.  Paths are made
-relative to the folder vdsl ran in (`%SRCROOT%`) where they can be, so a viewer finds them in the
-repository; columns count Unicode code points, as vdsl's do.
+place in the spec (and the other places it is about, as related locations), and one invocation
+that says whether vdsl did what was asked.  Paths are made relative to the folder vdsl ran in
+(`%SRCROOT%`) where they can be, so a viewer finds them in the repository; columns count Unicode
+code points, as vdsl's do.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def _result(finding: Finding, rule_index: int, root: Path) -> dict[str, Any]:
     file = finding.span.file if finding.span is not None else finding.file
     if file is not None:
         result["locations"] = [{"physicalLocation": _physical(file, finding.span, root)}]
+    if finding.related:
+        result["relatedLocations"] = [
+            {"id": number, "physicalLocation": _physical(related.span.file, related.span, root),
+             "message": {"text": related.message}} for number, related in enumerate(finding.related, 1)]
     return result
 
 
