@@ -3,7 +3,8 @@
 A finding is a diagnostic (the spec has an error), an `expect` line that fails or is undecided,
 an unmet `--require`, or a guest that did not finish: a level, a code, a message and where in
 the spec it is.  The text and JSON reports say more; these are what an annotation needs.
-GitHub workflow annotations (`--format github`) are one line per finding.
+GitHub workflow annotations (`--format github`) are one line per finding; a SARIF log
+(`--format sarif`, `vdsl.report.sarif`) has one result per finding.
 """
 
 from __future__ import annotations
