@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
                             "line per file, and the worst file's exit status")
     _add_rlimit(check)
     _add_format(check, ci=True)
+    _add_quiet(check)
 
     explain = commands.add_parser("explain", help="why an instruction is classified as it is, with witnesses")
     explain.add_argument("file", type=Path, metavar="FILE")
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="write one JSON line per step (per monitor action, for scenarios) to FILE "
                           "('-' for standard output)")
     _add_format(run, ci=True)
+    _add_quiet(run)
 
     diagram = commands.add_parser(
         "diagram", help="draw layers, rings, classes, trap flow or schedules with graphviz")
@@ -147,6 +149,24 @@ def _parser() -> argparse.ArgumentParser:
                          help="dot, svg, png or pdf (default: from the extension; svg into a folder)")
     diagram.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
                          help="for traps and schedule: stop a guest after N instructions")
+    _add_quiet(diagram)
+
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML page: classifications, witnesses, runs, diagrams")
+    report.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    report.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="the HTML file to write (written whole or not at all), or - for standard output")
+    report.add_argument("--isa", action="append", metavar="NAME",
+                        help="report this isa (repeatable; default: the isas the files declare, or with "
+                             "--scenario, those the scenarios run on)")
+    report.add_argument("--scenario", "-s", action="append", metavar="NAME",
+                        help="run this scenario (repeatable; default: the scenarios the files declare, or "
+                             "with --isa, those on the isas named)")
+    report.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
+                        help=f"stop a guest after N instructions (default {DEFAULT_MAX_STEPS})")
+    _add_rlimit(report)
+    _add_quiet(report)
+    report.set_defaults(format="text")
 
     specs = commands.add_parser("specs", help="list the bundled specs")
     specs.set_defaults(format="text")
@@ -159,6 +179,11 @@ def _add_format(parser: argparse.ArgumentParser, ci: bool = False) -> None:
               "log of them, for code scanning") if ci else ""
     parser.add_argument("--format", choices=formats, default="text",
                         help=f"output format (default text){github}")
+
+
+def _add_quiet(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--quiet", "-q", action="store_true",
+                         help="show no progress (progress is shown only when standard error is a terminal)")
 
 
 def _positive(text: str) -> int:

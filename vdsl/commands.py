@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from vdsl import __version__
 from vdsl.analysis.classify import (
     IsaReport,
     PolicyReport,
@@ -35,11 +36,14 @@ from vdsl.errors import RunError, SpecError, did_you_mean
 from vdsl.ir.dump import dump
 from vdsl.ir.nodes import Hypervisor, Isa, Scenario, Spec
 from vdsl.ir.vocabulary import DIAGRAM_KINDS, THEOREMS
+from vdsl.monitor.results import ScenarioRun
 from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
 from vdsl.outputs import OUTPUTS
 from vdsl.phases import Compilation
+from vdsl.progress import Progress
 from vdsl.report.check import policy_json, policy_text
 from vdsl.report.findings import Finding, check_findings, run_findings
+from vdsl.report.html import Diagram, ReportInput
 from vdsl.resources import bundled_specs
 
 CI_FORMATS = ("github", "sarif")  # the formats that print findings, fed by vdsl.report.findings
@@ -94,9 +98,10 @@ class _PolicyChecks:
     """The policy checks of one `vdsl check`, each (isa, hypervisor) pair decided once: for --policy
     and for the isas' `expect policy` lines alike."""
 
-    def __init__(self, spec: Spec, rlimit: int) -> None:
+    def __init__(self, spec: Spec, rlimit: int, progress: Progress | None = None) -> None:
         self.spec = spec
         self.rlimit = rlimit
+        self.progress = progress or Progress(enabled=False)
         self.done: dict[tuple[str, str], PolicyReport] = {}
 
     def hypervisor(self, name: str) -> Hypervisor:
@@ -111,7 +116,8 @@ class _PolicyChecks:
     def of(self, isa: Isa, hypervisor: Hypervisor) -> PolicyReport:
         key = (isa.name, hypervisor.name)
         if key not in self.done:
-            self.done[key] = check_policy(isa, hypervisor, self.rlimit)
+            step = self.progress.task(f"policy {hypervisor.name} on {isa.name}", len(isa.instructions))
+            self.done[key] = check_policy(isa, hypervisor, self.rlimit, step)
         return self.done[key]
 
     def expected(self, isa: Isa) -> dict[str, PolicyReport]:
@@ -131,9 +137,23 @@ class _PolicyChecks:
         return found
 
 
+def _classified(isas: list[Isa], guest_mode: str | None, rlimit: int,
+                checks: _PolicyChecks) -> list[IsaReport]:
+    """Each isa classified, its `expect policy` lines judged by `checks`; progress shown by theirs."""
+    return [classify_isa(isa, guest_mode, rlimit, checks.expected(isa),
+                         checks.progress.task(f"classifying {isa.name}", len(isa.instructions)))
+            for isa in isas]
+
+
 def _check_each(args: argparse.Namespace) -> int:
     """Each file its own spec: one line (or JSON object) per file; the worst exit status."""
-    checked = [_check_file(path, args) for path in args.files]
+    progress = Progress.for_terminal(args.quiet)
+    with progress.shown():
+        step = progress.task("checking", len(args.files))
+        checked = []
+        for path in args.files:
+            checked.append(_check_file(path, args))
+            step(str(path))
     results = [(path, status, data) for path, status, data, _ in checked]
     worst = max(status for _, status, _ in results)
     if args.format in CI_FORMATS:
@@ -207,9 +227,11 @@ def _check(args: argparse.Namespace) -> int:
     spec = Compilation(args.files).spec
     isas = _analysed_isas(spec, args.files, args.isa)
     if isas:
-        checks = _PolicyChecks(spec, args.rlimit)
-        policies = checks.asked(isas, args.policy or [])
-        reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa)) for isa in isas]
+        progress = Progress.for_terminal(args.quiet)
+        with progress.shown():
+            checks = _PolicyChecks(spec, args.rlimit, progress)
+            policies = checks.asked(isas, args.policy or [])
+            reports = _classified(isas, args.guest_mode, args.rlimit, checks)
         required = tuple(t for t in args.require or () if t != "policy")
         if args.format in CI_FORMATS:
             print_findings(check_findings(reports, required), args.format)
@@ -350,9 +372,13 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
     for scenario in scenarios:  # refuse before running anything
         check_techniques(scenario, args.technique)
     runs = []
-    with _open_trace(args.trace) if args.trace is not None else contextlib.nullcontext() as stream:
+    progress = Progress.for_terminal(args.quiet or args.format == "text")  # text shows each run as it ends
+    with _open_trace(args.trace) if args.trace is not None else contextlib.nullcontext() as stream, \
+            progress.shown():
+        step = progress.task("running scenarios", len(scenarios))
         for scenario in scenarios:
             run = run_scenario(scenario, args.technique, args.max_steps, trace=stream is not None)
+            step(scenario.name)
             runs.append(run)
             if args.format == "text":
                 text = OUTPUTS["run-text"].convert(run, args.translations)
@@ -502,8 +528,15 @@ def _diagram(args: argparse.Namespace) -> int:
     counts = {kind: sum(1 for k, _, _ in jobs if k == kind) for kind, _, _ in jobs}
     classified: dict[str, Any] = {}
     runs: dict[str, Any] = {}
-    for kind, name, subject in jobs:
-        graph = OUTPUTS[kind].convert(_diagram_input(kind, subject, args, classified, runs))
+    progress = Progress.for_terminal(args.quiet)
+    with progress.shown():
+        step = progress.task("drawing", len(jobs))
+        graphs = []
+        for kind, name, subject in jobs:
+            graphs.append((kind, name, OUTPUTS[kind].convert(_diagram_input(kind, subject, args, classified,
+                                                                            runs))))
+            step(f"{kind} {name}")
+    for kind, name, graph in graphs:
         if to_stdout:
             _out(graph.source)
             continue
@@ -559,3 +592,85 @@ def _specs(args: argparse.Namespace) -> int:
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check, "explain": _explain, "dump": _dump, "run": _run, "diagram": _diagram, "specs": _specs}
+
+
+def _report(args: argparse.Namespace) -> int:
+    """One HTML page of the isas' classifications and the scenarios' runs, written whole."""
+    spec = Compilation(args.files).spec
+    isas, scenarios = _report_subjects(spec, args)
+    for scenario in scenarios:  # refuse before running anything
+        check_techniques(scenario)
+    progress = Progress.for_terminal(args.quiet)
+    with progress.shown():
+        checks = _PolicyChecks(spec, args.rlimit, progress)
+        reports = _classified(isas, None, args.rlimit, checks)
+        step = progress.task("running scenarios", len(scenarios))
+        runs = []
+        for scenario in scenarios:
+            runs.append(run_scenario(scenario, max_steps=args.max_steps, trace=True))
+            step(scenario.name)
+        diagrams, note = _report_diagrams(spec, args, reports, runs)
+    page = ReportInput(tuple(str(f) for f in args.files), __version__, tuple(reports),
+                       tuple(checks.done.values()), tuple(runs), diagrams, note)
+    text = OUTPUTS["report-html"].convert(page)
+    if args.output == "-":
+        _out(text)
+    else:
+        _write_atomically(Path(args.output), text.encode("utf-8"))
+    failed = [e for r in reports for e in r.expectations if not e.holds]
+    failed += [e for run in runs for e in run.expectations if not e.holds]
+    undecided = sum(len(i.undecided) for r in reports for i in r.instructions)
+    unfinished = [(run.scenario.name, g) for run in runs for g in run.guests if not g.finished]
+    for scenario_name, guest in unfinished:
+        print(f"vdsl: scenario {scenario_name}: guest {guest.name} did not finish: {guest.message}",
+              file=sys.stderr)
+    if failed:
+        print(f"vdsl: {_counted(len(failed), 'expectation')} failed or undecided", file=sys.stderr)
+    if undecided:
+        print(f"vdsl: {_counted(undecided, 'question')} undecided: the analysis is incomplete",
+              file=sys.stderr)
+    return EXIT_FAILED if failed or undecided or unfinished else EXIT_OK
+
+
+def _report_subjects(spec: Spec, args: argparse.Namespace) -> tuple[list[Isa], list[Scenario]]:
+    """The isas and scenarios a report covers: those named, else those the files declare; naming
+    only scenarios reports their isas, naming only isas runs the scenarios declared on them."""
+    scenarios = select_scenarios(spec, args.scenario) if args.scenario \
+        else _declared(spec, "scenario", args.files)
+    if args.isa or not args.scenario:
+        isas = _analysed_isas(spec, args.files, args.isa)
+    else:
+        isas = list({s.isa.name: s.isa for s in scenarios}.values())
+    if args.isa and not args.scenario:
+        named = {i.name for i in isas}
+        scenarios = [s for s in scenarios if s.isa.name in named]
+    return isas, scenarios
+
+
+def _report_diagrams(spec: Spec, args: argparse.Namespace, reports: list[IsaReport],
+                     runs: list[ScenarioRun]) -> tuple[tuple[Diagram, ...], str]:
+    """Every diagram that applies, rendered to SVG: each isa's classes; each scenario's layers, rings,
+    trap flow and schedule; when nothing is named, the layers and rings of the files' other
+    hypervisors and the layers of their stacks.  Without graphviz's `dot`, none, and why."""
+    jobs: list[tuple[str, str, str, Any]] = [("classes", "isa", r.isa.name, r) for r in reports]
+    for run in runs:
+        name = run.scenario.name
+        jobs += [(kind, "scenario", name, run if OUTPUTS[kind].needs == "run" else run.scenario)
+                 for kind in ("layers", "rings", "traps", "schedule")]
+    if not args.isa and not args.scenario:
+        used = {m.name for run in runs for m in run.scenario.monitors}
+        jobs += [(kind, "hypervisor", h.name, h) for h in _declared(spec, "hypervisor", args.files)
+                 if h.name not in used for kind in ("layers", "rings")]
+        jobs += [("layers", "stack", s.name, s) for s in _declared(spec, "stack", args.files)]
+    if shutil.which("dot") is None:
+        return (), ("The diagrams are left out: they need graphviz's `dot` program, which is not installed "
+                    "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz).")
+    diagrams = []
+    for number, (kind, subject, name, source) in enumerate(jobs):
+        graph = OUTPUTS[kind].convert(source)
+        graph.attr(id=f"diagram{number}")  # graphviz prefixes the SVG's ids with it: unique in the page
+        diagrams.append(Diagram(kind, subject, name, graph.pipe(format="svg", encoding="utf-8")))
+    return tuple(diagrams), ""
+
+
+HANDLERS["report"] = _report

@@ -10,14 +10,14 @@ import attrs
 
 from vdsl import diagrams
 from vdsl.ir.vocabulary import DIAGRAM_KINDS
-from vdsl.report import check, run, sarif
+from vdsl.report import check, html, run, sarif
 
 
 @attrs.frozen
 class Output:
     name: str
     takes: tuple[str, ...]  # the subjects it converts
-    produces: str  # text, json or graph (a graphviz.Digraph)
+    produces: str  # text, json, html or graph (a graphviz.Digraph)
     convert: Callable[..., Any]
     needs: str = "spec"  # spec: the IR subject; classification: an IsaReport; run: a ScenarioRun
     description: str = ""
@@ -34,6 +34,8 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in (
     Output("program-text", ("bare run",), "text", run.bare_run_text),
     Output("program-json", ("bare run",), "json", run.bare_run_json),
     Output("findings-sarif", ("findings",), "json", sarif.convert),
+    Output("report-html", ("report",), "html", html.convert,
+           description="one self-contained page: classifications, witnesses, runs, traces and diagrams"),
     Output("layers", ("scenario", "hypervisor", "stack"), "graph", diagrams.layers,
            description="hardware, host OS, hypervisors, virtual machines, guests: who runs on what, "
                        "with each guest's native and real mode"),

@@ -518,9 +518,11 @@ def bad_expect(*lines: str) -> str:
 # Each malformed line and the whole diagnostic it gets; all in one isa, reported at once.
 MALFORMED = [
     ("expect T1 maybe",
-     "V037", "expected `T1 holds` or `T1 fails [with NAME ...]`", "^^^^^^^^", FORMS),
+     "V037", "expected `T1 holds` or `T1 fails [with NAME ...]`", "^^^^^^^^",
+     "hint: say whether it holds: `expect T1 holds` or `expect T1 fails`"),
     ("expect T2 fails with",
-     "V037", "expected `T2 holds` or `T2 fails [with NAME ...]`", "^^^^^^^^^^^^^", FORMS),
+     "V037", "expected `T2 fails` or `T2 fails with NAME ...`", "^^^^^^^^^^^^^",
+     "hint: name the instructions after 'with': `expect T2 fails with NAME ...`"),
     ("expect LOAD privilidged",
      "V037", "unknown class 'privilidged'", "^^^^^^^^^^^^^^^^", "hint: did you mean 'privileged'?"),
     ("expect LOAD not sensitve",
@@ -531,7 +533,9 @@ MALFORMED = [
      "V037", "this expectation is not one an isa can state", "^^^^", FORMS),
     # An unknown name where an instruction (or a theorem) is expected is an undefined name.
     ("expect NOPE privileged",
-     "V010", "undefined instruction 'NOPE'", "^^^^^^^^^^^^^^^", FORMS),
+     "V010", "undefined instruction 'NOPE'", "^^^^^^^^^^^^^^^",
+     "hint: an expectation starts with an instruction of the isa, a theorem (T1, T2, T3), `premise` or "
+     "`policy`"),
     ("expect LAOD privileged",
      "V010", "undefined instruction 'LAOD'", "^^^^^^^^^^^^^^^", "hint: did you mean 'LOAD'?"),
     ("expect T1 fails with LAOD",
@@ -650,9 +654,9 @@ def test_a_policy_is_checked_once_for_expect_and_policy(tmp_path: Path, monkeypa
     calls: list[tuple[str, str]] = []
     real = commands.check_policy
 
-    def counted(isa, hypervisor, rlimit):  # type: ignore[no-untyped-def]
+    def counted(isa, hypervisor, rlimit, step=None):  # type: ignore[no-untyped-def]
         calls.append((isa.name, hypervisor.name))
-        return real(isa, hypervisor, rlimit)
+        return real(isa, hypervisor, rlimit, step)
 
     monkeypatch.setattr(commands, "check_policy", counted)
     monkeypatch.chdir(tmp_path)

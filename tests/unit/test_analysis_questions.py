@@ -515,3 +515,18 @@ def test_an_expectation_on_an_undecided_question(tmp_path: Path, capsys: pytest.
     assert f"  expect {expectation}: {status} (" in captured.out
     assert ("vdsl: 1 expectation undecided\n" in captured.err) == (status == "UNDECIDED")
     assert ("vdsl: 1 expectation failed\n" in captured.err) == (status == "FAILED")
+
+
+# ---------------------------------------------------------------- what a run shows
+
+
+def test_a_named_word_written_with_the_value_it_held_stays() -> None:
+    # A witness table shows the word both runs are compared on; the line above it must not say
+    # "changes nothing" of the run that wrote the word's own value back.
+    isa = spec_from(pg("ST a { mem[a] = A }")).isa("t")
+    questions = Questions(isa, guest_context(isa), 10_000)
+    before = MachineState.empty(isa.machine)
+    after = before.copy()
+    run = ConcreteRun("A = 0", before, after, None, False)
+    assert questions.describe(run, ["E[0]"]) == "A = 0: E[0] stays 0"
+    assert questions.describe(run) == "A = 0: changes nothing"

@@ -305,6 +305,22 @@ def test_the_trace_records_the_monitors_actions_with_both_modes() -> None:
     assert result.events[2].to_json()["cause"] == "svc"
 
 
+def test_with_the_trace_every_lockstep_comparison_is_kept_with_both_states() -> None:
+    result = run(("a", "calls", "user"), ("k", "whoami", "supervisor"), programs=PROGRAMS, trace=True)
+    assert [(c.guest, c.step, c.pc, c.how) for c in result.compared] == [
+        ("a", 1, 16, "direct"), ("a", 2, 18, "direct"), ("a", 3, 20, "reflected"), ("a", 4, 21, "emulated"),
+        ("k", 1, 16, "direct")]  # k diverges at its first step: its bare twin stops there
+    ldi, add = result.compared[:2]
+    assert (ldi.bare[0], ldi.virtual[0], ldi.memory) == (1, 1, ())
+    assert (add.bare[0], add.virtual[0]) == (6, 6)
+    # the reflected SVC wrote the guest's trap area: the words, bare and virtual
+    assert [(address, bare, virtual) for address, bare, virtual in result.compared[2].memory][:2] == [
+        (0, 1, 1), (1, 20, 20)]  # the saved PSW: user mode, P at the SVC
+    getm = result.compared[4]
+    assert (getm.bare[0], getm.virtual[0]) == (0, 1)  # GETM: A = supervisor's 0 bare, user's 1 virtual
+    assert run(("a", "calls", "user"), programs=PROGRAMS).compared == ()
+
+
 def test_without_relocation_the_guest_writing_the_trap_vector_escapes() -> None:
     flat = MACHINE.replace("relocate through R", "relocate none")
     text = flat + "program p on acc {\n    mode user\n    org 16\n    LDI 7\n    ST 5\n    SVC\n}\n" + POLICY.replace(

@@ -433,10 +433,8 @@ EXPECT_POLICY = table(
       "declare one in the isa with `virtualization NAME { shadow STATE, ...; exits { NAME, ... } }`, or "
       "choose another technique"]),
     ("form", EXPECT_POLICY_SPECS + "isa i for m { inst X { halt } expect policy mon, policy mon fails with Y }",
-     ["10:38 V037 expected `policy mon holds` or `policy mon fails [with NAME ...]`; hint: write one of: "
-      "`expect T1 holds`; `expect T1 fails`; `expect T1 fails with NAME NAME ...`; `expect premise holds`; "
-      "`expect premise fails with NAME ...`; `expect NAME CLASS`; `expect NAME not CLASS`; "
-      "`expect policy HYPERVISOR holds`; `expect policy HYPERVISOR fails with NAME ...`",
+     ["10:38 V037 expected `policy mon holds` or `policy mon fails [with NAME ...]`; hint: say whether it "
+      "holds: `expect policy mon holds` or `expect policy mon fails`",
       "10:50 V010 undefined instruction 'Y'; hint: declare the instruction before using it"]),
 )
 

@@ -179,10 +179,13 @@ def test_syntax_error_in_an_imported_file_names_that_file(folder: Path) -> None:
     write(folder, "broken.vspec", "machine x {\n  word 16\n")
     write(folder, "main.vspec", 'import "broken.vspec"\n')
     assert errors_of("main.vspec") == [
-        "broken.vspec:2:10: error[V003]: a block is not closed: '}' is missing\n"
+        "broken.vspec:2:10: error[V003]: machine 'x' is not closed: '}' is missing\n"
         "   2 |   word 16\n"
         "     |          ^\n"
-        "  hint: every '{' needs a matching '}'",
+        "broken.vspec:1:1: note: machine 'x' starts here\n"
+        "   1 | machine x {\n"
+        "     | ^^^^^^^^^^^\n"
+        "  hint: add '}' where machine 'x' ends",
     ]
 
 

@@ -16,7 +16,7 @@ from conftest import spec_from
 from vdsl import SpecError
 from vdsl.errors import Diagnostic
 from vdsl.syntax.parser import parser
-from vdsl.syntax.syntax_errors import SYNTAX_ERRORS, SyntaxErrorKind
+from vdsl.syntax.syntax_errors import SYNTAX_ERRORS, UNCLOSED_BLOCK, SyntaxErrorKind
 
 
 def syntax_error(text: str) -> Diagnostic:
@@ -44,6 +44,13 @@ TABLE_EXAMPLES = [
 @pytest.mark.parametrize(("kind", "example"), TABLE_EXAMPLES)
 def test_each_table_example_gives_its_kind(kind: SyntaxErrorKind, example: str) -> None:
     diagnostic = syntax_error(example)
+    if kind is UNCLOSED_BLOCK:  # the message names the block: "instruction 'A' is not closed"
+        block = "(machine|isa|instruction|program|hypervisor|scenario) '[a-zA-Z]'|the 'if' block"
+        assert diagnostic.code == kind.code
+        for template, text in ((kind.message, diagnostic.message), (kind.hint, diagnostic.hint or "")):
+            pattern = re.escape(template.format(block="BLOCK")).replace("BLOCK", f"({block})")
+            assert re.fullmatch(pattern, text), text
+        return
     assert (diagnostic.code, diagnostic.message, diagnostic.hint) == (kind.code, kind.message, kind.hint)
 
 
@@ -83,7 +90,7 @@ FALLBACKS = [
         "test.vspec:1:25: error[V002]: unexpected '}'; expected ']'\n"
         "   1 | machine m { memory E[10 }\n"
         "     |                         ^\n"
-        f"  hint: {V002_HINT}",
+        "  hint: write ']' here",
         id="V002-missing-bracket",
     ),
     pytest.param(
@@ -91,7 +98,7 @@ FALLBACKS = [
         "test.vspec:1:8: error[V002]: unexpected name 'foo'; expected a quoted string (\"...\")\n"
         "   1 | import foo\n"
         "     |        ^^^\n"
-        f"  hint: {V002_HINT}",
+        "  hint: write a quoted string (\"...\") here",
         id="V002-import-needs-a-string",
     ),
     pytest.param(
@@ -99,7 +106,7 @@ FALLBACKS = [
         "test.vspec:1:32: error[V002]: unexpected name 'user'; expected 'in'\n"
         "   1 | hypervisor h on m { guests run user }\n"
         "     |                                ^^^^\n"
-        f"  hint: {V002_HINT}",
+        "  hint: write 'in' here",
         id="V002-keyword-expected",
     ),
     pytest.param(
@@ -107,7 +114,7 @@ FALLBACKS = [
         "test.vspec:1:29: error[V002]: unexpected '<-'; expected '->'\n"
         "   1 | machine m { trap { save (M) <- E[0] } }\n"
         "     |                             ^^\n"
-        f"  hint: {V002_HINT}",
+        "  hint: write '->' here",
         id="V002-arrow",
     ),
     pytest.param(
@@ -115,7 +122,7 @@ FALLBACKS = [
         "test.vspec:1:25: error[V002]: unexpected number '22'; expected ':'\n"
         "   1 | program p on i { data 1 22 }\n"
         "     |                         ^^\n"
-        f"  hint: {V002_HINT}",
+        "  hint: write ':' here",
         id="V002-number",
     ),
 ]
@@ -169,7 +176,7 @@ def test_end_of_file_reads_as_english() -> None:
         "test.vspec:1:22: error[V002]: unexpected end of file; expected a number\n"
         "   1 | machine m { memory E[\n"
         "     |                      ^\n"
-        f"  hint: {V002_HINT}"
+        "  hint: write a number here"
     )
 
 
@@ -276,7 +283,7 @@ def test_position_and_caret_on_a_later_line() -> None:
         "test.vspec:4:1: error[V002]: unexpected '}'; expected ']'\n"
         "   4 | }\n"
         "     | ^\n"
-        f"  hint: {V002_HINT}"
+        "  hint: write ']' at the end of the line above"
     )
 
 
@@ -286,7 +293,7 @@ def test_position_after_a_block_comment_spanning_lines() -> None:
         "test.vspec:5:20: error[V002]: unexpected name 'x'; expected a number\n"
         "   5 |   memory E[4] word x\n"
         "     |                    ^\n"
-        f"  hint: {V002_HINT}"
+        "  hint: write a number here"
     )
 
 
@@ -296,17 +303,20 @@ def test_caret_spans_the_whole_token() -> None:
         "test.vspec:2:10: error[V002]: unexpected number '22'; expected ':'\n"
         "   2 |   data 1 22\n"
         "     |          ^^\n"
-        f"  hint: {V002_HINT}"
+        "  hint: write ':' here"
     )
 
 
 def test_end_of_file_points_after_the_last_character() -> None:
     text = "machine m {\n  word 16\n"
     assert rendered(text) == (
-        "test.vspec:2:10: error[V003]: a block is not closed: '}' is missing\n"
+        "test.vspec:2:10: error[V003]: machine 'm' is not closed: '}' is missing\n"
         "   2 |   word 16\n"
         "     |          ^\n"
-        "  hint: every '{' needs a matching '}'"
+        "test.vspec:1:1: note: machine 'm' starts here\n"
+        "   1 | machine m {\n"
+        "     | ^^^^^^^^^^^\n"
+        "  hint: add '}' where machine 'm' ends"
     )
 
 
@@ -316,7 +326,7 @@ def test_tabs_keep_the_caret_under_the_token() -> None:
         "test.vspec:2:7: error[V002]: unexpected name 'x'; expected a number\n"
         "   2 |  word x\n"
         "     |       ^\n"
-        f"  hint: {V002_HINT}"
+        "  hint: write a number here"
     )
 
 
@@ -335,6 +345,6 @@ def test_json_form_carries_the_span() -> None:
         "column": 10,
         "end_line": 2,
         "end_column": 12,
-        "hint": V002_HINT,
+        "hint": "write ':' here",
         "related": [],
     }

@@ -25,7 +25,7 @@ from vdsl.analysis.states import fresh_state
 from vdsl.errors import Diagnostic, RunError, SpecError, did_you_mean
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import control_items, item, unshadowed
-from vdsl.ir.vocabulary import POLICY, SOLVER_RLIMIT, THEOREMS
+from vdsl.ir.vocabulary import POLICY, SOLVER_RLIMIT, THEOREMS, Step
 from vdsl.resolve.policies import no_policy_check
 
 
@@ -232,15 +232,20 @@ def decide_theorems(reports: tuple[InstructionReport, ...],
 
 
 def classify_isa(isa: ir.Isa, guest_mode: str | None = None, rlimit: int = SOLVER_RLIMIT,
-                 policies: Mapping[str, PolicyReport] | None = None) -> IsaReport:
+                 policies: Mapping[str, PolicyReport] | None = None, step: Step | None = None) -> IsaReport:
     """Classify every instruction of `isa` (in its guest context, or with `guest_mode`); its
     `expect policy` lines are judged by `policies`, the policy checks of the hypervisors they
-    name (`expected_policies`), by name."""
+    name (`expected_policies`), by name.  `step` is told each instruction classified."""
     context = guest_context(isa, guest_mode)
     questions = Questions(isa, context, rlimit)
-    reports = tuple(classify_instruction(questions, inst) for inst in isa.instructions)
-    premise = decide_premise(reports)
-    partial = IsaReport(isa, context, reports, decide_theorems(reports, premise), (), premise)
+    reports = []
+    for inst in isa.instructions:
+        reports.append(classify_instruction(questions, inst))
+        if step is not None:
+            step(inst.name)
+    done = tuple(reports)
+    premise = decide_premise(done)
+    partial = IsaReport(isa, context, done, decide_theorems(done, premise), (), premise)
     expectations = tuple(check_expectation(partial, e, policies) for e in isa.expects)
     return attrs.evolve(partial, expectations=expectations)
 
@@ -359,10 +364,12 @@ class PolicyReport:
         return "holds" if self.holds else "fails" if self.failing else "is undecided"
 
 
-def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RLIMIT) -> PolicyReport:
+def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RLIMIT,
+                 step: Step | None = None) -> PolicyReport:
     """Decide, per instruction, whether direct execution under `hypervisor`'s VM map gives the
     virtual machine's result (binary translation and paravirtualization run no instruction
-    directly that the classification finds wrong: their check is the classification)."""
+    directly that the classification finds wrong: their check is the classification).  `step`
+    is told each instruction decided."""
     from vdsl.analysis.questions import PolicyMap, runs_directly
 
     problem = no_policy_check(hypervisor, isa)
@@ -385,7 +392,9 @@ def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RL
     for instruction in isa.instructions:
         if instruction.name in policy.exits:
             results.append((instruction.name, None))
-            continue
-        results.append((instruction.name, questions.ask(
-            "runs-directly", functools.partial(runs_directly, questions, instruction, policy))))
+        else:
+            results.append((instruction.name, questions.ask(
+                "runs-directly", functools.partial(runs_directly, questions, instruction, policy))))
+        if step is not None:
+            step(instruction.name)
     return PolicyReport(hypervisor, isa, tuple(results))

@@ -297,6 +297,8 @@ class Questions:
         for address, (old, new) in enumerate(zip(run.before.memory, run.after.memory, strict=True)):
             if old != new and (not names or f"{memory}[{address}]" in names):
                 parts.append(f"{memory}[{address}] becomes {new} (was {old})")
+            elif f"{memory}[{address}]" in names:  # written with the value it held, or not written
+                parts.append(f"{memory}[{address}] stays {new}")
         if run.halted:
             parts.append("halts")
         return f"{run.label}: " + (", ".join(parts) if parts else "changes nothing")

@@ -1,5 +1,7 @@
 """The names users write in `expect` lines and read in reports: classes and theorems."""
 
+from collections.abc import Callable
+
 CLASSES = (
     "privileged",
     "control-sensitive",
@@ -61,3 +63,7 @@ TECHNIQUES = ("trap_and_emulate", "hybrid", "binary_translation", "paravirtual",
 DIAGRAM_KINDS = ("layers", "rings", "classes", "traps", "schedule")
 DEFAULT_MAX_STEPS = 1_000_000  # a program or guest stops after this many instructions
 SOLVER_RLIMIT = 250_000_000  # z3's resource limit per question (its own deterministic steps)
+
+Step = Callable[[str], None]
+"""Told each unit of long work done (an instruction classified, a scenario run), by name: how the
+analysis and the monitor report progress without knowing who shows it (`vdsl.progress`)."""

@@ -47,6 +47,7 @@ from vdsl.monitor.allocator import Allocator, Partition
 from vdsl.monitor.memory import PartitionMemory, WatchView
 from vdsl.monitor.patching import Patcher
 from vdsl.monitor.results import (
+    ComparedStep,
     Divergence,
     Event,
     Explanation,
@@ -63,6 +64,7 @@ from vdsl.semantics.concrete import AccessGuard
 
 MONITOR = "monitor"  # the status a trap hook ends a run with when the monitor must decide what next
 MAX_VIOLATIONS = 20  # violations recorded per guest; the rest are counted
+MAX_COMPARED_WORDS = 16  # memory words a compared step keeps (the report shows them)
 
 Explain = Callable[[str], "Explanation | None"]
 
@@ -174,6 +176,7 @@ class Monitor:
         self.technique = technique
         self.guard = guard
         self.events = events
+        self.compared: list[ComparedStep] | None = [] if events is not None else None
         self.explain = explain
         self.allocator = Allocator(self.machine, policy.name)
         self.guests: list[VirtualMachine] = []
@@ -688,6 +691,8 @@ class Monitor:
         for address, (_, _, original) in vm.hypercalls.items():  # as the guest was written
             if words[address] == vm.hypercall_word:
                 words[address] = original
+        if self.compared is not None:
+            self.compared.append(_compared_step(vm, pc, how, before, bare.state, words))
         bare_halted = result.status == "halted"
         virtual_halted = vm.run.status == "halted"
         same = bare_halted == virtual_halted and bare.state.slots == vm.state.slots
@@ -733,3 +738,16 @@ class Monitor:
         self.events.append(Event(kind, self.level, vm.run.name, step, pc,
                                  modes[vm.map.real_mode(vm.state.mode)], modes[vm.state.mode], name, operands,
                                  tuple((k, v) for k, v in detail.items() if v is not None)))
+
+
+def _compared_step(vm: VirtualMachine, pc: int, how: str, before: MachineState, bare: MachineState,
+                   words: list[int]) -> ComparedStep:
+    """What one lockstep comparison saw: both sets of registers, and the memory words the bare step
+    wrote or where the virtual memory differs (a list compare first: most steps write nothing)."""
+    changed: set[int] = set()
+    for other in (before.memory, words):
+        if other != bare.memory:
+            changed.update(a for a, (x, y) in enumerate(zip(other, bare.memory, strict=True)) if x != y)
+    memory = tuple((a, bare.memory[a], words[a]) for a in sorted(changed)[:MAX_COMPARED_WORDS])
+    return ComparedStep(vm.run.name, vm.counters.instructions, pc, how, tuple(bare.slots),
+                        tuple(vm.state.slots), memory)

@@ -120,6 +120,21 @@ class Divergence:
 
 
 @attrs.frozen
+class ComparedStep:
+    """One guest instruction run in lockstep, as compared after it: the bare twin's registers and
+    mode, the virtual ones the monitor presents, and the memory words the step wrote or that
+    differ (address, bare, virtual).  Recorded with the trace, for the report's step-through."""
+
+    guest: str
+    step: int
+    pc: int
+    how: str
+    bare: tuple[int, ...]  # the slots: registers, then the mode
+    virtual: tuple[int, ...]
+    memory: tuple[tuple[int, int, int], ...] = ()
+
+
+@attrs.frozen
 class Violation:
     """A breach of resource control: an access outside the partition, a change of the real
     mode or relocation behind the monitor's back, or a halt of the real machine."""
@@ -222,6 +237,7 @@ class ScenarioRun:
     levels: tuple[LevelCosts, ...]
     events: tuple[Event, ...]
     expectations: tuple[ir.ExpectationResult, ...] = ()
+    compared: tuple[ComparedStep, ...] = ()  # with the trace: every lockstep comparison, in order
 
     def guest(self, name: str) -> GuestRun | None:
         return next((g for g in self.guests if g.name == name), None)

@@ -62,7 +62,7 @@ def run_scenario(scenario: ir.Scenario, technique: str | None = None, max_steps:
         run.cycles = run.counters.cycles(policy.costs, hosted=policy.type == 2)
     levels = tuple(_level_costs(monitor, monitor is innermost) for monitor in monitors)
     result = ScenarioRun(scenario, techniques[-1], tuple(vm.run for vm in innermost.guests), levels,
-                         tuple(events or ()))
+                         tuple(events or ()), compared=tuple(innermost.compared or ()))
     return attrs.evolve(result, expectations=tuple(check_expectation(result, e) for e in scenario.expects))
 
 

@@ -48,10 +48,9 @@ def _isa_text(report: IsaReport) -> str:
     width = max([len("instruction")] + [len(i.name) for i in report.instructions])
     header = "  " + "instruction".ljust(width) + "  " + "  ".join(title for title, _ in COLUMNS)
     lines.append(header)
-    marks = {True: "yes", False: "-", None: "?"}
     for inst in report.instructions:
-        row = "  ".join(("some" if q == "privileged" and inst.privileged_where_sensitive
-                         else marks[inst.known(q)]).ljust(len(title)) for title, q in COLUMNS)
+        marks = zip(table_marks(inst), COLUMNS, strict=True)
+        row = "  ".join(mark.ljust(len(title)) for mark, (title, _) in marks)
         lines.append(f"  {inst.name.ljust(width)}  {row}  {'innocuous' if inst.sensitivity is False else ''}"
                      .rstrip())
     some = [i.name for i in report.instructions if i.privileged_where_sensitive]
@@ -75,6 +74,14 @@ def _isa_text(report: IsaReport) -> str:
         status = "ok" if result.holds else "FAILED" if result.decided else "UNDECIDED"
         lines.append(f"  expect {' '.join(result.expectation.words)}: {status} ({result.detail})")
     return "\n".join(lines)
+
+
+def table_marks(inst: InstructionReport) -> list[str]:
+    """An instruction's cells in the classification table, one per column: yes, - (no), ? (undecided),
+    or for privileged, some (privileged for every operand value that makes it sensitive)."""
+    marks = {True: "yes", False: "-", None: "?"}
+    return ["some" if q == "privileged" and inst.privileged_where_sensitive else marks[inst.known(q)]
+            for _, q in COLUMNS]
 
 
 PREMISE_CONDITION = "no instruction run by a guest reaches the trap areas"

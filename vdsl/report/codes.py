@@ -13,7 +13,7 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "V006": "an operator is missing its right-hand operand",
     "V007": "a statement must be an assignment, let, if, trap or halt",
     "V008": "an instruction needs a body in braces",
-    "V009": "comparison used as a statement",
+    "V009": "`=` and `==` confused",
     "V010": "undefined name",
     "V011": "defined twice",
     "V012": "width mismatch",

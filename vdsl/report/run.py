@@ -69,10 +69,13 @@ def scenario_text(run: ScenarioRun, translations: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def runs_summary_text(runs: list[ScenarioRun]) -> str:
-    """Several scenarios side by side: technique, equivalence, efficiency and cycles."""
-    header = ("scenario", "hypervisor", "type", "technique", "guests", "equivalent", "efficiency", "cycles")
-    rows = [header]
+SUMMARY_HEADER = ("scenario", "hypervisor", "type", "technique", "guests", "equivalent", "efficiency",
+                  "cycles")
+
+
+def summary_rows(runs: list[ScenarioRun]) -> list[tuple[str, ...]]:
+    """One row per scenario, under `SUMMARY_HEADER`: the side-by-side table of text and HTML."""
+    rows: list[tuple[str, ...]] = []
     for run in runs:
         compared = [g for g in run.guests if not g.management]
         equivalent = "-" if not all(g.checked for g in compared) else \
@@ -81,6 +84,13 @@ def runs_summary_text(runs: list[ScenarioRun]) -> str:
         rows.append((run.scenario.name, " under ".join(m.name for m in reversed(run.scenario.monitors)),
                      str(monitor.type), run.technique, str(len(run.guests)), equivalent,
                      f"{run.efficiency:.3f}", str(run.cycles)))
+    return rows
+
+
+def runs_summary_text(runs: list[ScenarioRun]) -> str:
+    """Several scenarios side by side: technique, equivalence, efficiency and cycles."""
+    header = SUMMARY_HEADER
+    rows = [header, *summary_rows(runs)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["side by side:"]
     for row in rows:
@@ -129,13 +139,13 @@ def _guest_text(guest: GuestRun, translations: bool = False) -> list[str]:
     if guest.rewritten:
         count = len(guest.rewritten)
         lines.append(f"    rewritten: {count} instruction{'s' if count != 1 else ''} replaced by hypercalls")
-        lines.extend(f"      {r.address}: {_instruction(r.instruction, r.operands)} -> hypercall {r.number}"
-                     for r in guest.rewritten)
+        lines.extend(f"      {r.address}: {instruction_text(r.instruction, r.operands)} "
+                     f"-> hypercall {r.number}" for r in guest.rewritten)
     if translations:
         for block in guest.translations:
             lines.append(f"    translated block at {block.address} ({block.hits} cache hit"
                          f"{'s' if block.hits != 1 else ''}):")
-            lines.extend(f"      {i.address}: {_instruction(i.instruction, i.operands)}"
+            lines.extend(f"      {i.address}: {instruction_text(i.instruction, i.operands)}"
                          + ("  -> call into the monitor" if i.patched else "") for i in block.instructions)
     return lines
 
@@ -185,20 +195,20 @@ def _counters_text(counters: GuestCounters) -> str:
 
 
 def _divergence_text(divergence: Divergence) -> list[str]:
-    instruction = _instruction(divergence.instruction, divergence.operands)
+    instruction = instruction_text(divergence.instruction, divergence.operands)
     lines = [f"    equivalence: FAILS at step {divergence.step} (pc {divergence.pc}): {instruction}, "
-             f"{_how(divergence.how)}"]
+             f"{how_text(divergence.how)}"]
     width = max(len(d.where) for d in divergence.differences)
     for difference in divergence.differences:
         bare = _value(difference, divergence.bare, True)
         virtual = _value(difference, divergence.virtual, False)
         lines.append(f"      {difference.where.ljust(width)}  bare {bare}, virtual {virtual}")
     if divergence.explanation is not None:
-        lines.append(f"      why: {_explanation_text(divergence.explanation)}")
+        lines.append(f"      why: {explanation_text(divergence.explanation)}")
     return lines
 
 
-def _how(how: str) -> str:
+def how_text(how: str) -> str:
     return {"direct": "run directly on the real machine",
             "emulated": "trapped and emulated by the monitor",
             "reflected": "trapped and reflected to the guest",
@@ -225,18 +235,18 @@ def _violation_text(violation: Violation) -> str:
     instruction = violation.instruction or "(no instruction)"
     text = f"      step {violation.step} (pc {violation.pc}) {instruction}: {violation.detail}"
     if violation.explanation is not None:
-        text += f"\n        why: {_explanation_text(violation.explanation)}"
+        text += f"\n        why: {explanation_text(violation.explanation)}"
     return text
 
 
-def _explanation_text(explanation: Explanation) -> str:
+def explanation_text(explanation: Explanation) -> str:
     if not explanation.offends and "innocuous" in explanation.classes:
         return (f"{explanation.instruction} is {', '.join(explanation.classes)}: the classification does "
                 "not explain this")
     return explanation.text()
 
 
-def _instruction(name: str | None, operands: tuple[int, ...]) -> str:
+def instruction_text(name: str | None, operands: tuple[int, ...]) -> str:
     if name is None:
         return "(no instruction)"
     return name + (" " + ", ".join(str(o) for o in operands) if operands else "")

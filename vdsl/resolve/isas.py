@@ -154,14 +154,16 @@ def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
         sink.error("V037", "this expectation is not one an isa can state", span, forms)
         return None
     if words[0] in THEOREMS or words[0] == "premise":
-        ok = check_theorem_expectation(sink, words, span, names, forms)
+        ok = check_theorem_expectation(sink, words, span, names)
         return attrs.evolve(expectation, words=words) if ok else None
     if words[0] == POLICY and POLICY not in names:  # the hypervisor is checked once they are resolved
-        ok = check_theorem_expectation(sink, words, span, names, forms, subject=2)
+        ok = check_theorem_expectation(sink, words, span, names, subject=2)
         return attrs.evolve(expectation, words=words) if ok else None
     if words[0] not in names:
         sink.error("V010", f"undefined instruction '{words[0]}'", span,
-                   did_you_mean(words[0], [*names, *THEOREMS, "premise"]) or forms)
+                   did_you_mean(words[0], [*names, *THEOREMS, "premise"])
+                   or "an expectation starts with an instruction of the isa, a theorem (T1, T2, T3), "
+                      "`premise` or `policy`")
         return None
     rest = words[1:]
     if rest[0] == "not":
@@ -180,13 +182,23 @@ def _check_isa_expectation(sink: DiagnosticSink, expectation: ir.Expectation,
 
 
 def check_theorem_expectation(sink: DiagnosticSink, words: tuple[str, ...], span: Span | None,
-                              names: list[str], forms: str, subject: int = 1) -> bool:
+                              names: list[str], subject: int = 1) -> bool:
     """Whether `T1 holds` / `T1 fails [with NAME ...]` is well formed and names instructions (also
     `policy HYPERVISOR holds` ..., whose subject is two words)."""
     head, verdict = " ".join(words[:subject]), words[subject:]
-    if len(words) <= subject or verdict[0] not in ("holds", "fails") or (
-            len(verdict) > 1 and (verdict[1] != "with" or len(verdict) < 3)):
-        sink.error("V037", f"expected `{head} holds` or `{head} fails [with NAME ...]`", span, forms)
+    if not verdict or verdict[0] not in ("holds", "fails"):
+        sink.error("V037", f"expected `{head} holds` or `{head} fails [with NAME ...]`", span,
+                   (did_you_mean(verdict[0], ("holds", "fails")) if verdict else None)
+                   or f"say whether it holds: `expect {head} holds` or `expect {head} fails`")
+        return False
+    if verdict[0] == "holds" and len(verdict) > 1:
+        sink.error("V037", f"`{head} holds` names no instructions", span,
+                   f"write `expect {head} holds`; to name the instructions that break it, "
+                   f"`expect {head} fails with NAME ...`")
+        return False
+    if len(verdict) > 1 and (verdict[1] != "with" or len(verdict) < 3):
+        sink.error("V037", f"expected `{head} fails` or `{head} fails with NAME ...`", span,
+                   f"name the instructions after 'with': `expect {head} fails with NAME ...`")
         return False
     missing = [name for name in verdict[2:] if name not in names]
     for name in missing:

@@ -182,7 +182,7 @@ def _check_run_expectation(sink: DiagnosticSink, expectation: ir.Expectation, na
         if expectation.op is not None:
             sink.error("V037", "a theorem's condition holds or fails; it has no number", span, forms)
             return None
-        ok = check_theorem_expectation(sink, words, span, names, forms)
+        ok = check_theorem_expectation(sink, words, span, names)
         return attrs.evolve(expectation, words=words, written=expectation.words) if ok else None
     subject = words[1:] if words and words[0] in guests else words
     if not subject:

@@ -10,10 +10,11 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
-from vdsl.errors import Diagnostic, SpecError
+from vdsl.errors import Diagnostic, Related, SpecError
 from vdsl.resources import grammar_path
 from vdsl.source import SourceFile, Span
-from vdsl.syntax.syntax_errors import SYNTAX_ERRORS, UNCLOSED_BLOCK, SyntaxErrorKind
+from vdsl.syntax.blocks import line_of, scan_blocks
+from vdsl.syntax.syntax_errors import COMPARISON_STATEMENT, SYNTAX_ERRORS, UNCLOSED_BLOCK, SyntaxErrorKind
 
 # How each regexp terminal is named to a user; string terminals are shown quoted.
 TERMINAL_NAMES = {
@@ -98,15 +99,17 @@ def describe_terminal(name: str) -> str:
 
 
 @functools.cache
-def _keywords() -> frozenset[str]:
-    return frozenset(t.pattern.value for t in parser().terminals
-                     if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier())
+def _keyword_types() -> dict[str, str]:
+    """Each keyword's terminal (`isa` -> ISA): where names are always accepted, a keyword out of
+    place reaches an error as a NAME."""
+    return {t.pattern.value: t.name for t in parser().terminals
+            if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier()}
 
 
 def describe_token(token: Token) -> str:
     if token.type == "$END":
         return "end of file"
-    if token.type == "NAME" and str(token) in _keywords():
+    if token.type == "NAME" and str(token) in _keyword_types():
         return f"'{token}'"  # a keyword where it cannot stand
     if token.type in ("NAME", "INT", "DECIMAL", "STRING", "HYPHENATED"):
         return f"{describe_terminal(token.type).removeprefix('a ').removeprefix('an ')} '{token}'"
@@ -174,25 +177,21 @@ def _match_example(error: UnexpectedInput) -> SyntaxErrorKind | None:
 
 
 def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
-    line = max(1, getattr(error, "line", 1) or 1)
-    column = max(1, getattr(error, "column", 1) or 1)
-    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
-        lines = source.text.splitlines() or [""]
-        line, column = len(lines), len(lines[-1]) + 1
-        span = Span(source, line, column, line, column + 1)
-    elif isinstance(error, UnexpectedToken):
-        token = error.token
-        end_column = token.end_column if token.end_line == token.line and token.end_column else column + 1
-        span = Span(source, line, column, line, max(end_column, column + 1))
-    else:
-        span = Span(source, line, column, line, column + 1)
-
-    if isinstance(error, UnexpectedToken) and error.token.type == "$END" and \
-            "RBRACE" in (error.accepts or error.expected):
-        return Diagnostic("V003", UNCLOSED_BLOCK.message, span, UNCLOSED_BLOCK.hint)
+    span = _error_span(source, error)
+    unclosed = _unclosed_block(source, error, span) if isinstance(error, UnexpectedToken) else None
+    if unclosed is not None:
+        return unclosed
     kind = _match_example(error)
+    if kind is UNCLOSED_BLOCK:  # a '}' expected where the scan finds no open brace: say it plainly
+        return Diagnostic(kind.code, kind.message.format(block="a block"), span, kind.hint.format(block="it"))
+    if kind is COMPARISON_STATEMENT and span.column > 1 and source.line(span.line)[span.column - 2] == "=":
+        # the statement's lexer took the first '=' of '==' for an assignment: point at both
+        span = attrs.evolve(span, column=span.column - 1)
     if kind is not None:
         return Diagnostic(kind.code, kind.message, span, kind.hint)
+    if isinstance(error, UnexpectedToken) and _assigns_in_a_condition(error):
+        return Diagnostic("V009", "'=' assigns; use '==' to compare", span,
+                          "a condition compares with '==': `if A == 0 { ... }`")
     if isinstance(error, UnexpectedCharacters):
         position = error.pos_in_stream or 0
         char = source.text[position] if position < len(source.text) else "?"
@@ -207,9 +206,95 @@ def syntax_diagnostic(source: SourceFile, error: UnexpectedInput) -> Diagnostic:
             "vspec text is made of names, numbers, braces and operators; remove this character",
         )
     assert isinstance(error, UnexpectedToken)
+    expected = set(error.accepts or error.expected)
+    return Diagnostic("V002", f"unexpected {describe_token(error.token)}" + _expected(expected), span,
+                      _unexpected_hint(source, error, expected))
+
+
+def _error_span(source: SourceFile, error: UnexpectedInput) -> Span:
+    line = max(1, getattr(error, "line", 1) or 1)
+    column = max(1, getattr(error, "column", 1) or 1)
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
+        lines = source.text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        return Span(source, line, column, line, column + 1)
+    if isinstance(error, UnexpectedToken):
+        token = error.token
+        end_column = token.end_column if token.end_line == token.line and token.end_column else column + 1
+        return Span(source, line, column, line, max(end_column, column + 1))
+    return Span(source, line, column, line, column + 1)
+
+
+def _unexpected_hint(source: SourceFile, error: UnexpectedToken, expected: set[str]) -> str | None:
+    """Only a hint that applies: what to write when one thing was expected; the line above when
+    the surprise starts a line (the mistake may end the line before); else none."""
+    described = {describe_terminal(name) for name in expected}
+    at_line_start = _starts_its_line(source, error.token) and error.token.type != "$END"
+    if len(described) == 1:
+        return f"write {described.pop()} " + ("at the end of the line above" if at_line_start else "here")
+    if at_line_start:
+        return "check the line above for a missing or extra symbol"
+    return None
+
+
+def _starts_its_line(source: SourceFile, token: Token) -> bool:
+    return token.type == "$END" or not source.line(token.line or 1)[:max((token.column or 1) - 1, 0)].strip()
+
+
+MAX_MISSING_BRACES = 3
+
+
+def _unclosed_block(source: SourceFile, error: UnexpectedToken, span: Span) -> Diagnostic | None:
+    """A missing '}': at the end of the file, where '}' was expected; or at a keyword that one to
+    three more '}' would let the parse go on with (`isa` while a machine is open, `inst` inside an
+    instruction's body).  It names the block left open and points at where it starts; when a '}'
+    that lines up with an outer block closed an inner one, the inner one is named."""
+    token = error.token
+    if token.type == "$END":
+        if "RBRACE" not in (error.accepts or error.expected):
+            return None
+        scan = scan_blocks(source.text)
+        if not scan.open:
+            return None
+        block, where, before = scan.open[-1], "", ""
+    else:
+        if str(token) not in _keyword_types() or token.start_pos is None:
+            return None
+        missing = _braces_that_let_it_parse(error)
+        scan = scan_blocks(source.text, token.start_pos)
+        if missing is None or len(scan.open) < missing:
+            return None
+        block, where = scan.open[-missing], f" before {describe_token(token)}"
+        before = f", before line {token.line}" if _starts_its_line(source, token) else where
+    hint = UNCLOSED_BLOCK.hint.format(block=block.description) + before
+    if scan.suspect is not None and scan.suspect_closed_at is not None and scan.suspect.start > block.brace:
+        closing = line_of(source.text, scan.suspect_closed_at)
+        hint = (UNCLOSED_BLOCK.hint.format(block=scan.suspect.description) +
+                f"; the '}}' on line {closing} lines up with {block.description}")
+        block, where = scan.suspect, ""
     return Diagnostic(
-        "V002",
-        f"unexpected {describe_token(error.token)}" + _expected(set(error.accepts or error.expected)),
-        span,
-        "check the line above for a missing or extra symbol",
+        "V003", UNCLOSED_BLOCK.message.format(block=block.description) + where, span, hint,
+        related=(Related(f"{block.description} starts here", block.span(source)),),
     )
+
+
+def _braces_that_let_it_parse(error: UnexpectedToken) -> int | None:
+    """How many '}' inserted before the unexpected token make it acceptable (None: no number
+    up to `MAX_MISSING_BRACES` does)."""
+    state = getattr(error, "interactive_parser", None)
+    if state is None:
+        return None
+    state = state.copy()
+    brace = Token("RBRACE", "}")
+    for count in range(1, MAX_MISSING_BRACES + 1):
+        if "RBRACE" not in state.accepts():
+            return None
+        state.feed_token(brace)
+        if _keyword_types().get(str(error.token), error.token.type) in state.accepts():
+            return count
+    return None
+
+
+def _assigns_in_a_condition(error: UnexpectedToken) -> bool:
+    """`if A = 0`: '=' where a comparison could stand."""
+    return error.token.type == "EQUAL" and "COMPARE_OP" in (error.accepts or error.expected)

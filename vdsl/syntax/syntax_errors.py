@@ -23,8 +23,8 @@ class SyntaxErrorKind:
 SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
     SyntaxErrorKind(
         "V003",
-        "a block is not closed: '}' is missing",
-        "every '{' needs a matching '}'",
+        "{block} is not closed: '}}' is missing",  # `{block}` names it: "instruction 'INC'"
+        "add '}}' where {block} ends",
         (
             "machine m { word 16",
             "isa i for m { inst A { halt }",
@@ -177,3 +177,4 @@ SYNTAX_ERRORS: tuple[SyntaxErrorKind, ...] = (
 )
 
 UNCLOSED_BLOCK = next(kind for kind in SYNTAX_ERRORS if kind.code == "V003")
+COMPARISON_STATEMENT = next(kind for kind in SYNTAX_ERRORS if kind.code == "V009")
