@@ -59,9 +59,8 @@ def _rule(code: str) -> dict[str, Any]:
 
 
 def diagnostic_anchor(code: str) -> str:
-    """The anchor of the code's section in the diagnostics reference (as MkDocs makes them)."""
-    title = re.sub(r"[^\w\s-]", "", f"{code}: {DIAGNOSTIC_CODES[code]}").strip().lower()
-    return re.sub(r"[-\s]+", "-", title)
+    """The anchor of the code's section in the diagnostics reference, as GitHub makes them."""
+    return re.sub(r"[^\w\- ]", "", f"{code}: {DIAGNOSTIC_CODES[code]}".lower()).replace(" ", "-")
 
 
 def _result(finding: Finding, rule_index: int, root: Path) -> dict[str, Any]:
