@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ from vdsl.syntax.parser import _NamesEverywhere
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
+DATA = ROOT / "tests" / "data"
 
 
 def spec_from(text: str, name: str = "test.vspec") -> Spec:
@@ -75,3 +77,19 @@ def comment_places(text: str) -> list[tuple[str, str]]:
     return [(re.sub(r"[ \t\r]+$", "", str(comment), flags=re.MULTILINE),
              re.sub(r"\s", "", lines[comment.line - 1][:comment.column - 1]))
             for comment in list(_COMMENTS)]
+
+
+def sarif_errors(log: object) -> list[str]:
+    """Where a SARIF log breaks the official SARIF 2.1.0 schema (tests/data/README.md), offline."""
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+            for error in _sarif_validator().iter_errors(log)]
+
+
+@functools.cache
+def _sarif_validator():  # type: ignore[no-untyped-def]
+    import jsonschema  # a test dependency; the schema's $refs are all within the file
+
+    schema = json.loads((DATA / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema, format_checker=validator.FORMAT_CHECKER)

@@ -42,7 +42,7 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        from vdsl.commands import HANDLERS, print_diagnostics  # the parser, the analysis, z3
+        from vdsl.commands import HANDLERS, print_diagnostics, print_findings  # the parser, the analysis, z3
 
         status = int(HANDLERS[args.command](args))
         sys.stdout.flush()  # a reader that went away is seen here, not at exit
@@ -54,6 +54,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if getattr(args, "format", "text") == "json":
             print(json.dumps({"error": str(error)}, indent=2))
         else:
+            if getattr(args, "format", "text") == "sarif":  # a log that says what could not be done
+                print_findings([], "sarif", failure=str(error))
             print(f"error: {error}", file=sys.stderr)
         return EXIT_SPEC_ERROR
     except KeyboardInterrupt:
@@ -186,8 +188,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_format(parser: argparse.ArgumentParser, ci: bool = False) -> None:
-    formats = ("text", "json", "github") if ci else ("text", "json")
-    github = "; github: one GitHub Actions annotation per error or failed expectation" if ci else ""
+    formats = ("text", "json", "github", "sarif") if ci else ("text", "json")
+    github = ("; github: one GitHub Actions annotation per error or failed expectation; sarif: a SARIF 2.1.0 "
+              "log of them, for code scanning") if ci else ""
     parser.add_argument("--format", choices=formats, default="text",
                         help=f"output format (default text){github}")
 

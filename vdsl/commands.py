@@ -50,10 +50,12 @@ from vdsl.resources import bundled_specs
 from vdsl.syntax.fmt import format_text
 from vdsl.syntax.imports import read_source
 
+CI_FORMATS = ("github", "sarif")  # the formats that print findings, fed by vdsl.report.findings
+
 
 def print_diagnostics(error: SpecError, output_format: str) -> None:
-    if output_format == "github":
-        _annotate([Finding.of_diagnostic(d) for d in error.diagnostics])
+    if output_format in CI_FORMATS:
+        print_findings([Finding.of_diagnostic(d) for d in error.diagnostics], output_format)
         return
     if output_format == "json":
         print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in error.diagnostics]}, indent=2))
@@ -64,10 +66,14 @@ def print_diagnostics(error: SpecError, output_format: str) -> None:
     print(_counted(count, "error"), file=sys.stderr)
 
 
-def _annotate(findings: list[Finding]) -> None:
-    """GitHub Actions annotations, one line each, on standard output."""
-    for finding in findings:
-        print(finding.github())
+def print_findings(findings: list[Finding], output_format: str, failure: str | None = None) -> None:
+    """The findings on standard output: GitHub Actions annotations, one line each, or one SARIF log
+    (which also says when vdsl could not do what was asked: `failure`)."""
+    if output_format == "github":
+        for finding in findings:
+            print(finding.github())
+    else:
+        print(json.dumps(OUTPUTS["findings-sarif"].convert(findings, Path.cwd(), failure), indent=2))
 
 
 def _analysed_isas(spec: Spec, files: list[Path], names: list[str] | None) -> list[Isa]:
@@ -154,8 +160,8 @@ def _check_each(args: argparse.Namespace) -> int:
             step(str(path))
     results = [(path, status, data) for path, status, data, _ in checked]
     worst = max(status for _, status, _ in results)
-    if args.format == "github":
-        _annotate([finding for *_, findings in checked for finding in findings])
+    if args.format in CI_FORMATS:
+        print_findings([finding for *_, findings in checked for finding in findings], args.format)
         return worst
     if args.format == "json":
         print(json.dumps({"ok": worst == EXIT_OK, "files": [
@@ -231,8 +237,8 @@ def _check(args: argparse.Namespace) -> int:
             policies = checks.asked(isas, args.policy or [])
             reports = _classified(isas, args.guest_mode, args.rlimit, checks)
         required = tuple(t for t in args.require or () if t != "policy")
-        if args.format == "github":
-            _annotate(check_findings(reports, required))
+        if args.format in CI_FORMATS:
+            print_findings(check_findings(reports, required), args.format)
         elif args.format == "json":
             result = OUTPUTS["check-json"].convert(reports, required)
             if args.policy:
@@ -356,11 +362,11 @@ def _run(args: argparse.Namespace) -> int:
         result = run_program(spec, name, args.max_steps)
     if args.format == "json":
         print(json.dumps(OUTPUTS["program-json"].convert(name, result), indent=2))
-    elif args.format == "github":
+    elif args.format in CI_FORMATS:
         program = spec.program(name)
-        if result.status != "halted":
-            _annotate([Finding("error", "unfinished", f"program {name}: {result.message}",
-                               program.span if program is not None else None)])
+        print_findings([Finding("error", "unfinished", f"program {name}: {result.message}",
+                                program.span if program is not None else None)]
+                       if result.status != "halted" else [], args.format)
     else:
         _out(OUTPUTS["program-text"].convert(name, result))
     return EXIT_OK if result.status == "halted" else EXIT_FAILED
@@ -385,8 +391,8 @@ def _run_scenarios(args: argparse.Namespace, scenarios: list[Scenario]) -> int:
             if stream is not None:
                 for event in run.events:
                     stream.write(json.dumps({"scenario": run.scenario.name, **event.to_json()}) + "\n")
-    if args.format == "github":
-        _annotate(run_findings(runs))
+    if args.format in CI_FORMATS:
+        print_findings(run_findings(runs), args.format)
     elif args.format == "json":
         print(json.dumps(OUTPUTS["run-json"].convert(runs), indent=2))
     elif len(runs) > 1:

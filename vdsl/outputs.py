@@ -10,7 +10,7 @@ import attrs
 
 from vdsl import diagrams
 from vdsl.ir.vocabulary import DIAGRAM_KINDS
-from vdsl.report import check, html, run
+from vdsl.report import check, html, run, sarif
 
 
 @attrs.frozen
@@ -33,6 +33,7 @@ OUTPUTS: dict[str, Output] = {o.name: o for o in (
     Output("runs-summary-text", ("scenario runs",), "text", run.runs_summary_text),
     Output("program-text", ("bare run",), "text", run.bare_run_text),
     Output("program-json", ("bare run",), "json", run.bare_run_json),
+    Output("findings-sarif", ("findings",), "json", sarif.convert),
     Output("report-html", ("report",), "html", html.convert,
            description="one self-contained page: classifications, witnesses, runs, traces and diagrams"),
     Output("layers", ("scenario", "hypervisor", "stack"), "graph", diagrams.layers,

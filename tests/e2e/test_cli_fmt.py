@@ -19,10 +19,13 @@ MESSY = "machine m{word 8\n\n\n  reg A   // the accumulator\n}\n"
 TIDY = "machine m { word 8\n\n    reg A   // the accumulator\n}\n"
 BROKEN = "machine m {\n    word 8\n"
 BROKEN_DIAGNOSTIC = (
-    "broken.vspec:2:11: error[V003]: a block is not closed: '}' is missing\n"
+    "broken.vspec:2:11: error[V003]: machine 'm' is not closed: '}' is missing\n"
     "   2 |     word 8\n"
     "     |           ^\n"
-    "  hint: every '{' needs a matching '}'\n"
+    "broken.vspec:1:1: note: machine 'm' starts here\n"
+    "   1 | machine m {\n"
+    "     | ^^^^^^^^^^^\n"
+    "  hint: add '}' where machine 'm' ends\n"
     "1 error\n")
 
 

@@ -105,3 +105,21 @@ def test_every_diagnostic_code_has_a_section_in_the_reference() -> None:
     reference = (ROOT / "docs" / "reference" / "diagnostics.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^## (V0\d\d):", reference, re.MULTILINE))
     assert used - documented == set()
+
+
+def test_every_vspec_block_highlights() -> None:
+    # The docs' ```vspec blocks are highlighted by vdsl's Pygments lexer (alias vspec): none of
+    # them may have a character it cannot lex, but V001's, which shows a character vspec lacks.
+    from pygments.token import Error
+
+    from vdsl.highlight import VspecLexer
+
+    lexer = VspecLexer()
+    failures = []
+    for document in DOCUMENTS:
+        for info, body, heading, line in fenced_blocks(document.read_text(encoding="utf-8")):
+            if info == "vspec" and not heading.startswith("## V001"):
+                errors = [value for kind, value in lexer.get_tokens(body) if kind in Error]
+                if errors:
+                    failures.append(f"{document.relative_to(ROOT)}:{line}: cannot lex {errors}")
+    assert failures == []

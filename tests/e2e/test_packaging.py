@@ -49,3 +49,8 @@ def test_installed_wheel_runs_from_any_folder(wheel: Path, tmp_path: Path) -> No
     run = vdsl("run", str(spec), "--program", "supervisor_call")
     assert run.returncode == 0, run.stderr
     assert "A = 107" in run.stdout
+    # The wheel registers the .vspec lexer: Pygments finds it by its alias.
+    lexed = subprocess.run([sys.executable, "-m", "pygments", "-l", "vspec", "-f", "raw", str(spec)], cwd=elsewhere,
+                           env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert lexed.returncode == 0, lexed.stderr
+    assert lexed.stdout.startswith("Token.Keyword\t'import'\n")

@@ -187,10 +187,13 @@ def test_text_that_does_not_parse_gets_the_diagnostic_check_gives() -> None:
     with pytest.raises(SpecError) as caught:
         format_text("machine m {", "x.vspec")
     assert str(caught.value) == (
-        "x.vspec:1:12: error[V003]: a block is not closed: '}' is missing\n"
+        "x.vspec:1:12: error[V003]: machine 'm' is not closed: '}' is missing\n"
         "   1 | machine m {\n"
         "     |            ^\n"
-        "  hint: every '{' needs a matching '}'")
+        "x.vspec:1:1: note: machine 'm' starts here\n"
+        "   1 | machine m {\n"
+        "     | ^^^^^^^^^^^\n"
+        "  hint: add '}' where machine 'm' ends")
 
 
 def test_a_layout_that_would_change_a_token_is_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:

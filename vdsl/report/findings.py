@@ -3,7 +3,8 @@
 A finding is a diagnostic (the spec has an error), an `expect` line that fails or is undecided,
 an unmet `--require`, or a guest that did not finish: a level, a code, a message and where in
 the spec it is.  The text and JSON reports say more; these are what an annotation needs.
-GitHub workflow annotations (`--format github`) are one line per finding.
+GitHub workflow annotations (`--format github`) are one line per finding; a SARIF log
+(`--format sarif`, `vdsl.report.sarif`) has one result per finding.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import attrs
 
 from vdsl.analysis.classify import IsaReport, verdict_word
-from vdsl.errors import Diagnostic
+from vdsl.errors import Diagnostic, Related
 from vdsl.ir import nodes as ir
 from vdsl.monitor.results import ScenarioRun
 from vdsl.report.run import expectation_words
@@ -25,11 +26,13 @@ class Finding:
     message: str
     span: Span | None = None
     file: str | None = None  # for a finding about a whole file
+    related: tuple[Related, ...] = ()  # other places it is about (SARIF shows them; annotations cannot)
 
     @classmethod
     def of_diagnostic(cls, diagnostic: Diagnostic) -> Finding:
         message = diagnostic.message + (f" (hint: {diagnostic.hint})" if diagnostic.hint else "")
-        return cls(diagnostic.severity, diagnostic.code, message, diagnostic.span, diagnostic.file)
+        return cls(diagnostic.severity, diagnostic.code, message, diagnostic.span, diagnostic.file,
+                   diagnostic.related)
 
     def github(self) -> str:
         """The GitHub Actions workflow command that shows it as an annotation."""
