@@ -359,7 +359,7 @@ OVERLAPS = table(
       "hint: use `org` to place the program inside memory"]),
     ("data-outside-memory", MACHINE + "isa i for m { inst X { halt } }\nprogram p on i { data 255: 1, 2 }",
      ["3:31 V029 data word at address 256 lies outside the 256-word memory; "
-      "hint: use `org` to place the program inside memory"]),
+      "hint: data words must fit in addresses 0 to 255: start the data lower"]),
     ("trap-area", SMALL + "trap { save (M, P) -> E[3] load (M, P) <- E[0] } }",
      ["1:58 V029 the trap area E[3..4] lies outside the 4-word memory; "
       "hint: choose addresses inside the memory"]),

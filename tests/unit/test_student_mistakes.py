@@ -169,6 +169,14 @@ MISTAKES = [
         "  hint: write ':' at the end of the line above",
         id="data-without-its-colon",
     ),
+    pytest.param(
+        MACHINE + "isa i for m { inst NOP { } }\nprogram p on i {\n    NOP\n    data 255: 1, 2\n}\n",
+        "test.vspec:12:18: error[V029]: data word at address 256 lies outside the 256-word memory\n"
+        "  12 |     data 255: 1, 2\n"
+        "     |                  ^\n"
+        "  hint: data words must fit in addresses 0 to 255: start the data lower",
+        id="data-past-the-end-of-memory-is-not-an-org-problem",
+    ),
 ]
 
 

@@ -122,8 +122,10 @@ class _Assembler:
     def occupy(self, address: int, span: Span | None, what: str) -> None:
         size = self.isa.machine.memory.size
         if not 0 <= address < size:
+            hint = "use `org` to place the program inside memory" if what != "data word" else \
+                f"data words must fit in addresses 0 to {size - 1}: start the data lower"
             self.sink.error("V029", f"{what} at address {address} lies outside the {size}-word memory",
-                            span, "use `org` to place the program inside memory")
+                            span, hint)
         elif address in self.occupied:
             first = self.occupied[address]
             self.sink.error("V029", f"{what} at address {address} overlaps a word already used", span,
