@@ -1,10 +1,13 @@
-"""The emulator benchmark: vdsl's bare machine against py65 on the same counting loop.
+"""The emulator benchmark: vdsl's bare machine against py65 on the same counting loop, and
+unicorn (QEMU's native code generator) as the reference for native speed.
 
-Both emulators run one triple counting loop, instruction for instruction: vdsl runs
+The emulators run one triple counting loop, instruction for instruction: vdsl runs
 program `loop` of `loop.vspec` (a small 6502-like machine), py65 runs the same loop
-in 6502 machine code.  Each is timed with `time.perf_counter` in this process, best
-of `--repeat` runs, and the report gives instructions per second for each and the
-ratio vdsl / py65 (above 1: vdsl is faster).
+in 6502 machine code, unicorn its x86 twin (the same instructions, one for one).  Each
+is timed with `time.perf_counter` in this process, best of `--repeat` runs, and the
+report gives instructions per second for each and the ratios vdsl / py65 (above 1: vdsl
+is faster) and vdsl / unicorn.  Unicorn is measured when it is installed (vdsl's test
+extra has it), on the largest loop (it would finish a small one in microseconds).
 
     python benchmarks/bench_emulator.py [--instructions N] [--py65-instructions N]
                                         [--repeat R] [--json]
@@ -58,6 +61,30 @@ LOOP_6502 = [
     0x00,                        # $020E         BRK: never run, the benchmark stops here
 ]
 assert ORIGIN_6502 + len(LOOP_6502) - 1 == END_6502
+
+
+# The x86 twin, for unicorn: the counts at 0..2 as on the 6502, the code at ORIGIN_X86.  The
+# loads set no flags (the 6502's do), but the branches test only what DEC set, so the
+# instructions executed are the same, one for one.
+ORIGIN_X86 = 0x1000
+
+
+def _jnz(at: int, target: int) -> list[int]:
+    return [0x75, (target - (at + 2)) & 0xFF]
+
+
+LOOP_X86 = [
+    0x8A, 0x1D, 0x01, 0x00, 0x00, 0x00,  # 0x1000 outer:  mov bl, [1]     (LDY)
+    0x8A, 0x0D, 0x02, 0x00, 0x00, 0x00,  # 0x1006 middle: mov cl, [2]     (LDX)
+    0xFE, 0xC9,                          # 0x100C inner:  dec cl          (DEX)
+    *_jnz(0x100E, 0x100C),               # 0x100E         jnz inner
+    0xFE, 0xCB,                          # 0x1010         dec bl          (DEY)
+    *_jnz(0x1012, 0x1006),               # 0x1012         jnz middle
+    0xFE, 0x0D, 0x00, 0x00, 0x00, 0x00,  # 0x1014         dec byte [0]    (DEC)
+    *_jnz(0x101A, 0x1000),               # 0x101A         jnz outer
+    0xF4,                                # 0x101C         hlt: never run, the benchmark stops here
+]
+END_X86 = ORIGIN_X86 + len(LOOP_X86) - 1
 
 
 class BenchmarkError(Exception):
@@ -132,6 +159,7 @@ class Report:
     vdsl: Measurement
     py65: Measurement
     repeat: int
+    unicorn: Measurement | None = None  # when unicorn is installed
 
     @property
     def ratio(self) -> float:
@@ -145,22 +173,31 @@ class Report:
             "vdsl": self.vdsl.to_json(),
             "py65": self.py65.to_json(),
             "ratio_vdsl_over_py65": self.ratio,
+            "unicorn": self.unicorn.to_json() if self.unicorn is not None else None,
+            "ratio_vdsl_over_unicorn": self.vdsl.per_second / self.unicorn.per_second
+            if self.unicorn is not None else None,
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
         }
 
     def to_text(self) -> str:
-        lines = [f"The counting loop of {LOOP_SPEC.name} and its 6502 twin, best of {self.repeat} "
+        twins = "6502 and x86 twins" if self.unicorn is not None else "6502 twin"
+        lines = [f"The counting loop of {LOOP_SPEC.name} and its {twins}, best of {self.repeat} "
                  f"run{'s' if self.repeat > 1 else ''} each (Python {platform.python_version()}):"]
-        for m in (self.vdsl, self.py65):
+        for m in (self.vdsl, self.py65, *([self.unicorn] if self.unicorn is not None else [])):
             counts = m.counts
-            lines.append(f"  {m.emulator:<5} {m.instructions:>11,} instructions "
+            lines.append(f"  {m.emulator:<7} {m.instructions:>11,} instructions "
                          f"({counts.outer} x {counts.middle} x {counts.inner} loop) in {m.seconds:7.3f} s: "
                          f"{m.per_second:>11,.0f} instructions/s")
         if self.py65.counts != self.vdsl.counts:
             lines.append("  py65 ran a loop of another size (--py65-instructions); "
                          "instructions/s is a rate, so the figures still compare")
         lines.append(f"  ratio vdsl / py65: {self.ratio:.2f} (above 1: vdsl is faster)")
+        if self.unicorn is not None:
+            lines.append(f"  ratio vdsl / unicorn: {self.vdsl.per_second / self.unicorn.per_second:.4f} "
+                         "(unicorn runs native code: the reference, not a rival)")
+        else:
+            lines.append("  unicorn is not installed: no native reference (pip install unicorn)")
         return "\n".join(lines)
 
 
@@ -206,6 +243,26 @@ def run_py65(counts: LoopCounts) -> Measurement:
     return Measurement("py65", counts, instructions, seconds)
 
 
+def run_unicorn(counts: LoopCounts) -> Measurement:
+    """Time unicorn's x86 on the loop's twin, from its first instruction to the stop address."""
+    from unicorn import UC_ARCH_X86, UC_MODE_32, Uc
+    from unicorn.x86_const import UC_X86_REG_BL, UC_X86_REG_CL, UC_X86_REG_EIP
+
+    emulator = Uc(UC_ARCH_X86, UC_MODE_32)
+    emulator.mem_map(0, 0x2000)
+    emulator.mem_write(ORIGIN_X86, bytes(LOOP_X86))
+    emulator.mem_write(COUNTS_ADDRESS, bytes(counts.as_bytes()))
+    start = time.perf_counter()
+    emulator.emu_start(ORIGIN_X86, END_X86)
+    seconds = time.perf_counter() - start
+    state = (emulator.reg_read(UC_X86_REG_EIP), emulator.reg_read(UC_X86_REG_CL),
+             emulator.reg_read(UC_X86_REG_BL), emulator.mem_read(COUNTS_ADDRESS, 1)[0])
+    if state != (END_X86, 0, 0, 0):
+        raise BenchmarkError(f"unicorn ran the loop wrongly: it stopped at {state[0]:#x} with "
+                             f"CL = {state[1]}, BL = {state[2]}, expected {END_X86:#x} with both 0")
+    return Measurement("unicorn", counts, counts.instructions, seconds)
+
+
 def benchmark(instructions: int = DEFAULT_INSTRUCTIONS, py65_instructions: int | None = None,
               repeat: int = DEFAULT_REPEAT) -> Report:
     """Measure both emulators on loops of about `instructions` (py65: `py65_instructions`)."""
@@ -217,8 +274,11 @@ def benchmark(instructions: int = DEFAULT_INSTRUCTIONS, py65_instructions: int |
     for _ in range(repeat):
         vdsl_runs.append(run_vdsl(spec, vdsl_counts))
         py65_runs.append(run_py65(py65_counts))
+    unicorn_runs = [run_unicorn(LARGEST_LOOP) for _ in range(repeat)] \
+        if importlib.util.find_spec("unicorn") is not None else []
     # The fastest run is the one least disturbed by the rest of the machine.
-    return Report(min(vdsl_runs, key=lambda m: m.seconds), min(py65_runs, key=lambda m: m.seconds), repeat)
+    return Report(min(vdsl_runs, key=lambda m: m.seconds), min(py65_runs, key=lambda m: m.seconds), repeat,
+                  min(unicorn_runs, key=lambda m: m.seconds) if unicorn_runs else None)
 
 
 def _instruction_count(text: str) -> int:

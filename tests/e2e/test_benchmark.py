@@ -33,6 +33,9 @@ def test_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     # twin stops at its BRK without running it, vdsl runs its HALT.
     assert report["vdsl"]["instructions"] == report["py65"]["instructions"] + 1
     assert report["vdsl"]["instructions_per_second"] > 0 and report["py65"]["instructions_per_second"] > 0
+    # unicorn (the test extra installs it) runs the x86 twin of the largest loop to its end
+    assert report["unicorn"]["instructions"] == 256 * (3 + 256 * (3 + 2 * 256))
+    assert report["unicorn"]["instructions_per_second"] > 0
 
 
 def test_monitor_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
