@@ -30,12 +30,11 @@ from typing import Any
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
-from lark.lexer import PatternStr
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from vdsl.resources import grammar_path
 from vdsl.source import SourceFile
-from vdsl.syntax.parser import parser
+from vdsl.syntax.parser import keyword_types, parser
 
 # A line that begins a top-level declaration (at column 1, as every spec writes them).
 DECLARATION_START = re.compile(
@@ -120,7 +119,7 @@ class _LineKeywords:
         line = 0
         for token in self.inner.process(stream):
             if token.type == "NAME" and str(token) in LINE_KEYWORDS and token.line != line:
-                token = Token.new_borrow_pos(_keyword_types()[str(token)], str(token), token)
+                token = Token.new_borrow_pos(keyword_types()[str(token)], str(token), token)
             line = token.end_line or line
             yield token
 
@@ -145,15 +144,9 @@ def _repair(state: InteractiveParser, token: Token) -> bool:
 def _readings(token: Token) -> list[Token]:
     """The token as a keyword its text spells (the contextual lexer read it as a name where the
     keyword could not stand), then as it was lexed."""
-    keyword = _keyword_types().get(str(token))
+    keyword = keyword_types().get(str(token))
     readings = [Token.new_borrow_pos(keyword, str(token), token)] if keyword and keyword != token.type else []
     return readings + [token]
-
-
-@functools.cache
-def _keyword_types() -> dict[str, str]:
-    return {t.pattern.value: t.name for t in parser().terminals
-            if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier()}
 
 
 def _fillers_before(state: InteractiveParser, token: Token) -> list[Token] | None:

@@ -10,13 +10,22 @@ an outer block, so the inner one is where the '}' is missing.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import attrs
 
 from vdsl.source import SourceFile, Span
 
-_SCAN = re.compile(r'//[^\n]*|/\*.*?(?:\*/|\Z)|"[^"\n]*"?|[{};\n]', re.DOTALL)
+
+@functools.cache
+def _scan() -> re.Pattern[str]:
+    """Comments and strings (the grammar's own patterns, so braces in them do not count), then
+    the symbols that open, close or end a header."""
+    from vdsl.syntax.parser import terminal_regexps  # the parser reports with this module
+
+    return re.compile(terminal_regexps("LINE_COMMENT", "BLOCK_COMMENT", "STRING") + r"|[{};\n]")
+
 _HEADER_WORD = re.compile(r"[A-Za-z_][\w.]*|\S")
 
 # What the first word of a block's header says it is.
@@ -63,7 +72,7 @@ def scan_blocks(text: str, end: int | None = None) -> BlockScan:
     suspect: OpenBlock | None = None
     suspect_closed_at: int | None = None
     boundary = 0  # where the current header may start: after a newline, '{', '}' or ';'
-    for match in _SCAN.finditer(text, 0, stop):
+    for match in _scan().finditer(text, 0, stop):
         symbol = match.group()
         if symbol == "{":
             stack.append(_block(text, boundary, match.start()))

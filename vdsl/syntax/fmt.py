@@ -34,7 +34,7 @@ from lark.exceptions import UnexpectedInput
 from vdsl.errors import InternalError
 from vdsl.resources import grammar_path
 from vdsl.source import SourceFile
-from vdsl.syntax.parser import _NamesEverywhere, parse
+from vdsl.syntax.parser import _NamesEverywhere, parse, terminal_regexps
 
 INDENT = 4
 # Nodes whose items sit between their `{` and their last child, the closing `}`.
@@ -124,8 +124,7 @@ def _full_parser() -> Lark:
 
 @functools.cache
 def _comment_pattern() -> re.Pattern[str]:
-    terminals = {t.name: t.pattern.to_regexp() for t in _full_parser().terminals}
-    return re.compile(f"{terminals['LINE_COMMENT']}|{terminals['BLOCK_COMMENT']}")
+    return re.compile(terminal_regexps("LINE_COMMENT", "BLOCK_COMMENT"))
 
 
 def _signature(text: str, name: str) -> list[tuple[str, str]]:

@@ -98,8 +98,15 @@ def describe_terminal(name: str) -> str:
     return name.lower()
 
 
+def terminal_regexps(*names: str) -> str:
+    """The grammar's own regexps of these terminals, as one alternation (comments, strings), for
+    the scans that read text without parsing it."""
+    patterns = {t.name: t.pattern.to_regexp() for t in parser().terminals}
+    return "|".join(patterns[name] for name in names)
+
+
 @functools.cache
-def _keyword_types() -> dict[str, str]:
+def keyword_types() -> dict[str, str]:
     """Each keyword's terminal (`isa` -> ISA): where names are always accepted, a keyword out of
     place reaches an error as a NAME."""
     return {t.pattern.value: t.name for t in parser().terminals
@@ -109,7 +116,7 @@ def _keyword_types() -> dict[str, str]:
 def describe_token(token: Token) -> str:
     if token.type == "$END":
         return "end of file"
-    if token.type == "NAME" and str(token) in _keyword_types():
+    if token.type == "NAME" and str(token) in keyword_types():
         return f"'{token}'"  # a keyword where it cannot stand
     if token.type in ("NAME", "INT", "DECIMAL", "STRING", "HYPHENATED"):
         return f"{describe_terminal(token.type).removeprefix('a ').removeprefix('an ')} '{token}'"
@@ -258,7 +265,7 @@ def _unclosed_block(source: SourceFile, error: UnexpectedToken, span: Span) -> D
             return None
         block, where, before = scan.open[-1], "", ""
     else:
-        if str(token) not in _keyword_types() or token.start_pos is None:
+        if str(token) not in keyword_types() or token.start_pos is None:
             return None
         missing = _braces_that_let_it_parse(error)
         scan = scan_blocks(source.text, token.start_pos)
@@ -290,7 +297,7 @@ def _braces_that_let_it_parse(error: UnexpectedToken) -> int | None:
         if "RBRACE" not in state.accepts():
             return None
         state.feed_token(brace)
-        if _keyword_types().get(str(error.token), error.token.type) in state.accepts():
+        if keyword_types().get(str(error.token), error.token.type) in state.accepts():
             return count
     return None
 
