@@ -104,7 +104,38 @@ class DiagnosticSink:
     def raise_if_any(self) -> None:
         if self.diagnostics:
             ordered = sorted(self.diagnostics, key=_diagnostic_order)
-            raise SpecError(ordered)
+            raise SpecError(_uses_grouped(ordered))
+
+
+USES_SHOWN = 4
+"""Further uses of an undefined name shown as notes of its first diagnostic, at most."""
+
+
+def _uses_grouped(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One V010 per undefined name, at its first use, the others as notes: a misspelt register
+    used twenty times is one mistake, not twenty errors."""
+    first: dict[tuple[str, str | None], int] = {}
+    later: dict[int, list[Span]] = {}
+    kept: list[Diagnostic] = []
+    for diagnostic in diagnostics:
+        key = (diagnostic.message, diagnostic.hint)
+        if diagnostic.code != "V010" or diagnostic.span is None or diagnostic.related:
+            kept.append(diagnostic)
+        elif key in first:
+            later[first[key]].append(diagnostic.span)
+        else:
+            first[key] = len(kept)
+            later[len(kept)] = []
+            kept.append(diagnostic)
+    for index, spans in later.items():
+        if spans:
+            notes = [Related("used here too", span) for span in spans[:USES_SHOWN]]
+            if len(spans) > USES_SHOWN:
+                more = len(spans) - USES_SHOWN
+                notes[-1] = Related(f"used here too, and {more} more time{'s' if more > 1 else ''}",
+                                    spans[USES_SHOWN - 1])
+            kept[index] = attrs.evolve(kept[index], related=tuple(notes))
+    return kept
 
 
 def _diagnostic_order(diagnostic: Diagnostic) -> tuple[str, int, int]:

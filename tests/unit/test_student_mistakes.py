@@ -2,7 +2,8 @@
 diagnostic it gets (message, excerpt, related notes, hint).  A missing '}' names the block left
 open and where it starts; one syntax error gives one diagnostic, never a cascade; '=' and '=='
 are told apart where each belongs; a name defined twice points at the first definition as a
-related location; a hint that does not apply is left out.
+related location; an undefined name is one error at its first use, its other uses notes; a hint
+that does not apply is left out.
 """
 
 from __future__ import annotations
@@ -176,6 +177,27 @@ MISTAKES = [
         "     |                  ^\n"
         "  hint: data words must fit in addresses 0 to 255: start the data lower",
         id="data-past-the-end-of-memory-is-not-an-org-problem",
+    ),
+    pytest.param(
+        MACHINE + "isa i for m {\n    inst CLR { AC = 0 }\n    inst INC { AC = AC + 1 }\n"
+        + "".join(f"    inst I{n} {{ A = AC }}\n" for n in range(4)) + "}\n",
+        "test.vspec:10:16: error[V010]: undefined name 'AC'\n"
+        "  10 |     inst CLR { AC = 0 }\n"
+        "     |                ^^\n"
+        "test.vspec:11:16: note: used here too\n"
+        "  11 |     inst INC { AC = AC + 1 }\n"
+        "     |                ^^\n"
+        "test.vspec:11:21: note: used here too\n"
+        "  11 |     inst INC { AC = AC + 1 }\n"
+        "     |                     ^^\n"
+        "test.vspec:12:19: note: used here too\n"
+        "  12 |     inst I0 { A = AC }\n"
+        "     |                   ^^\n"
+        "test.vspec:13:19: note: used here too, and 2 more times\n"
+        "  13 |     inst I1 { A = AC }\n"
+        "     |                   ^^\n"
+        "  hint: did you mean 'A'?",
+        id="a-misspelt-register-used-everywhere-is-one-error",
     ),
 ]
 
