@@ -177,6 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_quiet(report)
     report.set_defaults(format="text")
 
+    _add_sweep(commands)
+
     specs = commands.add_parser("specs", help="list the bundled specs")
     specs.set_defaults(format="text")
 
@@ -185,6 +187,38 @@ def _parser() -> argparse.ArgumentParser:
     lsp.add_argument("--log", type=Path, metavar="FILE", help="write the server's log to FILE")
     lsp.set_defaults(format="text")
     return parser
+
+
+def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sweep = commands.add_parser(
+        "sweep", help="explore a design space in parallel: the changes that fix an isa, every guest mode, "
+                      "random-guest campaigns")
+    kinds = sweep.add_subparsers(dest="sweep", required=True, metavar="KIND")
+    fixes = kinds.add_parser("fixes", help="every single change (trap, pin, exit) for an isa whose condition "
+                                           "fails, and the smallest sets of changes that make it hold")
+    modes = kinds.add_parser("modes", help="the theorems with guests in each mode of the machine")
+    for kind in (fixes, modes):
+        kind.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        kind.add_argument("--isa", required=True, metavar="NAME", help="the isa")
+        kind.add_argument("-j", "--jobs", type=_positive, metavar="N",
+                          help="run N jobs at once (default: one per core)")
+        kind.add_argument("--scheduler", metavar="ADDRESS",
+                          help="run the jobs on Dask: `local` starts a LocalCluster of -j workers, "
+                               "tcp://HOST:PORT joins a running cluster (default: a local process pool)")
+        _add_format(kind)
+        _add_quiet(kind)
+    for kind in (fixes, modes):
+        _add_rlimit(kind)
+    fixes.add_argument("--theorem", choices=THEOREMS, default="T1", metavar="THEOREM",
+                       help="the condition to make hold: T1 (default), T2 or T3")
+    fixes.add_argument("--policy", metavar="HYPERVISOR",
+                       help="make this hypervisor's policy check hold instead of a theorem's condition")
+    fixes.add_argument("--family", action="append", choices=("trap", "pin", "exit"), metavar="FAMILY",
+                       help="the changes to try: trap (an instruction traps in the guest mode), pin (the "
+                            "monitor holds a control flag or small field at a value), exit (an instruction "
+                            "leaves a hardware-assisted guest); repeatable, default all three")
+    fixes.add_argument("--max-fixes", type=_positive, default=16, metavar="N",
+                       help="check at most N candidate sets of changes (default 16)")
 
 
 def _add_format(parser: argparse.ArgumentParser, ci: bool = False) -> None:

@@ -771,3 +771,33 @@ def _report_diagrams(spec: Spec, args: argparse.Namespace, reports: list[IsaRepo
 
 
 HANDLERS["report"] = _report
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """`vdsl sweep fixes|modes`: many variants decided as independent jobs, here or on Dask."""
+    from vdsl.report import sweep as report  # the sweep machinery loads only for this command
+    from vdsl.scale.jobs import Executor, default_workers
+    from vdsl.scale.sweep import SpecSource, sweep_fixes, sweep_modes
+
+    source = SpecSource.read(args.files)
+    executor = Executor(args.jobs or default_workers(), args.scheduler)
+    progress = Progress.for_terminal(args.quiet)
+    with progress.shown():
+        if args.sweep == "modes":
+            modes = sweep_modes(source, args.isa, args.rlimit, executor, progress.task)
+            if args.format == "json":
+                print(json.dumps(report.modes_json(args.isa, modes, executor.describe()), indent=2))
+            else:
+                _out(report.modes_text(args.isa, modes, executor.describe()))
+            return EXIT_OK
+        fixes = sweep_fixes(source, args.isa, tuple(dict.fromkeys(args.family or ("trap", "pin", "exit"))),
+                            args.theorem, args.policy, args.rlimit, executor, progress.task, args.max_fixes)
+    result = report.fixes_json(fixes)
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        _out(report.fixes_text(fixes))
+    return EXIT_OK if result["ok"] else EXIT_FAILED
+
+
+HANDLERS["sweep"] = _sweep

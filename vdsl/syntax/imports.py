@@ -70,7 +70,7 @@ def load_modules(paths: list[Path], texts: dict[Path, SourceFile] | None = None)
         module = parse_source(texts[path] if path in texts else read_source(path))
         loaded[key] = module
         for imported in module.imports:
-            target = find_import(path, imported.path)
+            target = find_import(path, imported.path, texts)
             if target is None:
                 sink.error("V018", f"cannot find imported file '{imported.path}'", imported.span,
                            f"paths are relative to {path.parent or Path('.')}/ or name a bundled spec")
@@ -89,10 +89,11 @@ def load_modules(paths: list[Path], texts: dict[Path, SourceFile] | None = None)
     return tuple(order)
 
 
-def find_import(importer: Path, name: str) -> Path | None:
-    """The file `import "NAME"` in `importer` names: beside it, else a bundled spec."""
+def find_import(importer: Path, name: str, texts: dict[Path, SourceFile] | None = None) -> Path | None:
+    """The file `import "NAME"` in `importer` names: beside it, else a bundled spec.  A path
+    `texts` gives counts as a file (a sweep's worker compiles the texts it was sent)."""
     for folder in (importer.parent, data_dir("specs")):
         candidate = folder / name
-        if candidate.is_file():
+        if candidate in (texts or {}) or candidate.is_file():
             return candidate
     return None
