@@ -2,12 +2,15 @@
 
 Instructions live in memory as words: the opcode (the instruction's index in its ISA),
 then one word per operand, or an encoded word and its extension words when the ISA declares
-encodings (`Decoder` finds which).  Code is compiled in blocks and cached by physical address; a
-write to a word of cached code forgets the blocks that cover it.
+encodings (`Decoder` finds which).  Code is compiled in regions (the blocks reachable from a
+pc by constant jumps, registers in locals) cached by the context they are specialised on: the
+pc, the mode and the relocation register (`RegionContext`); a write to a word of a region's
+code forgets the regions that cover it.
 
 A monitor drives the emulator without subclassing it: `run(budget)` and `step()`, a trap
 hook (the machine's own trap mechanism is the default), an optional access guard that
-guarded code checks on every physical access, fetches included, and counters of what ran.
+guarded code checks on every physical access (a region checks its code and its constant
+addresses once, on entry), fetches included, and counters of what ran.
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ from vdsl.semantics.concrete import (
     AccessGuard,
     BlockInstruction,
     CompiledBlock,
+    Region,
+    RegionContext,
     Stop,
     compile_block,
-    ends_block,
+    compile_region,
 )
 
 MEMORY = ir.BUILTIN_CAUSES.index("memory")
 ILLEGAL = ir.BUILTIN_CAUSES.index("illegal")
-BLOCK_LIMIT = 64  # instructions per compiled block at most
+BLOCK_LIMIT = 64  # instructions per block of a region at most
+REGION_LIMIT = 16  # blocks per region at most
 
 Watch = dict[int, Callable[[int], None]] | Any
 """Compiled code's memory words -> the function that forgets the code (`W` in generated code)."""
@@ -141,10 +147,12 @@ def fetch_window(machine: ir.Machine) -> Callable[[list[int]], tuple[int, int]]:
 class Emulator:
     """Runs an ISA's instructions on a concrete machine state.
 
-    Code is compiled in blocks: straight-line runs of instructions that end with one that
-    may jump, halt or move the relocation window.  Tracing, the last steps before the
-    budget runs out, and a block that would reach past the bound run one instruction per
-    block.
+    Code is compiled in regions (`vdsl.semantics.concrete.compile_region`): the blocks
+    reachable from a pc by constant jumps, specialised on the mode and the relocation
+    register, so that privilege and bounds checks of constant addresses fold away.  Tracing,
+    the last steps before the budget runs out, a guest whose region would reach outside the
+    access guard, and `single_step` (the reference interpretation) run one instruction per
+    fetch.
     """
 
     def __init__(self, isa: ir.Isa, state: MachineState, *, on_trap: TrapHook | None = None,
@@ -157,13 +165,13 @@ class Emulator:
         self.guard = guard
         self.single_step = single_step  # one instruction per fetch, always (an interpreter)
         self.counters = Counters()
-        self.blocks: dict[int, _Block] = {}
+        # by the context they are specialised on (see `RegionContext`)
+        self.regions: dict[RegionContext, Region] = {}
         # by the instruction (its opcode) and its operand values, which give its words: never stale
         self.singles: dict[tuple[int, ...], _Block] = {}
         # compiled code's words -> what forgets it; another emulator's, seen through a view,
         # when this one writes memory that emulator runs code from
         self.watch: Watch = watch if watch is not None else {}
-        self.block_ends: dict[tuple[int, ...], bool] = {}
         self.log: list[tuple[int, int, int]] | None = None
         self.initial_memory = list(state.memory)
         self.operand_codes: dict[ir.OperandDecl, frozenset[int]] = {}
@@ -175,15 +183,18 @@ class Emulator:
         self.traps = compiled_traps(self.machine)
         self.window = fetch_window(self.machine)
         self.pc_index = self.machine.register_index(self.machine.pc)
+        self.mode_index = len(self.machine.registers)
+        self.relocation_index = self.machine.register_index(self.machine.relocation) \
+            if self.machine.relocation is not None else None
         self.decoder = Decoder(isa)
 
     # ------------------------------------------------------------ decoding
     def forget(self, address: int) -> None:
-        """A write hit compiled code: forget every block covering `address`."""
+        """A write hit compiled code: forget every region whose code covers `address`."""
         assert isinstance(self.watch, dict)
-        for start in [s for s, b in self.blocks.items() if s <= address < s + b.words]:
-            del self.blocks[start]
-        covered = {w for s, b in self.blocks.items() for w in range(s, s + b.words)}
+        for context in [c for c, region in self.regions.items() if address in region.words]:
+            del self.regions[context]
+        covered = {w for region in self.regions.values() for w in region.words}
         for word in [w for w in self.watch if w not in covered]:
             del self.watch[word]
 
@@ -230,55 +241,77 @@ class Emulator:
             self.singles[key] = block
         return block
 
-    def build(self, address: int, limit: int) -> _Block:
-        """Compile the block at a physical address (at most `limit` instructions)."""
-        assert isinstance(self.watch, dict)
-        items: list[BlockInstruction] = []
-        offset = 0
-        while len(items) < limit and address + offset < len(self.state.memory):
-            decoded = self.decode(address + offset)
-            if isinstance(decoded, _Block):
-                if not items:
-                    return decoded
-                break
-            items.append(attrs.evolve(decoded, offset=offset))
-            offset += decoded.instruction.size
-            key = (decoded.instruction.opcode, *decoded.operands)
-            if key not in self.block_ends:
-                self.block_ends[key] = ends_block(self.machine, decoded.instruction, decoded.operands)
-            if self.block_ends[key]:
-                break
-        block = _Block(compile_block(self.machine, items, guarded=self.guard is not None), len(items), offset,
-                       items[0])
-        self.blocks[address] = block
-        for word in range(address, address + offset):
-            self.watch[word] = self.forget
-        return block
+    def context(self) -> RegionContext:
+        """The context the state is in now: the key of the region to run."""
+        r = self.state.slots
+        reloc = r[self.relocation_index] if self.relocation_index is not None else None
+        return RegionContext(r[self.pc_index], r[self.mode_index], reloc)
 
-    def fetch(self, pc: int, budget: int, single: bool) -> _Block:
-        """The block to run at `pc`: fetched through the relocation window, one instruction
-        when asked or when a block would run past the budget, the bound or memory."""
+    def build(self, context: RegionContext) -> Region | None:
+        """Compile the region that starts at the context's pc (None: its first fetch faults)."""
+        assert isinstance(self.watch, dict)
+        slots = list(self.state.slots)
+        if self.relocation_index is not None:
+            assert context.relocation is not None
+            slots[self.relocation_index] = context.relocation
+        offset, limit = self.window(slots)
+        size = len(self.state.memory)
+
+        def fetch(pc: int) -> tuple[BlockInstruction, int] | None:
+            address = pc + offset
+            if not (pc < limit and address < size):
+                return None
+            decoded = self.decode(address)
+            if isinstance(decoded, _Block) or pc + decoded.instruction.size > limit:
+                return None
+            return decoded, address
+
+        if fetch(context.pc) is None:
+            return None
+        region = compile_region(self.machine, context, fetch, guarded=self.guard is not None,
+                                max_blocks=REGION_LIMIT, max_block=BLOCK_LIMIT)
+        self.regions[context] = region
+        for word in region.words:
+            self.watch[word] = self.forget
+        return region
+
+    def fetch(self, pc: int, budget: int, single: bool) -> _Block | Region:
+        """What to run at `pc`: the region of the current context, or one instruction when asked,
+        when the region's first block would run past the budget, or when guarded code would
+        reach outside the guard's window (the single instruction reports it exactly)."""
+        if not (single or self.single_step):
+            r = self.state.slots
+            reloc = r[self.relocation_index] if self.relocation_index is not None else None
+            context = RegionContext(pc, r[self.mode_index], reloc)
+            region = self.regions.get(context)
+            if region is None:
+                region = self.build(context)
+            if region is not None and region.first <= budget \
+                    and (self.guard is None or self.guard_allows(region)):
+                return region
         offset, limit = self.window(self.state.slots)
         size = len(self.state.memory)
         if not (pc < limit and pc + offset < size):
             return _FAULTS[MEMORY]
         address = pc + offset
-        single = single or self.single_step
-        block = None if single else self.blocks.get(address) or self.build(address, BLOCK_LIMIT)
-        guard = self.guard
-        guarded_out = guard is not None and not (
-            guard.lo <= address and address + block.words <= guard.hi
-            and (not guard.holes or self.inside_guard(address, block.words))) if block is not None else False
-        if block is None or block.count > budget or pc + block.words > limit or address + block.words > size \
-                or guarded_out:
-            block = self.single(address)
-            if pc + block.words > limit or address + block.words > size:
-                return _FAULTS[MEMORY]
-            if self.guard is not None and block.first is not None:
-                outside = self.outside_guard(address, block.words)
-                if outside is not None:
-                    self.guard.violation(outside, False, pc)
+        block = self.single(address)
+        if pc + block.words > limit or address + block.words > size:
+            return _FAULTS[MEMORY]
+        if self.guard is not None and block.first is not None:
+            outside = self.outside_guard(address, block.words)
+            if outside is not None:
+                self.guard.violation(outside, False, pc)
         return block
+
+    def guard_allows(self, region: Region) -> bool:
+        """Whether every word of the region's code and every constant address it accesses lies
+        in the guard's window: then only its computed addresses need checking as it runs."""
+        guard = self.guard
+        assert guard is not None
+        lowest, highest = region.span
+        holes = guard.holes
+        return guard.lo <= lowest and highest <= guard.hi and (
+            not holes or (holes.isdisjoint(region.words) and holes.isdisjoint(region.accesses)))
 
     def inside_guard(self, address: int, words: int) -> bool:
         """Whether the guard's window holds all the words at `address` (the common case, fast)."""
@@ -378,9 +411,9 @@ class Emulator:
     def result(self, status: str, steps: int, message: str, cause: str | None = None) -> RunResult:
         return RunResult(status, steps, self.state, message, self.initial_memory, cause)
 
-    def record(self, step: int, pc: int, before: MachineState | None, block: _Block,
+    def record(self, step: int, pc: int, before: MachineState | None, block: _Block | Region,
                cause: str | None) -> StepRecord:
-        assert before is not None and self.log is not None
+        assert before is not None and self.log is not None and isinstance(block, _Block)
         registers = {}
         for difference in differences(before, self.state, addresses=()):
             item = difference.item

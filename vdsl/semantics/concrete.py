@@ -23,7 +23,7 @@ import attrs
 
 from vdsl.errors import InternalError
 from vdsl.ir import nodes as ir
-from vdsl.semantics.bits import EXTRACT, EXTRACT_LOW, INSERT, mask
+from vdsl.semantics.bits import EXTRACT, EXTRACT_LOW, INSERT, extract_code, mask
 from vdsl.semantics.evaluator import Evaluator, Outcome
 
 Value = int | str
@@ -459,3 +459,475 @@ def _without_dead_temporaries(lines: list[tuple[int, str]]) -> list[tuple[int, s
             used.update(_TEMPORARY.findall(line))
         kept.append((level, line))
     return kept[::-1]
+
+
+# ---------------------------------------------------------------- regions
+
+@attrs.frozen
+class RegionContext:
+    """What a region is specialised on: the pc it starts at, the mode, and the relocation
+    register's value (None: the machine relocates nothing).  Inside the region all three are
+    constants, so privilege checks and relocation (bounds and base) fold away at compile time;
+    the emulator looks regions up by this key, so entering a region *is* its guard."""
+
+    pc: int
+    mode: int
+    relocation: int | None
+
+
+RegionFetch = Callable[[int], "tuple[BlockInstruction, int] | None"]
+"""`fetch(pc)`: the instruction at `pc` in the region's context and the physical address it
+starts at, or None when fetching it would fault (outside the bound or memory, an illegal word,
+an exit): the region then ends before it, and the emulator takes the fault."""
+
+
+@attrs.frozen(slots=False)
+class Region:
+    """Compiled code for the blocks reachable from one pc in one context by constant jumps.
+
+    `run` is a `CompiledBlock`; `first` the instructions of its entry block (a call needs at
+    least that much budget); `words` the physical words of its code (a write to one forgets
+    the region); `accesses` the constant physical addresses it may read or write, which
+    guarded code checks once on entry instead of on every access."""
+
+    run: CompiledBlock
+    context: RegionContext
+    first: int
+    words: frozenset[int]
+    accesses: frozenset[int]
+    blocks: int
+
+    @functools.cached_property
+    def span(self) -> tuple[int, int]:
+        """The lowest and one past the highest word of its code and constant accesses."""
+        touched = self.words | self.accesses
+        return min(touched), max(touched) + 1
+
+
+class _RegionDomain(PythonDomain):
+    """`PythonDomain` that also follows the fields of packed registers: a value built by
+    field inserts remembers its fields, so reading a field back costs nothing, and a
+    register whose fields live in locals is only packed when something reads it whole."""
+
+    def __init__(self, machine: ir.Machine) -> None:
+        super().__init__(machine, ())
+        # packed value -> (the bits outside every field, {field lo: (width, value)})
+        self.parts: dict[str, tuple[Value, dict[int, tuple[int, Value]]]] = {}
+
+    def reset(self) -> None:
+        """Forget what the previous block computed: its temporaries are not defined here
+        (`parts` stays: temporaries are never renamed, and exits are rendered at the end)."""
+        self.computed.clear()
+        self.ites.clear()
+        self.current.clear()
+        self.loaded.clear()
+
+    def packed(self, rest: Value, fields: dict[int, tuple[int, Value]]) -> Value:
+        terms = [(value, lo) for lo, (_, value) in sorted(fields.items())]
+        if all(isinstance(v, int) for v, _ in terms) and isinstance(rest, int):
+            return rest | sum(int(v) << lo for v, lo in terms)
+        code = " | ".join([str(rest)] + [f"({v} << {lo})" if lo else str(v) for v, lo in terms])
+        name = self.emit(code)
+        assert isinstance(name, str)
+        self.parts[name] = (rest, dict(fields))
+        return name
+
+    def pack_code(self, value: Value) -> str:
+        """Source of a packed register's whole value, without a temporary."""
+        if isinstance(value, str) and value in self.parts:
+            rest, fields = self.parts[value]
+            return " | ".join([str(rest)] + [f"({v} << {lo})" if lo else str(v)
+                                             for lo, (_, v) in sorted(fields.items())])
+        return str(value)
+
+    def field_code(self, value: Value, lo: int, width: int) -> Value:
+        if isinstance(value, str) and value in self.parts:
+            found = self.parts[value][1].get(lo)
+            if found is not None and found[0] == width:
+                return found[1]
+        return self.extract(value, lo + width - 1, lo, width + lo + 64)
+
+    def extract(self, value: Value, hi: int, lo: int, width: int) -> Value:
+        if isinstance(value, str) and value in self.parts:
+            found = self.parts[value][1].get(lo)
+            if found is not None and found[0] == hi - lo + 1:
+                return found[1]
+        return super().extract(value, hi, lo, width)
+
+    def insert(self, old: Value, width: int, lo: int, value: Value, value_width: int) -> Value:
+        if isinstance(old, str) and old in self.parts:
+            rest, fields = self.parts[old]
+            if fields.get(lo, (None,))[0] == value_width:
+                return self.packed(rest, {**fields, lo: (value_width, value)})
+        return super().insert(old, width, lo, value, value_width)
+
+    def ite(self, condition: Value, then: Value, otherwise: Value, width: int) -> Value:
+        if isinstance(condition, str) and isinstance(then, str) and isinstance(otherwise, str) \
+                and then in self.parts and otherwise in self.parts and then != otherwise:
+            (rest_a, a), (rest_b, b) = self.parts[then], self.parts[otherwise]
+            if a.keys() == b.keys() and all(a[lo][0] == b[lo][0] for lo in a):
+                return self.packed(self.ite(condition, rest_a, rest_b, width),
+                                   {lo: (a[lo][0], self.ite(condition, a[lo][1], b[lo][1], a[lo][0]))
+                                    for lo in a})
+        return super().ite(condition, then, otherwise, width)
+
+
+@attrs.frozen
+class _Exit:
+    """A return from a region, rendered once the region knows every register it writes."""
+
+    values: dict[int, Value]  # slot -> its value at the exit
+    pc: Value
+    steps: str
+    stop: Stop
+    cause: Value = 0
+
+
+@attrs.frozen
+class _Goto:
+    """A jump to another block of the region, rendered once the blocks' order is known."""
+
+    source: int  # the pc of the block jumping
+    target: int
+
+
+_Line = tuple[int, "str | _Exit | _Goto"]
+
+
+class _RegionCompiler:
+    """Generates one Python function for a region (see `compile_region`).
+
+    Every register lives in a local for the whole call (`v3`; a register with fields as one
+    local per field and one for the other bits, `v2_1`, `v2_r`), loaded on entry and written
+    back once at each exit: a trap (before the trapping instruction commits), a halt, a write
+    to compiled code, a jump out of the region, or the budget running out.  The blocks are an
+    if-chain on a block number inside one loop; a block that jumps to itself loops in place.
+    """
+
+    def __init__(self, machine: ir.Machine, context: RegionContext, fetch: RegionFetch, guarded: bool,
+                 max_blocks: int, max_block: int) -> None:
+        self.machine = machine
+        self.context = context
+        self.fetch = fetch
+        self.guarded = guarded
+        self.max_blocks = max_blocks
+        self.max_block = max_block
+        self.domain = _RegionDomain(machine)
+        self.evaluator = Evaluator(machine, self.domain)
+        index = self.domain.register_index
+        self.pc_slot = index[machine.pc]
+        self.mode_slot = self.domain.mode_index
+        self.constants: dict[int, int] = {self.mode_slot: context.mode}
+        if machine.relocation is not None:
+            assert context.relocation is not None
+            self.constants[index[machine.relocation]] = context.relocation
+        # registers kept as one local per field (and one for the other bits)
+        self.split: dict[int, tuple[int, list[tuple[int, int]]]] = {}
+        for slot, reg in enumerate(machine.registers):
+            if reg.fields and slot not in self.constants and slot != self.pc_slot:
+                fields = [(f.lo, f.width) for f in reg.fields]
+                rest = mask(reg.width)
+                for lo, width in fields:
+                    rest &= ~(mask(width) << lo)
+                self.split[slot] = (rest, fields)
+        self.written: set[int] = set()
+        self.words: set[int] = set()
+        self.accesses: set[int] = set()
+        self.order: list[int] = []  # block pcs, in the order they were found
+        self.code: dict[int, list[_Line]] = {}
+        self.counts: dict[int, int] = {}
+        self.self_loops: set[int] = set()
+
+    # ------------------------------------------------------------ canonical locals
+    def canonical(self, slot: int) -> None:
+        """Make the domain see every register as its local (the state at a block's start)."""
+        d = self.domain
+        if slot in self.constants:
+            d.current[f"r[{slot}]"] = self.constants[slot]
+        elif slot in self.split:
+            rest, fields = self.split[slot]
+            d.current[f"r[{slot}]"] = d.packed(f"v{slot}_r" if rest else 0,
+                                               {lo: (w, f"v{slot}_{lo}") for lo, w in fields})
+        elif slot != self.pc_slot:
+            d.current[f"r[{slot}]"] = f"v{slot}"
+
+    def assignments(self) -> list[str]:
+        """Lines storing each register's current value into its local (a block's end)."""
+        d = self.domain
+        targets: list[str] = []
+        values: list[str] = []
+        for slot in sorted(self.written):
+            value = d.current[f"r[{slot}]"]
+            if slot in self.split:
+                rest, fields = self.split[slot]
+                pairs = [(f"v{slot}_{lo}", d.field_code(value, lo, w)) for lo, w in fields]
+                if rest:
+                    rest_value = d.parts[value][0] if isinstance(value, str) and value in d.parts \
+                        else d.value("{a} & {m}", a=value, m=rest)
+                    pairs.append((f"v{slot}_r", rest_value))
+            else:
+                pairs = [(f"v{slot}", value)]
+            for target, code in pairs:
+                if str(code) != target:
+                    targets.append(target)
+                    values.append(str(code))
+        lines = d.take_lines()  # fields extracted from whole values
+        if len(targets) == 1:
+            lines.append(f"{targets[0]} = {values[0]}")
+        elif targets:
+            lines.append(f"{', '.join(targets)} = {', '.join(values)}")
+        return lines
+
+    def snapshot(self) -> dict[int, Value]:
+        d = self.domain
+        return {slot: d.current[f"r[{slot}]"] for slot in range(len(self.machine.registers) + 1)
+                if slot != self.pc_slot}
+
+    def render_exit(self, exit: _Exit) -> list[str]:
+        lines = []
+        for slot, value in exit.values.items():
+            if slot in self.constants:
+                if value != self.constants[slot]:
+                    lines.append(f"r[{slot}] = {value}")
+            elif slot in self.written:
+                lines.append(f"r[{slot}] = {self.domain.pack_code(value)}")
+        lines.append(f"r[{self.pc_slot}] = {exit.pc}")
+        lines.append(f"return ({exit.steps}, {int(exit.stop)}, {exit.cause})")
+        return lines
+
+    # ------------------------------------------------------------ blocks
+    def compile(self) -> Region:
+        self.queue(self.context.pc)
+        index = 0
+        while index < len(self.order):
+            self.block(self.order[index])
+            index += 1
+        return self.function()
+
+    def queue(self, pc: int) -> bool:
+        """Whether the block at `pc` is (now) part of the region."""
+        if pc in self.code or pc in self.order:
+            return True
+        if len(self.order) >= self.max_blocks or self.fetch(pc) is None:
+            return False
+        self.order.append(pc)
+        return True
+
+    def block(self, start: int) -> None:
+        d = self.domain
+        out: list[_Line] = []
+        self.code[start] = out
+        d.reset()
+        for slot in range(len(self.machine.registers) + 1):
+            self.canonical(slot)
+        level = 0
+        pc = start
+        count = 0
+        while True:
+            fetched = self.fetch(pc)
+            assert fetched is not None
+            item, address = fetched
+            count += 1
+            self.words.update(range(address, address + item.instruction.size))
+            d.operands = item.operands
+            d.current_pc = pc
+            outcome = self.evaluator.run(item.instruction)
+            out.extend((level, line) for line in d.take_lines())
+            if outcome.trapped != 0:
+                trap = _Exit(self.snapshot(), pc, f"n + {count}", Stop.TRAPPED, outcome.cause)
+                if outcome.trapped == 1:
+                    out.append((level, trap))
+                    break
+                out.append((level, f"if {outcome.trapped}:"))
+                out.append((level + 1, trap))
+            for name in outcome.written:
+                slot = d.register_index[name]
+                d.current[f"r[{slot}]"] = outcome.registers[name]
+                if slot != self.pc_slot and slot not in self.constants:
+                    self.written.add(slot)
+            if outcome.mode is not None:
+                d.current[f"r[{self.mode_slot}]"] = outcome.mode
+            if self.guarded:
+                out.extend((level, line) for line in self.guard_checks(outcome, pc))
+            next_pc = outcome.next_pc
+            out.extend(self.stores(outcome, level, count, next_pc))
+            out.extend((level, line) for line in d.take_lines())
+            context_changed = any(d.current[f"r[{slot}]"] != value for slot, value in self.constants.items())
+            if outcome.halted != 0:
+                halt = _Exit(self.snapshot(), next_pc, f"n + {count}", Stop.HALTED)
+                if outcome.halted == 1:
+                    out.append((level, halt))
+                    break
+                out.append((level, f"if {outcome.halted}:"))
+                out.append((level + 1, halt))
+            if context_changed:
+                out.append((level, _Exit(self.snapshot(), next_pc, f"n + {count}", Stop.CONTINUE)))
+                break
+            following = pc + item.instruction.size
+            if next_pc == following and count < self.max_block and self.fetch(following) is not None:
+                pc = following
+                continue
+            self.successors(start, next_pc, out, level, count)
+            break
+        self.counts[start] = count
+
+    def successors(self, start: int, next_pc: Value, out: list[_Line], level: int, count: int) -> None:
+        """The block's end: its registers into their locals, then a jump to the next block (or
+        to one of two, on a branch); a computed jump leaves the region."""
+        d = self.domain
+        branch = d.ites.get(next_pc) if isinstance(next_pc, str) else None
+        if not isinstance(next_pc, int) and (branch is None or not isinstance(branch[1], int)
+                                             or not isinstance(branch[2], int)):
+            out.append((level, _Exit(self.snapshot(), next_pc, f"n + {count}", Stop.CONTINUE)))
+            return
+        condition = branch[0] if branch is not None else 0
+        if isinstance(condition, str) and not _TEMPORARY.fullmatch(condition):
+            condition = d.emit(condition, pure=False)  # a local the assignments may change
+        out.extend((level, line) for line in d.take_lines())
+        out.extend((level, line) for line in self.assignments())
+        out.append((level, f"n += {count}"))
+        if isinstance(next_pc, int):
+            out.append((level, self.goto(start, next_pc)))
+        else:
+            assert branch is not None
+            out.append((level, f"if {condition}:"))
+            out.append((level + 1, self.goto(start, int(branch[1]))))
+            out.append((level, "else:"))
+            out.append((level + 1, self.goto(start, int(branch[2]))))
+
+    def goto(self, start: int, target: int) -> _Goto | _Exit:
+        if self.queue(target):
+            if target == start:
+                self.self_loops.add(start)
+            return _Goto(start, target)
+        return _Exit({slot: self.canonical_value_at_start(slot) for slot in self.snapshot()}, target, "n",
+                     Stop.CONTINUE)
+
+    def guard_checks(self, outcome: Outcome[Value, Memory], pc: int) -> list[str]:
+        """Check each access at a computed address against the guard; constant addresses are
+        checked once, on entry to the region (see `Region.accesses`)."""
+        lines = []
+        accesses = [(when, address, False) for when, address in outcome.reads]
+        accesses += [(when, address, True) for when, address, _ in outcome.memory]
+        for when, address, write in accesses:
+            if when == 0:
+                continue
+            if isinstance(address, int):
+                self.accesses.add(address)
+                continue
+            outside = f"not glo <= {address} < ghi or {address} in gholes"
+            lines.append(f"if {outside}:" if when == 1 else f"if {when} and ({outside}):")
+            lines.append(f"    G.violation({address}, {write}, {pc})")
+        return lines
+
+    def stores(self, outcome: Outcome[Value, Memory], level: int, count: int, next_pc: Value) -> list[_Line]:
+        """The instruction's stores; then, if one hit compiled code, the code it hit is
+        forgotten and the region returns (what follows may be stale)."""
+        out: list[_Line] = []
+        hits = []
+        for guard, address, value in outcome.memory:
+            if guard == 0:
+                continue
+            if guard == 1:
+                out.append((level, f"E[{address}] = {value}"))
+                hits.append((f"{address} in W", address))
+            else:
+                out.append((level, f"if {guard}:"))
+                out.append((level + 1, f"E[{address}] = {value}"))
+                hits.append((f"{guard} and {address} in W", address))
+        if not hits:
+            return out
+        after = _Exit(self.snapshot(), next_pc, f"n + {count}", Stop.CONTINUE)
+        if len(hits) == 1:
+            hit, address = hits[0]
+            out.append((level, f"if {hit}:"))
+            out.append((level + 1, f"W[{address}]({address})"))
+        else:
+            out.append((level, "if " + " or ".join(f"({hit})" for hit, _ in hits) + ":"))
+            for hit, address in hits:
+                out.append((level + 1, f"if {hit}: W[{address}]({address})"))
+        out.append((level + 1, after))
+        return out
+
+    # ------------------------------------------------------------ the function
+    def function(self) -> Region:
+        blocks = sorted(self.order)
+        number = {pc: i for i, pc in enumerate(blocks)}
+        body: list[tuple[int, str]] = []
+        limits = sorted({self.counts[pc] for pc in blocks})
+        for pc in blocks:
+            me = number[pc]
+            looped = pc in self.self_loops
+            body.append((0, f"if b == {me}:  # pc {pc}"))
+            base = 2 if looped else 1
+            if looped:
+                body.append((1, "while True:"))
+            start_exit = _Exit({slot: self.canonical_value_at_start(slot) for slot in self.snapshot()},
+                               pc, "n", Stop.CONTINUE)
+            body.append((base, f"if n > lim{self.counts[pc]}:"))
+            body.extend((base + 1, line) for line in self.render_exit(start_exit))
+            backward = False
+            for level, line in self.code[pc]:
+                if isinstance(line, _Exit):
+                    body.extend((base + level, text) for text in self.render_exit(line))
+                elif isinstance(line, _Goto):
+                    if looped and line.target == pc:
+                        body.append((base + level, "continue"))
+                    elif looped:
+                        body.append((base + level, f"b = {number[line.target]}"))
+                        body.append((base + level, "break"))
+                        backward |= number[line.target] < me
+                    else:
+                        body.append((base + level, f"b = {number[line.target]}"))
+                        if number[line.target] <= me:
+                            body.append((base + level, "continue"))
+                else:
+                    body.append((base + level, line))
+            if looped and backward:
+                body.append((1, f"if b < {me}: continue"))
+        text = "\n".join(line for _, line in body)
+        loads = []
+        for slot in range(len(self.machine.registers)):
+            if slot in self.split:
+                rest, fields = self.split[slot]
+                for lo, width in fields:
+                    if re.search(rf"\bv{slot}_{lo}\b", text):
+                        loads.append(f"v{slot}_{lo} = {extract_code(f'r[{slot}]', lo, width)}")
+                if rest and re.search(rf"\bv{slot}_r\b", text):
+                    loads.append(f"v{slot}_r = r[{slot}] & {rest}")
+            elif re.search(rf"\bv{slot}\b", text):
+                loads.append(f"v{slot} = r[{slot}]")
+        head = ["n = 0", *(f"lim{k} = budget - {k}" for k in limits), *loads]
+        if self.guarded:
+            head.append("glo, ghi, gholes = G.lo, G.hi, G.holes")
+        head.append(f"b = {number[self.context.pc]}")
+        lines = [(0, line) for line in head] + [(0, "while True:")] + [(level + 1, t) for level, t in body]
+        kept = _without_dead_temporaries(lines)
+        source = "def region(r, E, W, L, G, budget):\n" + "".join(
+            "    " * (level + 1) + text + "\n" for level, text in kept)
+        namespace: dict[str, object] = {}
+        try:
+            exec(compile(source, f"<vdsl region at {self.context.pc}>", "exec"), namespace)  # noqa: S102
+        except SyntaxError as error:  # pragma: no cover - a bug in code generation
+            raise InternalError(f"generated code for a region does not compile: {error}\n{source}") from error
+        function = namespace["region"]
+        function.source = source  # type: ignore[attr-defined]
+        return Region(function, self.context, self.counts[self.context.pc],  # type: ignore[arg-type]
+                      frozenset(self.words), frozenset(self.accesses), len(blocks))
+
+    def canonical_value_at_start(self, slot: int) -> Value:
+        if slot in self.constants:
+            return self.constants[slot]
+        if slot in self.split:
+            rest, fields = self.split[slot]
+            return " | ".join([f"v{slot}_r" if rest else "0"]
+                              + [f"(v{slot}_{lo} << {lo})" if lo else f"v{slot}_{lo}" for lo, _ in fields])
+        return f"v{slot}"
+
+
+def compile_region(machine: ir.Machine, context: RegionContext, fetch: RegionFetch, *, guarded: bool = False,
+                   max_blocks: int = 16, max_block: int = 64) -> Region:
+    """One Python function running the blocks reachable from `context.pc` by constant jumps
+    (at most `max_blocks` blocks of at most `max_block` instructions), specialised on the
+    context (see `RegionContext` and `_RegionCompiler`).  Its first instruction must fetch."""
+    return _RegionCompiler(machine, context, fetch, guarded, max_blocks, max_block).compile()
