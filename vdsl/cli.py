@@ -197,9 +197,13 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fixes = kinds.add_parser("fixes", help="every single change (trap, pin, exit) for an isa whose condition "
                                            "fails, and the smallest sets of changes that make it hold")
     modes = kinds.add_parser("modes", help="the theorems with guests in each mode of the machine")
-    for kind in (fixes, modes):
+    guests = kinds.add_parser("guests", help="random guests run bare and under each technique, compared step "
+                                             "by step; the divergences and the classes that explain them")
+    for kind in (fixes, modes, guests):
         kind.add_argument("files", nargs="+", type=Path, metavar="FILE")
-        kind.add_argument("--isa", required=True, metavar="NAME", help="the isa")
+        kind.add_argument("--isa", required=kind is not guests, metavar="NAME",
+                          help="the isa" + (" (default: the one the files declare)"
+                                            if kind is guests else ""))
         kind.add_argument("-j", "--jobs", type=_positive, metavar="N",
                           help="run N jobs at once (default: one per core)")
         kind.add_argument("--scheduler", metavar="ADDRESS",
@@ -219,6 +223,20 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             "leaves a hardware-assisted guest); repeatable, default all three")
     fixes.add_argument("--max-fixes", type=_positive, default=16, metavar="N",
                        help="check at most N candidate sets of changes (default 16)")
+    guests.add_argument("--policy", metavar="HYPERVISOR",
+                        help="the hypervisor whose VM map and allocation the guests run under (default: the "
+                             "first that runs on the isa); --technique overrides its technique")
+    guests.add_argument("--guests", "-n", type=_positive, default=20, metavar="N",
+                        help="random guests per technique (default 20)")
+    guests.add_argument("--technique", action="append", choices=TECHNIQUES, metavar="TECHNIQUE",
+                        help="run the guests under this technique (repeatable; default trap_and_emulate and "
+                             "hybrid)")
+    guests.add_argument("--length", type=_positive, default=8, metavar="N",
+                        help="random instructions per guest (default 8)")
+    guests.add_argument("--seed", type=int, default=0,
+                        help="the random seed (default 0): the same seed, the same guests and results")
+    guests.add_argument("--max-steps", type=_positive, default=200, metavar="N",
+                        help="stop a guest after N instructions (default 200)")
 
 
 def _add_format(parser: argparse.ArgumentParser, ci: bool = False) -> None:

@@ -774,8 +774,10 @@ HANDLERS["report"] = _report
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    """`vdsl sweep fixes|modes`: many variants decided as independent jobs, here or on Dask."""
+    """`vdsl sweep fixes|modes|guests`: many variants or guests run as independent jobs, here or
+    on Dask."""
     from vdsl.report import sweep as report  # the sweep machinery loads only for this command
+    from vdsl.scale.campaign import run_campaign
     from vdsl.scale.jobs import Executor, default_workers
     from vdsl.scale.sweep import SpecSource, sweep_fixes, sweep_modes
 
@@ -783,6 +785,15 @@ def _sweep(args: argparse.Namespace) -> int:
     executor = Executor(args.jobs or default_workers(), args.scheduler)
     progress = Progress.for_terminal(args.quiet)
     with progress.shown():
+        if args.sweep == "guests":
+            campaign = run_campaign(source, args.isa, args.policy, tuple(dict.fromkeys(
+                args.technique or ("trap_and_emulate", "hybrid"))), args.guests, args.seed, args.length,
+                args.max_steps, executor, progress.task)
+            if args.format == "json":
+                print(json.dumps(report.campaign_json(campaign), indent=2))
+            else:
+                _out(report.campaign_text(campaign))
+            return EXIT_OK
         if args.sweep == "modes":
             modes = sweep_modes(source, args.isa, args.rlimit, executor, progress.task)
             if args.format == "json":

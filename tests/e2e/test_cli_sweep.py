@@ -72,3 +72,35 @@ def test_a_spec_with_errors_exits_2(tmp_path: Any) -> None:
     result = run_vdsl("sweep", "fixes", str(bad), "--isa", "broken")
     assert result.returncode == 2
     assert "bad.vspec:1:" in result.stderr
+
+
+def test_guests_diverge_at_retu_under_trap_and_emulate_only() -> None:
+    result = run_vdsl("sweep", "guests", PG74, "--isa", "pg74_retu", "-n", "40", "-j", "1")
+    assert (result.returncode, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("sweep guests on isa pg74_retu under hypervisor pg_monitor's VM map: 40 random guests "
+                        "per technique, seed 0 (run in this process)")
+    assert lines[1].startswith("  trap_and_emulate: ") and "diverged" in lines[1]
+    assert lines[2].startswith("    ") and "diverged at RETU" in lines[2]
+    assert lines[2].endswith("RETU is control-sensitive: it breaks T1's condition")
+    assert lines[3].startswith("  hybrid: ") and "diverged" not in lines[3] and len(lines) == 4
+
+
+def test_guest_campaigns_are_the_same_serially_on_a_pool_and_on_dask() -> None:
+    pytest.importorskip("distributed")
+    args = ("sweep", "guests", PG74, "--isa", "pg74_retu", "-n", "12", "--seed", "7", "--format", "json")
+    runs = [run_vdsl(*args, "-j", "1"), run_vdsl(*args, "-j", "2"),
+            run_vdsl(*args, "-j", "2", "--scheduler", "local")]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    results = [_without_where(json.loads(run.stdout)) for run in runs]
+    assert results[0] == results[1] == results[2]
+    other_seed = json.loads(run_vdsl(*args[:-4], "--seed", "8", "--format", "json", "-j", "1").stdout)
+    assert _without_where(other_seed)["techniques"] != results[0]["techniques"]
+
+
+def test_guests_under_hardware_assistance_need_an_extension() -> None:
+    result = run_vdsl("sweep", "guests", PG74, "--isa", "pg74_retu", "--technique", "hardware_assisted")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: hypervisor pg_monitor is hardware_assisted, but isa pg74_retu "
+                                    "declares no virtualization extension")

@@ -109,3 +109,31 @@ def test_unknown_names_are_clear_errors(pg74: SpecSource) -> None:
         sweep_fixes(pg74, "pg74_retv")
     with pytest.raises(RunError, match="there is no hypervisor 'pg_monitr'"):
         sweep_fixes(pg74, "pg74_retu", policy="pg_monitr")
+
+
+def test_a_random_guest_depends_on_its_seed_and_number_only() -> None:
+    from vdsl.scale.campaign import halting_instruction, random_guest
+
+    spec = compile_files(SPECS / "pg74.vspec")
+    isa, monitor = spec.isa("pg74_retu"), spec.hypervisor("pg_monitor")
+    assert isa is not None and monitor is not None
+    first = random_guest(isa, monitor, 3, 5, 8)
+    assert first == random_guest(isa, monitor, 3, 5, 8)
+    assert first != random_guest(isa, monitor, 3, 6, 8)
+    assert len(first.instructions) == 10  # the handler, 8 random instructions, the final halt
+    halt = halting_instruction(isa).name
+    assert first.instructions[0].name == first.instructions[-1].name == halt
+    assert (5, first.instructions[0].address) in first.data  # the trap vector's P: the handler
+    assert first.start_mode in isa.machine.modes
+
+
+def test_a_campaign_reports_each_guest_under_each_technique(pg74: SpecSource) -> None:
+    from vdsl.scale.campaign import run_campaign
+
+    campaign = run_campaign(pg74, "pg74_retu", None, ("trap_and_emulate", "hybrid"), 30, seed=1)
+    assert campaign.policy == "pg_monitor"
+    assert [o.number for o in campaign.of("hybrid")] == list(range(30))
+    diverged = [o for o in campaign.of("trap_and_emulate") if o.verdict == "diverged"]
+    assert diverged and {o.divergence[1] for o in diverged} == {"RETU"}  # type: ignore[index]
+    assert all(o.mode == "supervisor" for o in diverged)
+    assert not any(o.verdict in ("diverged", "escaped") for o in campaign.of("hybrid"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vdsl.scale.campaign import Campaign, GuestOutcome
 from vdsl.scale.changes import describe
 from vdsl.scale.sweep import FixSweep, ModeResult, Offender, VariantResult
 
@@ -141,3 +142,66 @@ def modes_json(isa: str, results: list[ModeResult], where: str) -> dict[str, Any
          "theorems": {t: {"verdict": word, "offending": list(offenders)}
                       for t, word, offenders in r.verdicts}}
         for r in results]}
+
+
+# ---------------------------------------------------------------- random-guest campaigns
+
+VERDICTS = ("equivalent", "stopped", "diverged", "escaped")
+
+
+def _first_by_instruction(outcomes: list[GuestOutcome], verdict: str) -> list[tuple[str, int, GuestOutcome]]:
+    """(instruction, how many guests, the first of them) for the guests with `verdict`, by instruction."""
+    found: dict[str, list[GuestOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.verdict == verdict:
+            event = outcome.divergence if verdict == "diverged" else outcome.violation
+            assert event is not None
+            found.setdefault(event[1], []).append(outcome)
+    grouped = [(name, len(group), group[0]) for name, group in found.items()]
+    return sorted(grouped, key=lambda t: (-t[1], t[0]))
+
+
+def campaign_text(campaign: Campaign) -> str:
+    """Per technique: how many guests were equivalent, and each divergence and escape by the
+    instruction that caused it, with its class and the first guest that shows it."""
+    lines = [f"sweep guests on isa {campaign.isa} under hypervisor {campaign.policy}'s VM map: "
+             f"{_counted(campaign.guests, 'random guest')} per technique, seed {campaign.seed} "
+             f"(run in {campaign.where})"]
+    for technique in campaign.techniques:
+        outcomes = campaign.of(technique)
+        counts = {v: sum(1 for o in outcomes if o.verdict == v) for v in VERDICTS}
+        words = {"equivalent": "equivalent", "stopped": "equivalent until the step limit",
+                 "diverged": "diverged", "escaped": "escaped their resources"}
+        lines.append(f"  {technique}: " + ", ".join(f"{counts[v]} {words[v]}" for v in VERDICTS if counts[v]))
+        for name, count, first in _first_by_instruction(outcomes, "diverged"):
+            step, _, how, why = first.divergence  # type: ignore[misc]
+            lines.append(f"    {_counted(count, 'guest')} diverged at {name} (first: guest {first.number}, "
+                         f"from {first.mode}, step {step}, run {how}): {why}")
+        for name, count, first in _first_by_instruction(outcomes, "escaped"):
+            step, _, _, detail = first.violation  # type: ignore[misc]
+            lines.append(f"    {_counted(count, 'guest')} escaped at {name} (first: guest {first.number}, "
+                         f"from {first.mode}, step {step}): {detail}")
+    return "\n".join(lines) + "\n"
+
+
+def _outcome_json(outcome: GuestOutcome) -> dict[str, Any]:
+    found: dict[str, Any] = {"guest": outcome.number, "mode": outcome.mode, "verdict": outcome.verdict,
+                             "status": outcome.status, "steps": outcome.steps}
+    if outcome.divergence is not None:
+        step, name, how, why = outcome.divergence
+        found["divergence"] = {"step": step, "instruction": name, "how": how, "explanation": why}
+    if outcome.violation is not None:
+        step, name, kind, detail = outcome.violation
+        found["violation"] = {"step": step, "instruction": name, "kind": kind, "detail": detail}
+    if outcome.verdict in ("diverged", "escaped"):
+        found["program"] = list(outcome.program)
+    return found
+
+
+def campaign_json(campaign: Campaign) -> dict[str, Any]:
+    return {"sweep": "guests", "isa": campaign.isa, "hypervisor": campaign.policy, "seed": campaign.seed,
+            "guests": campaign.guests, "where": campaign.where, "techniques": {
+                technique: {
+                    "counts": {v: sum(1 for o in campaign.of(technique) if o.verdict == v) for v in VERDICTS},
+                    "outcomes": [_outcome_json(o) for o in campaign.of(technique)]}
+                for technique in campaign.techniques}}
