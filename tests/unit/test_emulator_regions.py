@@ -51,4 +51,6 @@ def test_a_region_runs_a_self_loop_in_one_call() -> None:
     assert result.status == "halted"
     (region,) = emulator.regions.values()
     assert region.blocks == 6
-    assert "while True:" in region.run.source.split("# pc 20", 1)[1]  # type: ignore[attr-defined]
+    inner = region.run.source.split("# pc 20", 1)[1].split("# pc 23", 1)[0]  # type: ignore[attr-defined]
+    assert "for i in range(m):" in inner
+    assert "r[" not in inner.split("else:")[0]  # no register goes to memory while the loop runs

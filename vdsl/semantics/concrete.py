@@ -578,9 +578,10 @@ class _Exit:
 
     values: dict[int, Value]  # slot -> its value at the exit
     pc: Value
-    steps: str
+    done: int  # instructions of this pass of the block that count (the trapping one included)
     stop: Stop
     cause: Value = 0
+    advanced: bool = False  # after the block's end: `n` counts the pass already (see `_Advance`)
 
 
 @attrs.frozen
@@ -591,7 +592,22 @@ class _Goto:
     target: int
 
 
-_Line = tuple[int, "str | _Exit | _Goto"]
+@attrs.frozen
+class _Assign:
+    """A block's end: its registers' values into their locals (one parallel assignment)."""
+
+    targets: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+@attrs.frozen
+class _Advance:
+    """A block's end: `n` counts the pass (a block that loops in place counts its passes)."""
+
+    count: int
+
+
+_Line = tuple[int, "str | _Exit | _Goto | _Assign | _Advance"]
 
 
 class _RegionCompiler:
@@ -651,7 +667,7 @@ class _RegionCompiler:
         elif slot != self.pc_slot:
             d.current[f"r[{slot}]"] = f"v{slot}"
 
-    def assignments(self) -> list[str]:
+    def assignments(self) -> list[str | _Assign]:
         """Lines storing each register's current value into its local (a block's end)."""
         d = self.domain
         targets: list[str] = []
@@ -671,11 +687,9 @@ class _RegionCompiler:
                 if str(code) != target:
                     targets.append(target)
                     values.append(str(code))
-        lines = d.take_lines()  # fields extracted from whole values
-        if len(targets) == 1:
-            lines.append(f"{targets[0]} = {values[0]}")
-        elif targets:
-            lines.append(f"{', '.join(targets)} = {', '.join(values)}")
+        lines: list[str | _Assign] = [*d.take_lines()]  # fields extracted from whole values
+        if targets:
+            lines.append(_Assign(tuple(targets), tuple(values)))
         return lines
 
     def snapshot(self) -> dict[int, Value]:
@@ -683,7 +697,8 @@ class _RegionCompiler:
         return {slot: d.current[f"r[{slot}]"] for slot in range(len(self.machine.registers) + 1)
                 if slot != self.pc_slot}
 
-    def render_exit(self, exit: _Exit) -> list[str]:
+    def render_exit(self, exit: _Exit, passes: str = "") -> list[str]:
+        """`passes`: in a block that loops in place, the passes done before this one."""
         lines = []
         for slot, value in exit.values.items():
             if slot in self.constants:
@@ -692,7 +707,11 @@ class _RegionCompiler:
             elif slot in self.written:
                 lines.append(f"r[{slot}] = {self.domain.pack_code(value)}")
         lines.append(f"r[{self.pc_slot}] = {exit.pc}")
-        lines.append(f"return ({exit.steps}, {int(exit.stop)}, {exit.cause})")
+        if exit.advanced and not passes:
+            steps = "n"
+        else:
+            steps = f"n + {passes}{exit.done}" if exit.done else f"n{' + ' + passes[:-3] if passes else ''}"
+        lines.append(f"return ({steps}, {int(exit.stop)}, {exit.cause})")
         return lines
 
     # ------------------------------------------------------------ blocks
@@ -734,7 +753,7 @@ class _RegionCompiler:
             outcome = self.evaluator.run(item.instruction)
             out.extend((level, line) for line in d.take_lines())
             if outcome.trapped != 0:
-                trap = _Exit(self.snapshot(), pc, f"n + {count}", Stop.TRAPPED, outcome.cause)
+                trap = _Exit(self.snapshot(), pc, count, Stop.TRAPPED, outcome.cause)
                 if outcome.trapped == 1:
                     out.append((level, trap))
                     break
@@ -754,14 +773,14 @@ class _RegionCompiler:
             out.extend((level, line) for line in d.take_lines())
             context_changed = any(d.current[f"r[{slot}]"] != value for slot, value in self.constants.items())
             if outcome.halted != 0:
-                halt = _Exit(self.snapshot(), next_pc, f"n + {count}", Stop.HALTED)
+                halt = _Exit(self.snapshot(), next_pc, count, Stop.HALTED)
                 if outcome.halted == 1:
                     out.append((level, halt))
                     break
                 out.append((level, f"if {outcome.halted}:"))
                 out.append((level + 1, halt))
             if context_changed:
-                out.append((level, _Exit(self.snapshot(), next_pc, f"n + {count}", Stop.CONTINUE)))
+                out.append((level, _Exit(self.snapshot(), next_pc, count, Stop.CONTINUE)))
                 break
             following = pc + item.instruction.size
             if next_pc == following and count < self.max_block and self.fetch(following) is not None:
@@ -778,30 +797,30 @@ class _RegionCompiler:
         branch = d.ites.get(next_pc) if isinstance(next_pc, str) else None
         if not isinstance(next_pc, int) and (branch is None or not isinstance(branch[1], int)
                                              or not isinstance(branch[2], int)):
-            out.append((level, _Exit(self.snapshot(), next_pc, f"n + {count}", Stop.CONTINUE)))
+            out.append((level, _Exit(self.snapshot(), next_pc, count, Stop.CONTINUE)))
             return
         condition = branch[0] if branch is not None else 0
         if isinstance(condition, str) and not _TEMPORARY.fullmatch(condition):
             condition = d.emit(condition, pure=False)  # a local the assignments may change
         out.extend((level, line) for line in d.take_lines())
         out.extend((level, line) for line in self.assignments())
-        out.append((level, f"n += {count}"))
+        out.append((level, _Advance(count)))
         if isinstance(next_pc, int):
-            out.append((level, self.goto(start, next_pc)))
+            out.append((level, self.goto(start, next_pc, count)))
         else:
             assert branch is not None
             out.append((level, f"if {condition}:"))
-            out.append((level + 1, self.goto(start, int(branch[1]))))
+            out.append((level + 1, self.goto(start, int(branch[1]), count)))
             out.append((level, "else:"))
-            out.append((level + 1, self.goto(start, int(branch[2]))))
+            out.append((level + 1, self.goto(start, int(branch[2]), count)))
 
-    def goto(self, start: int, target: int) -> _Goto | _Exit:
+    def goto(self, start: int, target: int, count: int) -> _Goto | _Exit:
         if self.queue(target):
             if target == start:
                 self.self_loops.add(start)
             return _Goto(start, target)
-        return _Exit({slot: self.canonical_value_at_start(slot) for slot in self.snapshot()}, target, "n",
-                     Stop.CONTINUE)
+        return _Exit({slot: self.canonical_value_at_start(slot) for slot in self.snapshot()}, target, count,
+                     Stop.CONTINUE, advanced=True)
 
     def guard_checks(self, outcome: Outcome[Value, Memory], pc: int) -> list[str]:
         """Check each access at a computed address against the guard; constant addresses are
@@ -837,7 +856,7 @@ class _RegionCompiler:
                 hits.append((f"{guard} and {address} in W", address))
         if not hits:
             return out
-        after = _Exit(self.snapshot(), next_pc, f"n + {count}", Stop.CONTINUE)
+        after = _Exit(self.snapshot(), next_pc, count, Stop.CONTINUE)
         if len(hits) == 1:
             hit, address = hits[0]
             out.append((level, f"if {hit}:"))
@@ -854,37 +873,10 @@ class _RegionCompiler:
         blocks = sorted(self.order)
         number = {pc: i for i, pc in enumerate(blocks)}
         body: list[tuple[int, str]] = []
-        limits = sorted({self.counts[pc] for pc in blocks})
+        limits = sorted({self.counts[pc] for pc in blocks if pc not in self.self_loops})
         for pc in blocks:
-            me = number[pc]
-            looped = pc in self.self_loops
-            body.append((0, f"if b == {me}:  # pc {pc}"))
-            base = 2 if looped else 1
-            if looped:
-                body.append((1, "while True:"))
-            start_exit = _Exit({slot: self.canonical_value_at_start(slot) for slot in self.snapshot()},
-                               pc, "n", Stop.CONTINUE)
-            body.append((base, f"if n > lim{self.counts[pc]}:"))
-            body.extend((base + 1, line) for line in self.render_exit(start_exit))
-            backward = False
-            for level, line in self.code[pc]:
-                if isinstance(line, _Exit):
-                    body.extend((base + level, text) for text in self.render_exit(line))
-                elif isinstance(line, _Goto):
-                    if looped and line.target == pc:
-                        body.append((base + level, "continue"))
-                    elif looped:
-                        body.append((base + level, f"b = {number[line.target]}"))
-                        body.append((base + level, "break"))
-                        backward |= number[line.target] < me
-                    else:
-                        body.append((base + level, f"b = {number[line.target]}"))
-                        if number[line.target] <= me:
-                            body.append((base + level, "continue"))
-                else:
-                    body.append((base + level, line))
-            if looped and backward:
-                body.append((1, f"if b < {me}: continue"))
+            body.append((0, f"if b == {number[pc]}:  # pc {pc}"))
+            body.extend((level + 1, line) for level, line in self.render_block(pc, number))
         text = "\n".join(line for _, line in body)
         loads = []
         for slot in range(len(self.machine.registers)):
@@ -914,6 +906,140 @@ class _RegionCompiler:
         function.source = source  # type: ignore[attr-defined]
         return Region(function, self.context, self.counts[self.context.pc],  # type: ignore[arg-type]
                       frozenset(self.words), frozenset(self.accesses), len(blocks))
+
+    def render_block(self, pc: int, number: dict[int, int]) -> list[tuple[int, str]]:
+        """A block's source.  A block that jumps to itself runs as a `for` loop over the passes
+        the budget allows (`for ... else` is the budget running out); the others check the
+        budget once, on entry."""
+        me, count = number[pc], self.counts[pc]
+        looped = pc in self.self_loops
+        start = _Exit({slot: self.canonical_value_at_start(slot) for slot in self.snapshot()}, pc, 0,
+                      Stop.CONTINUE)
+        out: list[tuple[int, str]] = []
+        passes = f"{count} * i + " if looped else ""
+        base = 1 if looped else 0
+        if looped:
+            out.append((0, f"m = (budget - n) // {count}"))
+            out.append((0, "for i in range(m):"))
+        else:
+            out.append((0, f"if n > lim{count}:"))
+            out.extend((1, line) for line in self.render_exit(start))
+        lines = self.propagated(self.code[pc])
+        backward = False
+        for level, line in lines:
+            level += base
+            if isinstance(line, _Exit):
+                out.extend((level, text) for text in self.render_exit(line, passes))
+            elif isinstance(line, _Advance):
+                if not looped:
+                    out.append((level, f"n += {line.count}"))
+            elif isinstance(line, _Goto):
+                if looped and line.target == pc:
+                    out.append((level, "continue"))
+                elif looped:
+                    out.append((level, f"n += {count} * (i + 1)"))
+                    out.append((level, f"b = {number[line.target]}"))
+                    out.append((level, "break"))
+                    backward |= number[line.target] < me
+                else:
+                    out.append((level, f"b = {number[line.target]}"))
+                    if number[line.target] <= me:
+                        out.append((level, "continue"))
+            else:
+                assert isinstance(line, str)
+                out.append((level, line))
+        if looped:
+            out.append((0, "else:"))
+            out.extend((1, line) for line in self.render_exit(start, f"{count} * m + "))
+            if backward:
+                out.append((0, f"if b < {me}: continue"))
+        return out
+
+    def propagated(self, code: list[_Line]) -> list[tuple[int, str | _Exit | _Goto | _Advance]]:
+        """The block with exits rendered, a temporary that only goes into a local computed into
+        the local directly (no parallel assignment at the end), and a branch on a comparison
+        `(1 if c else 0)` made a branch on `c`."""
+        lines: list[tuple[int, str | _Exit | _Goto | _Assign | _Advance]] = []
+        for level, line in code:
+            lines.append((level, line))
+        texts = [self.line_text(line) for _, line in lines]
+        assign_at = next((i for i, (_, line) in enumerate(lines) if isinstance(line, _Assign)), None)
+        if assign_at is not None:
+            assign = lines[assign_at][1]
+            assert isinstance(assign, _Assign)
+            targets, values = list(assign.targets), list(assign.values)
+            for pair in range(len(targets) - 1, -1, -1):
+                target, value = targets[pair], values[pair]
+                if not _TEMPORARY.fullmatch(value) or values.count(value) != 1:
+                    continue
+                definition = f"{value} = "
+                defined = next((i for i, (level, line) in enumerate(lines[:assign_at])
+                                if level == 0 and isinstance(line, str) and line.startswith(definition)), None)
+                if defined is None:
+                    continue
+                uses = re.compile(rf"\b{target}\b")
+                others = [v for j, v in enumerate(values) if j != pair]
+                if any(uses.search(text) for text in texts[defined + 1:]) \
+                        or any(uses.search(v) for v in others):
+                    continue
+                rename = re.compile(rf"\b{value}\b")
+                for i in range(defined, len(lines)):
+                    line = lines[i][1]
+                    if isinstance(line, str):
+                        lines[i] = (lines[i][0], rename.sub(target, line))
+                        texts[i] = self.line_text(lines[i][1])
+                    elif isinstance(line, _Exit):
+                        lines[i] = (lines[i][0], attrs.evolve(line, values={
+                            slot: rename.sub(target, v) if isinstance(v, str) else v
+                            for slot, v in line.values.items()},
+                            pc=rename.sub(target, line.pc) if isinstance(line.pc, str) else line.pc))
+                        texts[i] = self.line_text(lines[i][1])
+                del targets[pair], values[pair]
+            lines[assign_at] = (lines[assign_at][0], _Assign(tuple(targets), tuple(values)))
+        result: list[tuple[int, str | _Exit | _Goto | _Advance]] = []
+        for i, (level, line) in enumerate(lines):
+            if isinstance(line, _Assign):
+                if len(line.targets) == 1:
+                    result.append((level, f"{line.targets[0]} = {line.values[0]}"))
+                elif line.targets:
+                    result.append((level, f"{', '.join(line.targets)} = {', '.join(line.values)}"))
+            elif isinstance(line, str) and line.startswith("if ") and line.endswith(":") \
+                    and _TEMPORARY.fullmatch(line[3:-1]):
+                result.append((level, self.inlined_condition(lines, i, line[3:-1])))
+            else:
+                result.append((level, line))
+        return result
+
+    def inlined_condition(self, lines: list[tuple[int, str | _Exit | _Goto | _Assign | _Advance]], at: int,
+                          name: str) -> str:
+        """`if c:` for `if tN:` where `tN = (1 if c else 0)`, when nothing `c` reads changes in between."""
+        for i in range(at - 1, -1, -1):
+            line = lines[i][1]
+            if isinstance(line, str) and line.startswith(f"{name} = "):
+                code = line[len(name) + 3:]
+                match = re.fullmatch(r"\(1 if (.*) else 0\)", code)
+                if match is None:
+                    return f"if {name}:"
+                condition = match.group(1)
+                read = set(re.findall(r"\b[tv]\w+\b", condition))
+                for later in lines[i + 1:at]:
+                    text = later[1]
+                    assigned: set[str] = set()
+                    if isinstance(text, _Assign):
+                        assigned = set(text.targets)
+                    elif isinstance(text, str) and " = " in text:
+                        assigned = {t.strip() for t in text.partition(" = ")[0].split(",")}
+                    if assigned & read:
+                        return f"if {name}:"
+                return f"if {condition}:"
+        return f"if {name}:"
+
+    def line_text(self, line: str | _Exit | _Goto | _Assign | _Advance) -> str:
+        if isinstance(line, str):
+            return line
+        if isinstance(line, _Exit):
+            return "\n".join(self.render_exit(line))
+        return ""
 
     def canonical_value_at_start(self, slot: int) -> Value:
         if slot in self.constants:
