@@ -972,9 +972,8 @@ class _RegionCompiler:
                 target, value = targets[pair], values[pair]
                 if not _TEMPORARY.fullmatch(value) or values.count(value) != 1:
                     continue
-                definition = f"{value} = "
-                defined = next((i for i, (level, line) in enumerate(lines[:assign_at])
-                                if level == 0 and isinstance(line, str) and line.startswith(definition)), None)
+                defined = next((i for i, (level, line) in enumerate(lines[:assign_at]) if level == 0
+                                and isinstance(line, str) and line.startswith(f"{value} = ")), None)
                 if defined is None:
                     continue
                 uses = re.compile(rf"\b{target}\b")
