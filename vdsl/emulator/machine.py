@@ -165,8 +165,10 @@ class Emulator:
         self.guard = guard
         self.single_step = single_step  # one instruction per fetch, always (an interpreter)
         self.counters = Counters()
-        # by the context they are specialised on (see `RegionContext`)
-        self.regions: dict[RegionContext, Region] = {}
+        # by the context they are specialised on, (pc, mode, relocation) (see `RegionContext`)
+        self.regions: dict[tuple[int, int, int | None], Region] = {}
+        self.visits: set[tuple[int, int, int | None]] = set()  # contexts seen once, without a region yet
+        self.single_at: dict[int, tuple[list[int], _Block]] = {}
         # by the instruction (its opcode) and its operand values, which give its words: never stale
         self.singles: dict[tuple[int, ...], _Block] = {}
         # compiled code's words -> what forgets it; another emulator's, seen through a view,
@@ -175,9 +177,7 @@ class Emulator:
         self.log: list[tuple[int, int, int]] | None = None
         self.initial_memory = list(state.memory)
         self.operand_codes: dict[ir.OperandDecl, frozenset[int]] = {}
-        # A virtualization extension's exit controls: fetching one of these instructions leaves
-        # the guest (the trap hook sees `exit_cause`, one past the machine's causes) before it runs.
-        self.exits: frozenset[str] = frozenset()
+        self._exits: frozenset[str] = frozenset()
         self.exit_cause = len(self.machine.causes)
         self.exit_block = _fault(self.exit_cause)
         self.traps = compiled_traps(self.machine)
@@ -223,11 +223,30 @@ class Emulator:
         return codes
 
     def single(self, address: int) -> _Block:
-        """The one instruction at a physical address, compiled once per instruction words."""
+        """The one instruction at a physical address, compiled once per instruction words (and
+        remembered by address with its words, so that a step need not decode it again)."""
+        memory = self.state.memory
+        known = self.single_at.get(address)
+        if known is not None and memory[address:address + len(known[0])] == known[0]:
+            return known[1]
         decoded = self.decode(address)
         if isinstance(decoded, _Block):
             return decoded
-        return self.compiled(decoded.instruction, decoded.operands)
+        block = self.compiled(decoded.instruction, decoded.operands)
+        self.single_at[address] = (memory[address:address + block.words], block)
+        return block
+
+    @property
+    def exits(self) -> frozenset[str]:
+        """A virtualization extension's exit controls: fetching one of these instructions leaves
+        the guest (the trap hook sees `exit_cause`, one past the machine's causes) before it runs."""
+        return self._exits
+
+    @exits.setter
+    def exits(self, names: frozenset[str]) -> None:
+        self._exits = names
+        self.regions.clear()  # compiled before the exits were known
+        self.single_at.clear()
 
     def compiled(self, instruction: ir.Instruction, operands: tuple[int, ...]) -> _Block:
         """One instruction with its operands, compiled once (the key is the instruction's words
@@ -240,12 +259,6 @@ class Emulator:
                            instruction.size, decoded)
             self.singles[key] = block
         return block
-
-    def context(self) -> RegionContext:
-        """The context the state is in now: the key of the region to run."""
-        r = self.state.slots
-        reloc = r[self.relocation_index] if self.relocation_index is not None else None
-        return RegionContext(r[self.pc_index], r[self.mode_index], reloc)
 
     def build(self, context: RegionContext) -> Region | None:
         """Compile the region that starts at the context's pc (None: its first fetch faults)."""
@@ -270,7 +283,7 @@ class Emulator:
             return None
         region = compile_region(self.machine, context, fetch, guarded=self.guard is not None,
                                 max_blocks=REGION_LIMIT, max_block=BLOCK_LIMIT)
-        self.regions[context] = region
+        self.regions[(context.pc, context.mode, context.relocation)] = region
         for word in region.words:
             self.watch[word] = self.forget
         return region
@@ -281,11 +294,15 @@ class Emulator:
         reach outside the guard's window (the single instruction reports it exactly)."""
         if not (single or self.single_step):
             r = self.state.slots
-            reloc = r[self.relocation_index] if self.relocation_index is not None else None
-            context = RegionContext(pc, r[self.mode_index], reloc)
-            region = self.regions.get(context)
-            if region is None:
-                region = self.build(context)
+            relocation = r[self.relocation_index] if self.relocation_index is not None else None
+            key = (pc, r[self.mode_index], relocation)
+            region = self.regions.get(key)
+            if region is None and budget > 1:
+                # compiled on the second visit: code that runs once is cheaper one instruction at a time
+                if key in self.visits:
+                    region = self.build(RegionContext(*key))
+                else:
+                    self.visits.add(key)
             if region is not None and region.first <= budget \
                     and (self.guard is None or self.guard_allows(region)):
                 return region

@@ -742,6 +742,7 @@ class _RegionCompiler:
         level = 0
         pc = start
         count = 0
+        visited: set[int] = set()
         while True:
             fetched = self.fetch(pc)
             assert fetched is not None
@@ -782,9 +783,11 @@ class _RegionCompiler:
             if context_changed:
                 out.append((level, _Exit(self.snapshot(), next_pc, count, Stop.CONTINUE)))
                 break
-            following = pc + item.instruction.size
-            if next_pc == following and count < self.max_block and self.fetch(following) is not None:
-                pc = following
+            # straight on, and through constant jumps (a trace), while the code is new to the block
+            visited.add(pc)
+            if isinstance(next_pc, int) and next_pc not in visited and count < self.max_block \
+                    and self.fetch(next_pc) is not None:
+                pc = next_pc
                 continue
             self.successors(start, next_pc, out, level, count)
             break
