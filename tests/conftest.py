@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -18,6 +21,12 @@ from vdsl import compile_text
 from vdsl.ir.nodes import Spec
 from vdsl.resources import grammar_path
 from vdsl.syntax.parser import _NamesEverywhere
+
+# The analysis's cache of decided questions: one of its own per test session (shared by the
+# session's workers and the commands they run), never the user's.
+if "VDSL_CACHE_DIR" not in os.environ:
+    os.environ["VDSL_CACHE_DIR"] = tempfile.mkdtemp(prefix="vdsl-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["VDSL_CACHE_DIR"], True)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

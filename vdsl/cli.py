@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="check each file as a spec of its own (a folder of submissions): one summary "
                             "line per file, and the worst file's exit status")
     _add_rlimit(check)
+    _add_jobs(check)
     _add_format(check, ci=True)
     _add_quiet(check)
 
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--isa", metavar="NAME", help="the isa (needed when several have the instruction)")
     explain.add_argument("--guest-mode", metavar="MODE", help="the real mode guest kernels run in")
     _add_rlimit(explain)
+    _add_jobs(explain)
     _add_format(explain)
 
     dump_cmd = commands.add_parser("dump", help="print the resolved IR as an S-expression")
@@ -158,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="dot, svg, png or pdf (default: from the extension; svg into a folder)")
     diagram.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
                          help="for traps and schedule: stop a guest after N instructions")
+    _add_jobs(diagram)
     _add_quiet(diagram)
 
     report = commands.add_parser(
@@ -174,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS, metavar="N",
                         help=f"stop a guest after N instructions (default {DEFAULT_MAX_STEPS})")
     _add_rlimit(report)
+    _add_jobs(report)
     _add_quiet(report)
     report.set_defaults(format="text")
 
@@ -266,6 +270,15 @@ def _add_rlimit(command: argparse.ArgumentParser) -> None:
     command.add_argument("--rlimit", type=_positive, default=SOLVER_RLIMIT, metavar="N",
                          help="z3's resource limit per question, in its own steps (deterministic, unlike "
                               f"a time limit; default {SOLVER_RLIMIT}); a question past it is undecided")
+
+
+def _add_jobs(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-j", "--jobs", type=_positive, default=None, metavar="N",
+                         help="decide questions in N processes at once (default: one per core); the "
+                              "results are the same as one process's")
+    command.add_argument("--no-cache", action="store_true",
+                         help="decide every question again, neither reading nor writing the cache of "
+                              "decided questions ($VDSL_CACHE_DIR, else ~/.cache/vdsl)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vdsl import __version__
+from vdsl.analysis.cache import DiskCache
 from vdsl.analysis.classify import (
     IsaReport,
     PolicyReport,
@@ -31,6 +32,7 @@ from vdsl.analysis.classify import (
     guest_context,
     verdict_word,
 )
+from vdsl.analysis.jobs import Decider
 from vdsl.analysis.questions import Questions
 from vdsl.cli import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SPEC_ERROR, RENDERED, SUBJECT_OPTIONS
 from vdsl.emulator import StepRecord, run_program
@@ -47,6 +49,7 @@ from vdsl.report.check import policy_json, policy_text
 from vdsl.report.findings import Finding, check_findings, run_findings
 from vdsl.report.html import Diagram, ReportInput
 from vdsl.resources import bundled_specs
+from vdsl.scale.jobs import Executor
 from vdsl.syntax.fmt import format_text
 from vdsl.syntax.imports import read_source
 
@@ -94,6 +97,13 @@ def _analysed_isas(spec: Spec, files: list[Path], names: list[str] | None) -> li
 
 
 
+def _decider(args: argparse.Namespace) -> Decider:
+    """Who decides the questions: `-j` processes (default one per core), with the disk cache
+    unless `--no-cache`."""
+    executor = Executor(workers=args.jobs) if args.jobs is not None else Executor()
+    return Decider(executor, None if args.no_cache else DiskCache())
+
+
 def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
@@ -102,10 +112,12 @@ class _PolicyChecks:
     """The policy checks of one `vdsl check`, each (isa, hypervisor) pair decided once: for --policy
     and for the isas' `expect policy` lines alike."""
 
-    def __init__(self, spec: Spec, rlimit: int, progress: Progress | None = None) -> None:
+    def __init__(self, spec: Spec, rlimit: int, progress: Progress | None = None,
+                 decider: Decider | None = None) -> None:
         self.spec = spec
         self.rlimit = rlimit
         self.progress = progress or Progress(enabled=False)
+        self.decider = decider or Decider()  # decides the classifications too (`_classified`)
         self.done: dict[tuple[str, str], PolicyReport] = {}
 
     def hypervisor(self, name: str) -> Hypervisor:
@@ -121,7 +133,7 @@ class _PolicyChecks:
         key = (isa.name, hypervisor.name)
         if key not in self.done:
             step = self.progress.task(f"policy {hypervisor.name} on {isa.name}", len(isa.instructions))
-            self.done[key] = check_policy(isa, hypervisor, self.rlimit, step)
+            self.done[key] = check_policy(isa, hypervisor, self.rlimit, step, self.decider)
         return self.done[key]
 
     def expected(self, isa: Isa) -> dict[str, PolicyReport]:
@@ -145,7 +157,8 @@ def _classified(isas: list[Isa], guest_mode: str | None, rlimit: int,
                 checks: _PolicyChecks) -> list[IsaReport]:
     """Each isa classified, its `expect policy` lines judged by `checks`; progress shown by theirs."""
     return [classify_isa(isa, guest_mode, rlimit, checks.expected(isa),
-                         checks.progress.task(f"classifying {isa.name}", len(isa.instructions)))
+                         checks.progress.task(f"classifying {isa.name}", len(isa.instructions)),
+                         checks.decider)
             for isa in isas]
 
 
@@ -182,8 +195,9 @@ def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[s
     try:
         spec = Compilation([path]).spec
         isas = _analysed_isas(spec, [path], args.isa)
-        checks = _PolicyChecks(spec, args.rlimit)
-        reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa)) for isa in isas]
+        checks = _PolicyChecks(spec, args.rlimit, decider=_decider(args))
+        reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa),
+                                decider=checks.decider) for isa in isas]
     except SpecError as error:
         first = error.diagnostics[0]
         where = first.span.location() if first.span is not None else first.file or str(path)
@@ -233,7 +247,7 @@ def _check(args: argparse.Namespace) -> int:
     if isas:
         progress = Progress.for_terminal(args.quiet)
         with progress.shown():
-            checks = _PolicyChecks(spec, args.rlimit, progress)
+            checks = _PolicyChecks(spec, args.rlimit, progress, _decider(args))
             policies = checks.asked(isas, args.policy or [])
             reports = _classified(isas, args.guest_mode, args.rlimit, checks)
         required = tuple(t for t in args.require or () if t != "policy")
@@ -305,7 +319,7 @@ def _explain(args: argparse.Namespace) -> int:
     instruction = isa.instruction(args.instruction)
     assert instruction is not None
     context = guest_context(isa, args.guest_mode)
-    report = classify_instruction(Questions(isa, context, args.rlimit), instruction)
+    report = classify_instruction(Questions(isa, context, args.rlimit), instruction, _decider(args))
     isa_report = IsaReport(isa, context, (report,), {}, ())
     if args.format == "json":
         print(json.dumps(OUTPUTS["explain-json"].convert(isa_report, report), indent=2))
@@ -563,7 +577,7 @@ def _diagram_input(kind: str, subject: Any, args: argparse.Namespace, classified
     needs = OUTPUTS[kind].needs
     if needs == "classification":
         if subject.name not in classified:
-            classified[subject.name] = classify_isa(subject)
+            classified[subject.name] = classify_isa(subject, decider=_decider(args))
         return classified[subject.name]
     if needs == "run":
         if subject.name not in runs:
@@ -699,7 +713,7 @@ def _report(args: argparse.Namespace) -> int:
         check_techniques(scenario)
     progress = Progress.for_terminal(args.quiet)
     with progress.shown():
-        checks = _PolicyChecks(spec, args.rlimit, progress)
+        checks = _PolicyChecks(spec, args.rlimit, progress, _decider(args))
         reports = _classified(isas, None, args.rlimit, checks)
         step = progress.task("running scenarios", len(scenarios))
         runs = []

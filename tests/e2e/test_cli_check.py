@@ -655,9 +655,9 @@ def test_a_policy_is_checked_once_for_expect_and_policy(tmp_path: Path, monkeypa
     calls: list[tuple[str, str]] = []
     real = commands.check_policy
 
-    def counted(isa, hypervisor, rlimit, step=None):  # type: ignore[no-untyped-def]
+    def counted(isa, hypervisor, rlimit, step=None, decider=None):  # type: ignore[no-untyped-def]
         calls.append((isa.name, hypervisor.name))
-        return real(isa, hypervisor, rlimit, step)
+        return real(isa, hypervisor, rlimit, step, decider)
 
     monkeypatch.setattr(commands, "check_policy", counted)
     monkeypatch.chdir(tmp_path)

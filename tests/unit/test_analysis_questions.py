@@ -21,7 +21,7 @@ import pytest
 from conftest import spec_from
 from test_analysis_classify import CORPUS, pg, report_of
 
-from vdsl.analysis import classify, states
+from vdsl.analysis import jobs, states
 from vdsl.analysis.classify import guest_context
 from vdsl.analysis.questions import Answer, Questions, UndecidedError, Witness
 from vdsl.analysis.states import ConcreteRun
@@ -413,11 +413,11 @@ def test_a_lying_emulator_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     path = tmp_path / "broken.vspec"
     path.write_text(BROKEN, encoding="utf-8")
     monkeypatch.setattr(states, "compile_instruction", does_nothing)
-    classify._classify.cache_clear()  # answers decided before the patch would skip the replay
+    jobs.forget()  # answers decided before the patch would skip the replay
     try:
         assert main(["check", str(path)]) == 3
     finally:
-        classify._classify.cache_clear()
+        jobs.forget()
     captured = capsys.readouterr()
     assert captured.err == (
         "vdsl: internal error: " + disagreement("GETM", "is mode-sensitive", "the runs memory-trap, trap alike, or agree") + "\n"
@@ -476,11 +476,11 @@ def test_undecided_is_reported_and_exits_1(tmp_path: Path, capsys: pytest.Captur
     """`vdsl check` reports the question z3 cannot decide, decides the rest, and exits 1."""
     path = tmp_path / "hard.vspec"
     path.write_text(HARD.replace("    }\n}", "    }\n    inst H { C = 0 }\n}"), encoding="utf-8")
-    classify._classify.cache_clear()
+    jobs.forget()
     try:
         assert main(["check", str(path), "--rlimit", "1000"]) == 1
     finally:
-        classify._classify.cache_clear()
+        jobs.forget()
     captured = capsys.readouterr()
     assert "  F            -           ?        -     -         -      ?     -\n" in captured.out
     assert "T1's condition fails: sensitive but not privileged: H (control-sensitive) (undecided for F)" \
@@ -506,11 +506,11 @@ def test_an_expectation_on_an_undecided_question(tmp_path: Path, capsys: pytest.
     path = tmp_path / "hard.vspec"
     path.write_text(HARD.replace("    }\n}", f"    }}\n    inst H {{ C = 0 }}\n    expect {expectation}\n}}"),
                     encoding="utf-8")
-    classify._classify.cache_clear()
+    jobs.forget()
     try:
         assert main(["check", str(path), "--rlimit", "1000"]) == 1
     finally:
-        classify._classify.cache_clear()
+        jobs.forget()
     captured = capsys.readouterr()
     assert f"  expect {expectation}: {status} (" in captured.out
     assert ("vdsl: 1 expectation undecided\n" in captured.err) == (status == "UNDECIDED")

@@ -13,17 +13,22 @@ from collections.abc import Iterable, Mapping
 import attrs
 import z3
 
+from vdsl.analysis.jobs import Decider
 from vdsl.analysis.questions import (
     PREMISE,
     T1_SENSITIVITIES,
     Answer,
     GuestContext,
     Offence,
+    PolicyMap,
     Questions,
+    runs_directly,
+    workspace,
 )
 from vdsl.analysis.states import fresh_state
 from vdsl.errors import Diagnostic, RunError, SpecError, did_you_mean
 from vdsl.ir import nodes as ir
+from vdsl.ir.dump import dump
 from vdsl.ir.layout import control_items, item, unshadowed
 from vdsl.ir.vocabulary import POLICY, SOLVER_RLIMIT, THEOREMS, Step
 from vdsl.resolve.policies import no_policy_check
@@ -191,20 +196,59 @@ def guest_context(isa: ir.Isa, mode: str | None = None) -> GuestContext:
     return context
 
 
-def classify_instruction(questions: Questions, instruction: ir.Instruction) -> InstructionReport:
-    return _classify(questions.machine, instruction, questions.context, questions.rlimit)
+@attrs.frozen
+class ClassifyJob:
+    """The questions about one instruction in one guest context, as a job (`vdsl.analysis.jobs`):
+    IR and numbers, no z3 objects, so that it can be sent to a worker and cached on disk."""
+
+    machine: ir.Machine
+    instruction: ir.Instruction
+    context: GuestContext
+    rlimit: int = SOLVER_RLIMIT
+
+    @property
+    def name(self) -> str:
+        return self.instruction.name
+
+    def identity(self) -> str:
+        """Everything the answers depend on, as text (the disk cache's key)."""
+        return "\n".join(("classify", machine_text(self.machine), dump(self.instruction),
+                          context_text(self.context), f"rlimit {self.rlimit}"))
+
+    def run(self) -> InstructionReport:
+        with workspace():
+            machine, instruction, context = self.machine, self.instruction, self.context
+            isa = ir.Isa("", machine, (instruction,), (), ir.GuestContext(machine.modes[context.mode]))
+            questions = Questions(isa, context, self.rlimit)
+            answers = questions.ask_all(instruction)
+            premise = questions.ask(PREMISE, lambda: questions.reaches_trap_areas(instruction))
+            return InstructionReport(instruction.name, answers, questions.offences(instruction, answers),
+                                     tuple(o.name for o in instruction.operands), premise)
 
 
-@functools.lru_cache(maxsize=4096)
-def _classify(machine: ir.Machine, instruction: ir.Instruction, context: GuestContext,
-              rlimit: int) -> InstructionReport:
-    """Variants of an isa share most instructions: each is decided once per context."""
-    isa = ir.Isa("", machine, (instruction,), (), ir.GuestContext(machine.modes[context.mode]))
-    questions = Questions(isa, context, rlimit)
-    answers = questions.ask_all(instruction)
-    return InstructionReport(instruction.name, answers, questions.offences(instruction, answers),
-                             tuple(o.name for o in instruction.operands),
-                             questions.ask(PREMISE, lambda: questions.reaches_trap_areas(instruction)))
+def machine_text(machine: ir.Machine) -> str:
+    """The machine's canonical text (`vdsl dump`'s), made once per machine object."""
+    found = _MACHINE_TEXTS.get(id(machine))
+    if found is None or found[0] is not machine:
+        found = _MACHINE_TEXTS[id(machine)] = (machine, dump(machine))
+        if len(_MACHINE_TEXTS) > 64:
+            _MACHINE_TEXTS.pop(next(iter(_MACHINE_TEXTS)))
+    return found[1]
+
+
+_MACHINE_TEXTS: dict[int, tuple[ir.Machine, str]] = {}
+
+
+def context_text(context: GuestContext) -> str:
+    return f"guest mode {context.mode}; pins " + ", ".join(f"{i.name} = {v}" for i, v in context.pins)
+
+
+def classify_instruction(questions: Questions, instruction: ir.Instruction,
+                         decider: Decider | None = None) -> InstructionReport:
+    """The answers about one instruction and its classes (decided once per process, by `decider`)."""
+    job = ClassifyJob(questions.machine, instruction, questions.context, questions.rlimit)
+    (report,) = (decider or Decider()).decide([job])
+    return report
 
 
 def decide_premise(reports: tuple[InstructionReport, ...]) -> Verdict:
@@ -232,18 +276,15 @@ def decide_theorems(reports: tuple[InstructionReport, ...],
 
 
 def classify_isa(isa: ir.Isa, guest_mode: str | None = None, rlimit: int = SOLVER_RLIMIT,
-                 policies: Mapping[str, PolicyReport] | None = None, step: Step | None = None) -> IsaReport:
+                 policies: Mapping[str, PolicyReport] | None = None, step: Step | None = None,
+                 decider: Decider | None = None) -> IsaReport:
     """Classify every instruction of `isa` (in its guest context, or with `guest_mode`); its
     `expect policy` lines are judged by `policies`, the policy checks of the hypervisors they
-    name (`expected_policies`), by name.  `step` is told each instruction classified."""
+    name (`expected_policies`), by name.  `step` is told each instruction classified; `decider`
+    decides them (default: one after the other, in this process, remembered)."""
     context = guest_context(isa, guest_mode)
-    questions = Questions(isa, context, rlimit)
-    reports = []
-    for inst in isa.instructions:
-        reports.append(classify_instruction(questions, inst))
-        if step is not None:
-            step(inst.name)
-    done = tuple(reports)
+    jobs = [ClassifyJob(isa.machine, inst, context, rlimit) for inst in isa.instructions]
+    done = tuple((decider or Decider()).decide(jobs, step))
     premise = decide_premise(done)
     partial = IsaReport(isa, context, done, decide_theorems(done, premise), (), premise)
     expectations = tuple(check_expectation(partial, e, policies) for e in isa.expects)
@@ -364,14 +405,43 @@ class PolicyReport:
         return "holds" if self.holds else "fails" if self.failing else "is undecided"
 
 
+@attrs.frozen
+class PolicyJob:
+    """Whether one instruction runs directly under a policy's VM map, as a job (see `ClassifyJob`)."""
+
+    machine: ir.Machine
+    instruction: ir.Instruction
+    context: GuestContext
+    policy: PolicyMap
+    rlimit: int = SOLVER_RLIMIT
+
+    @property
+    def name(self) -> str:
+        return self.instruction.name
+
+    def identity(self) -> str:
+        policy = self.policy
+        return "\n".join((
+            "runs-directly", machine_text(self.machine), dump(self.instruction), context_text(self.context),
+            f"technique {policy.technique}; guest mode {policy.guest_mode}; owned "
+            + ", ".join(o.name for o in policy.owned) + "; exits " + ", ".join(sorted(policy.exits))
+            + "; guest modes " + ", ".join(map(str, policy.guest_modes)), f"rlimit {self.rlimit}"))
+
+    def run(self) -> Answer:
+        with workspace():
+            machine, mode = self.machine, self.context.mode
+            isa = ir.Isa("", machine, (self.instruction,), (), ir.GuestContext(machine.modes[mode]))
+            questions = Questions(isa, self.context, self.rlimit)
+            return questions.ask("runs-directly",
+                                 functools.partial(runs_directly, questions, self.instruction, self.policy))
+
+
 def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RLIMIT,
-                 step: Step | None = None) -> PolicyReport:
+                 step: Step | None = None, decider: Decider | None = None) -> PolicyReport:
     """Decide, per instruction, whether direct execution under `hypervisor`'s VM map gives the
     virtual machine's result (binary translation and paravirtualization run no instruction
     directly that the classification finds wrong: their check is the classification).  `step`
-    is told each instruction decided."""
-    from vdsl.analysis.questions import PolicyMap, runs_directly
-
+    is told each instruction decided; `decider` decides them (see `classify_isa`)."""
     problem = no_policy_check(hypervisor, isa)
     if problem is not None:
         raise RunError(problem[0])
@@ -387,14 +457,11 @@ def check_policy(isa: ir.Isa, hypervisor: ir.Hypervisor, rlimit: int = SOLVER_RL
     policy = PolicyMap(hypervisor.technique, context.mode, owned,
                        frozenset(extension.exits) if extension is not None else frozenset(),
                        guest_modes if guest_modes != all_modes else ())
-    questions = Questions(in_context, context, rlimit)
-    results: list[tuple[str, Answer | None]] = []
-    for instruction in isa.instructions:
-        if instruction.name in policy.exits:
-            results.append((instruction.name, None))
-        else:
-            results.append((instruction.name, questions.ask(
-                "runs-directly", functools.partial(runs_directly, questions, instruction, policy))))
-        if step is not None:
+    exiting = [i for i in isa.instructions if i.name in policy.exits]
+    if step is not None:
+        for instruction in exiting:
             step(instruction.name)
-    return PolicyReport(hypervisor, isa, tuple(results))
+    jobs = [PolicyJob(machine, i, context, policy, rlimit) for i in isa.instructions
+            if i.name not in policy.exits]
+    answers = dict(zip((j.name for j in jobs), (decider or Decider()).decide(jobs, step), strict=True))
+    return PolicyReport(hypervisor, isa, tuple((i.name, answers.get(i.name)) for i in isa.instructions))

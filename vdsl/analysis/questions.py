@@ -12,8 +12,10 @@ control through the trap anyway); memory traps are excluded everywhere, as in PG
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 import z3
@@ -55,6 +57,24 @@ from vdsl.semantics.bits import mask
 
 class UndecidedError(VdslError):
     """z3 could not decide a question within its resource limit."""
+
+
+_WORKSPACE = threading.RLock()
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[None]:
+    """Run the block with a z3 context of its own as z3's default one: the terms and solvers made
+    in it start from nothing, so that an answer, witness values included, is the same whatever
+    was decided before it in this process (a pool's worker, the language server) or after.  One
+    block at a time: z3's default context is a global."""
+    with _WORKSPACE:
+        saved = z3.z3._main_ctx  # type: ignore[attr-defined]
+        z3.z3._main_ctx = z3.Context()  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            z3.z3._main_ctx = saved  # type: ignore[attr-defined]
 
 
 @attrs.frozen
