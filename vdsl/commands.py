@@ -815,7 +815,7 @@ def _sweep(args: argparse.Namespace) -> int:
             else:
                 _out(report.modes_text(args.isa, modes, executor.describe()))
             return EXIT_OK
-        fixes = sweep_fixes(source, args.isa, tuple(dict.fromkeys(args.family or ("trap", "pin", "exit"))),
+        fixes = sweep_fixes(source, args.isa, tuple(dict.fromkeys(args.family)) if args.family else None,
                             args.theorem, args.policy, args.rlimit, executor, progress.task, args.max_fixes)
     result = report.fixes_json(fixes)
     if args.format == "json":

@@ -61,3 +61,14 @@ def test_techniques_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> N
     assert {name: t["equivalent"] for name, t in techniques.items()} == {
         "trap_and_emulate": False, "binary_translation": True, "paravirtual": True, "hardware_assisted": True}
     assert all(t["instructions"] == report["bare"]["instructions"] for t in techniques.values())
+
+
+def test_sweep_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """The sweep benchmark counts its jobs in each place; its timings are not checked."""
+    module = load("bench_sweep")
+    assert module.main(["--guests", "3", "--fixes-isa", "rv_s_tvm", "--families", "trap",
+                        "--where", "serial,pool", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["guests"]["serial"]["jobs"] == report["guests"]["pool"]["jobs"] == 2 * 3
+    assert report["fixes"]["serial"]["jobs"] == report["fixes"]["pool"]["jobs"] >= 1
+    assert report["estimate"]["workers"] == 64

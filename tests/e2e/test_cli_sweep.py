@@ -23,10 +23,10 @@ def test_fixes_of_pg74_retu_read_as_a_sentence() -> None:
         "sweep fixes of isa pg74_retu: T1's condition, guests run in user (decided in this process)",
         "  as it is, 1 instruction breaks it:",
         "    RETU (control-sensitive): a = 0: mode supervisor: M becomes user (was supervisor)",
-        "  exit: only a hardware-assisted policy (--policy) on an isa with a virtualization extension has exits",
         "  single changes: 1 decided (trap 1, pin 0); 1 remove an offender",
         "    make RETU trap in user: removes RETU; it holds",
-        "  smallest fixes: 1 set of 1 change, checked: with it, T1's condition holds",
+        "  minimal fixes (no change in one can be left out): 1 set of 1 change, checked: with it, T1's condition "
+        "holds",
         "    1. make RETU trap in user",
     ]
 

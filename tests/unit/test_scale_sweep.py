@@ -71,7 +71,28 @@ def test_pg74_retu_is_fixed_by_making_retu_trap_in_user(pg74: SpecSource) -> Non
     assert [o.name for o in sweep.baseline.offenders] == ["RETU"]
     assert "M becomes user" in sweep.baseline.offenders[0].witness
     assert [describe(f.changes, sweep.mode) for f in sweep.fixes] == ["make RETU trap in user"]
-    assert sweep.skipped and "hardware-assisted" in sweep.skipped[0]
+    assert not sweep.skipped  # exits do not apply, and were not asked for
+    asked = sweep_fixes(pg74, "pg74_retu", families=("trap", "exit"))
+    assert asked.skipped == ("exit: only a hardware-assisted policy (--policy) on an isa with a virtualization "
+                             "extension has exits",)
+
+
+def test_an_exit_fixes_what_a_hardware_assisted_guest_runs_wrongly(tmp_path: Path) -> None:
+    (tmp_path / "rvh.vspec").write_text("""import "riscv.vspec"
+isa rv_h_nowfi extends rv_u for rv_h {
+    virtualization h {
+        modes { supervisor, user }
+        shadow MSTATUS.SIE, MSTATUS.SPIE, MSTATUS.SPP, MSTATUS.SUM, MSTATUS.MXR, SEPC, SATP,
+               MSTATUS.TVM, MSTATUS.TW, MSTATUS.TSR
+        exits { ECALL }
+    }
+}
+hypervisor kvm_nowfi on rv_h_nowfi { technique hardware_assisted }
+""")
+    source = SpecSource.read([tmp_path / "rvh.vspec"])
+    sweep = sweep_fixes(source, "rv_h_nowfi", ("exit",), policy="kvm_nowfi")
+    assert [o.name for o in sweep.baseline.offenders] == ["WFI"]
+    assert [describe(f.changes, sweep.mode) for f in sweep.fixes] == ["make WFI exit"]
 
 
 def test_an_isa_whose_condition_holds_needs_no_fix(pg74: SpecSource) -> None:

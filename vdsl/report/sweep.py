@@ -25,8 +25,8 @@ def _offender_line(offender: Offender) -> str:
 def fixes_text(sweep: FixSweep) -> str:
     """The condition as it is, what each single change did, and the smallest fixes."""
     condition = _condition(sweep)
-    lines = [f"sweep fixes of isa {sweep.isa}: {condition}, guests run in {sweep.mode} "
-             f"(decided in {sweep.where})"]
+    guests = "guests in their own modes" if sweep.assisted else f"guests run in {sweep.mode}"
+    lines = [f"sweep fixes of isa {sweep.isa}: {condition}, {guests} (decided in {sweep.where})"]
     baseline = sweep.baseline
     if baseline.problem is not None:
         return "\n".join([*lines, f"  cannot be checked: {baseline.problem}"]) + "\n"
@@ -39,8 +39,8 @@ def fixes_text(sweep: FixSweep) -> str:
     lines.extend(f"  {skipped}" for skipped in sweep.skipped)
     useful = [s for s in sweep.singles if sweep.removes(s)]
     useless = [s for s in sweep.singles if not sweep.removes(s)]
-    families = ", ".join(f"{f} {sum(1 for s in sweep.singles if s.changes[0].family == f)}"
-                         for f in sweep.families if f not in [k.split(":")[0] for k in sweep.skipped])
+    counts = {f: sum(1 for s in sweep.singles if s.changes[0].family == f) for f in sweep.families}
+    families = ", ".join(f"{f} {n}" for f, n in counts.items() if n or f != "exit")
     lines.append(f"  single changes: {len(sweep.singles)} decided ({families}); "
                  f"{len(useful)} remove an offender")
     for single in useful:
@@ -69,7 +69,8 @@ def fixes_text(sweep: FixSweep) -> str:
         sizes = sorted({len(f.changes) for f in sweep.fixes})
         size = _counted(sizes[0], "change") if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]} changes"
         each = "checked: with it" if len(sweep.fixes) == 1 else "each checked: with each"
-        lines.append(f"  smallest fixes: {_counted(len(sweep.fixes), 'set')} of {size}, {each}, "
+        sets = _counted(len(sweep.fixes), "set")
+        lines.append(f"  minimal fixes (no change in one can be left out): {sets} of {size}, {each}, "
                      f"{condition} holds")
         lines.extend(f"    {n}. {describe(f.changes, sweep.mode)}" for n, f in enumerate(sweep.fixes, 1))
     for result in sweep.interfering:

@@ -14,6 +14,7 @@ Where they run (`Executor`):
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import sys
@@ -144,8 +145,10 @@ def _on_dask(function: Callable[[J], R], jobs: Sequence[J], executor: Executor, 
 
 def _dask_client(client_class: Any, cluster_class: Any, executor: Executor) -> Any:
     if executor.scheduler == LOCAL:
+        # silence_logs: Dask's warnings (a slow worker killed at close on a busy machine) are not
+        # the user's business; a failure still reaches them as the job's exception
         cluster = cluster_class(n_workers=executor.workers, threads_per_worker=1, processes=True,
-                                dashboard_address=None)
+                                dashboard_address=None, silence_logs=logging.ERROR)
         return _ClientOnCluster(client_class(cluster), cluster)
     try:
         return client_class(executor.scheduler, timeout="10s")

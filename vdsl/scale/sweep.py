@@ -195,6 +195,7 @@ class FixSweep:
     capped: str = ""  # why the search for sets stopped early, if it did
     skipped: tuple[str, ...] = ()  # families that do not apply, and why
     where: str = ""
+    assisted: bool = False  # a hardware-assisted policy: guests run in their own modes
 
     def removes(self, single: VariantResult) -> frozenset[str]:
         return self.baseline.breaking - single.breaking
@@ -203,13 +204,14 @@ class FixSweep:
         return single.breaking - self.baseline.breaking if single.problem is None else frozenset()
 
 
-def sweep_fixes(source: SpecSource, isa_name: str, families: Sequence[str] = FAMILIES,
+def sweep_fixes(source: SpecSource, isa_name: str, families: Sequence[str] | None = None,
                 theorem: str = "T1", policy: str | None = None, rlimit: int = SOLVER_RLIMIT,
                 executor: Executor | None = None, steps: StepFactory | None = None,
                 max_fixes: int = MAX_FIXES) -> FixSweep:
     """Every single change of `families` to the isa (for the offenders of the condition: T1,
     T2, T3, or the policy check of hypervisor `policy`), then the smallest sets of the changes
-    that each remove an offender that together remove them all, each set checked."""
+    that each remove an offender that together remove them all, each set checked.  Without
+    `families`, every family that applies (a family asked for that does not apply is noted)."""
     executor = executor or Executor(workers=1)
     steps = steps or _no_steps
     spec = source.compile()
@@ -227,7 +229,11 @@ def sweep_fixes(source: SpecSource, isa_name: str, families: Sequence[str] = FAM
     job = functools.partial(VariantJob, source, isa_name, condition, policy=policy, rlimit=rlimit)
     (baseline,) = executor.map(decide_variant, [job()], steps("deciding the isa as it is", 1),
                                VariantJob.name)
-    sweep = FixSweep(isa_name, named, context.mode, tuple(families), baseline, where=executor.describe())
+    asked = families is not None
+    families = tuple(families) if families is not None else FAMILIES
+    assisted = hypervisor is not None and hypervisor.technique == "hardware_assisted"
+    sweep = FixSweep(isa_name, named, context.mode, families, baseline, where=executor.describe(),
+                     assisted=assisted)
     if baseline.holds or baseline.problem is not None:
         return sweep
     breaking = sorted(baseline.breaking)
@@ -239,11 +245,10 @@ def sweep_fixes(source: SpecSource, isa_name: str, families: Sequence[str] = FAM
         elif family == "pin":
             candidates += pin_changes(isa, context)
         elif family == "exit":
-            assisted = hypervisor is not None and hypervisor.technique == "hardware_assisted"
-            if not assisted or isa.virtualization is None:
+            if (not assisted or isa.virtualization is None) and asked:
                 skipped.append("exit: only a hardware-assisted policy (--policy) on an isa with a "
                                "virtualization extension has exits")
-            else:
+            elif assisted and isa.virtualization is not None:
                 candidates += exit_changes(isa, breaking)
     singles = executor.map(decide_variant, [job((c,)) for c in candidates],
                            steps("single changes", len(candidates)), VariantJob.name)
