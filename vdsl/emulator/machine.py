@@ -41,6 +41,7 @@ MEMORY = ir.BUILTIN_CAUSES.index("memory")
 ILLEGAL = ir.BUILTIN_CAUSES.index("illegal")
 BLOCK_LIMIT = 64  # instructions per block of a region at most
 REGION_LIMIT = 16  # blocks per region at most
+RESUMING = 16  # a run's first fetches that are no visit, unless they find a region
 
 Watch = dict[int, Callable[[int], None]] | Any
 """Compiled code's memory words -> the function that forgets the code (`W` in generated code)."""
@@ -169,6 +170,7 @@ class Emulator:
         self.regions: dict[tuple[int, int, int | None], Region] = {}
         self.visits: set[tuple[int, int, int | None]] = set()  # contexts seen once, without a region yet
         self.single_at: dict[int, tuple[list[int], _Block]] = {}
+        self.resuming = 0  # fetches left before a run's visits count (see `RESUMING`)
         # by the instruction (its opcode) and its operand values, which give its words: never stale
         self.singles: dict[tuple[int, ...], _Block] = {}
         # compiled code's words -> what forgets it; another emulator's, seen through a view,
@@ -297,8 +299,14 @@ class Emulator:
             relocation = r[self.relocation_index] if self.relocation_index is not None else None
             key = (pc, r[self.mode_index], relocation)
             region = self.regions.get(key)
-            if region is None and budget > 1:
-                # compiled on the second visit: code that runs once is cheaper one instruction at a time
+            if region is not None:
+                self.resuming = 0
+            elif self.resuming:
+                self.resuming -= 1
+            elif budget >= BLOCK_LIMIT:
+                # compiled on the second visit: code that runs once is cheaper one instruction at a
+                # time; neither the last steps of a budget nor the first of a run until it reaches a
+                # region (a monitor's time slice ended there, often mid-block) is a visit
                 if key in self.visits:
                     region = self.build(RegionContext(*key))
                 else:
@@ -390,6 +398,7 @@ class Emulator:
         r, memory, watch, guard = state.slots, state.memory, self.watch, self.guard
         pc_index, fetch, counters = self.pc_index, self.fetch, self.counters
         self.log = [] if trace is not None else None
+        self.resuming = RESUMING
         steps = 0
         while steps < max_steps:
             pc = r[pc_index]
