@@ -217,6 +217,9 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         _add_quiet(kind)
     for kind in (fixes, modes):
         _add_rlimit(kind)
+        kind.add_argument("--no-cache", action="store_true",
+                          help="decide every question again, neither reading nor writing the cache of "
+                               "decided questions ($VDSL_CACHE_DIR, else ~/.cache/vdsl)")
     fixes.add_argument("--theorem", choices=THEOREMS, default="T1", metavar="THEOREM",
                        help="the condition to make hold: T1 (default), T2 or T3")
     fixes.add_argument("--policy", metavar="HYPERVISOR",

@@ -809,14 +809,15 @@ def _sweep(args: argparse.Namespace) -> int:
                 _out(report.campaign_text(campaign))
             return EXIT_OK
         if args.sweep == "modes":
-            modes = sweep_modes(source, args.isa, args.rlimit, executor, progress.task)
+            modes = sweep_modes(source, args.isa, args.rlimit, executor, progress.task, not args.no_cache)
             if args.format == "json":
                 print(json.dumps(report.modes_json(args.isa, modes, executor.describe()), indent=2))
             else:
                 _out(report.modes_text(args.isa, modes, executor.describe()))
             return EXIT_OK
         fixes = sweep_fixes(source, args.isa, tuple(dict.fromkeys(args.family)) if args.family else None,
-                            args.theorem, args.policy, args.rlimit, executor, progress.task, args.max_fixes)
+                            args.theorem, args.policy, args.rlimit, executor, progress.task, args.max_fixes,
+                            not args.no_cache)
     result = report.fixes_json(fixes)
     if args.format == "json":
         print(json.dumps(result, indent=2))

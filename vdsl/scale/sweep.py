@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -21,6 +22,9 @@ from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import SOLVER_RLIMIT, THEOREMS, Step
 from vdsl.scale.changes import FAMILIES, Change, apply_changes, exit_changes, pin_changes, trap_changes
 from vdsl.scale.jobs import Executor
+
+if TYPE_CHECKING:
+    from vdsl.analysis.jobs import Decider
 from vdsl.source import SourceFile
 
 StepFactory = Callable[[str, int], Step]  # a progress task of N steps (`vdsl.progress.Progress.task`)
@@ -107,6 +111,7 @@ class VariantJob:
     changes: tuple[Change, ...] = ()
     policy: str | None = None
     rlimit: int = SOLVER_RLIMIT
+    cache: bool = False  # read and write the disk cache of decided questions
 
     def name(self) -> str:
         return ", ".join(str(c) for c in self.changes) or "as it is"
@@ -132,6 +137,16 @@ class VariantResult:
         return frozenset(o.name for o in self.offenders) | frozenset(self.undecided)
 
 
+def _decider(cache: bool) -> Decider:
+    """A worker decides its variant's questions itself (a job is already one of many running at
+    once), through the disk cache when asked: a variant shares most instructions with the isa
+    as it is, and those are decided once, by whichever worker comes first."""
+    from vdsl.analysis.cache import DiskCache
+    from vdsl.analysis.jobs import Decider
+
+    return Decider(Executor(workers=1), DiskCache() if cache else None)
+
+
 def decide_variant(job: VariantJob) -> VariantResult:
     """The job's condition for its variant, decided by the analysis (the worker's function)."""
     from vdsl.analysis.classify import check_policy, classify_isa
@@ -142,12 +157,12 @@ def decide_variant(job: VariantJob) -> VariantResult:
     isa, hypervisor = apply_changes(isa, hypervisor, job.changes)
     try:
         if hypervisor is not None:
-            policy = check_policy(isa, hypervisor, job.rlimit)
+            policy = check_policy(isa, hypervisor, job.rlimit, decider=_decider(job.cache))
             answers = dict(policy.results)
             return VariantResult(job.changes, tuple(
                 Offender(name, "runs directly and gives another result", _witness_line(answers[name]))
                 for name in policy.failing), policy.undecided)
-        report = classify_isa(isa, rlimit=job.rlimit)
+        report = classify_isa(isa, rlimit=job.rlimit, decider=_decider(job.cache))
     except SpecError as error:  # pins that no state satisfies (V035)
         return VariantResult(job.changes, problem=error.diagnostics[0].message)
     verdict = report.verdicts[job.condition]
@@ -207,11 +222,12 @@ class FixSweep:
 def sweep_fixes(source: SpecSource, isa_name: str, families: Sequence[str] | None = None,
                 theorem: str = "T1", policy: str | None = None, rlimit: int = SOLVER_RLIMIT,
                 executor: Executor | None = None, steps: StepFactory | None = None,
-                max_fixes: int = MAX_FIXES) -> FixSweep:
+                max_fixes: int = MAX_FIXES, cache: bool = False) -> FixSweep:
     """Every single change of `families` to the isa (for the offenders of the condition: T1,
     T2, T3, or the policy check of hypervisor `policy`), then the smallest sets of the changes
     that each remove an offender that together remove them all, each set checked.  Without
-    `families`, every family that applies (a family asked for that does not apply is noted)."""
+    `families`, every family that applies (a family asked for that does not apply is noted);
+    with `cache`, the workers share the disk cache of decided questions."""
     executor = executor or Executor(workers=1)
     steps = steps or _no_steps
     spec = source.compile()
@@ -226,7 +242,8 @@ def sweep_fixes(source: SpecSource, isa_name: str, families: Sequence[str] | Non
     condition = "policy" if policy is not None else theorem
     context = hypervisor.context if hypervisor is not None else isa.context
     named = f"policy {policy}" if policy is not None else theorem
-    job = functools.partial(VariantJob, source, isa_name, condition, policy=policy, rlimit=rlimit)
+    job = functools.partial(VariantJob, source, isa_name, condition, policy=policy, rlimit=rlimit,
+                            cache=cache)
     (baseline,) = executor.map(decide_variant, [job()], steps("deciding the isa as it is", 1),
                                VariantJob.name)
     asked = families is not None
@@ -326,6 +343,7 @@ class ModeJob:
     isa: str
     mode: str
     rlimit: int = SOLVER_RLIMIT
+    cache: bool = False
 
     def name(self) -> str:
         return self.mode
@@ -344,7 +362,7 @@ def decide_mode(job: ModeJob) -> ModeResult:
     from vdsl.analysis.classify import classify_isa, verdict_word
 
     isa = find_isa(job.source.compile(), job.isa)
-    report = classify_isa(isa, job.mode, job.rlimit)
+    report = classify_isa(isa, job.mode, job.rlimit, decider=_decider(job.cache))
     verdicts = tuple((t, verdict_word(v), tuple(r.name for r in v.offending))
                      for t, v in ((t, report.verdicts[t]) for t in THEOREMS))
     premise = "holds" if report.premise.holds else "fails" if report.premise.decided else "is undecided"
@@ -352,9 +370,10 @@ def decide_mode(job: ModeJob) -> ModeResult:
 
 
 def sweep_modes(source: SpecSource, isa_name: str, rlimit: int = SOLVER_RLIMIT,
-                executor: Executor | None = None, steps: StepFactory | None = None) -> list[ModeResult]:
+                executor: Executor | None = None, steps: StepFactory | None = None,
+                cache: bool = False) -> list[ModeResult]:
     """The theorems with guests in each mode of the isa's machine, most privileged first."""
     executor = executor or Executor(workers=1)
     isa = find_isa(source.compile(), isa_name)
-    jobs = [ModeJob(source, isa_name, mode, rlimit) for mode in isa.machine.modes]
+    jobs = [ModeJob(source, isa_name, mode, rlimit, cache) for mode in isa.machine.modes]
     return executor.map(decide_mode, jobs, (steps or _no_steps)("guest modes", len(jobs)), ModeJob.name)
