@@ -22,7 +22,7 @@ from typing import Any
 
 from vdsl.ir.vocabulary import Step
 from vdsl.resources import data_dir
-from vdsl.scale.campaign import run_campaign
+from vdsl.scale.campaign import Campaign, run_campaign
 from vdsl.scale.jobs import LOCAL, Executor
 from vdsl.scale.sweep import SpecSource, sweep_fixes
 
@@ -44,9 +44,12 @@ class _Counter:
 def _timed(run: Callable[[_Counter], object]) -> dict[str, Any]:
     counter = _Counter()
     start = time.perf_counter()
-    run(counter)
+    done = run(counter)
     seconds = time.perf_counter() - start
-    return {"jobs": counter.jobs, "seconds": seconds, "jobs_per_second": counter.jobs / seconds}
+    figures = {"jobs": counter.jobs, "seconds": seconds, "jobs_per_second": counter.jobs / seconds}
+    if isinstance(done, Campaign):  # its jobs are batches of guests
+        figures.update(guests=len(done.outcomes), guests_per_second=len(done.outcomes) / seconds)
+    return figures
 
 
 def measure(guests: int, fixes_isa: str, places: Sequence[str],
@@ -62,10 +65,9 @@ def measure(guests: int, fixes_isa: str, places: Sequence[str],
             pg74, "pg74_retu", None, ("trap_and_emulate", "hybrid"), guests, executor=e, steps=steps))
     result["load_after"] = os.getloadavg()[0]
     if "pool" in places:
-        for kind in ("fixes", "guests"):  # worker-seconds per job, from 2 workers' wall time
+        for kind, unit in (("fixes", "jobs"), ("guests", "guests")):  # worker-seconds each, on 2 workers
             pool = result[kind]["pool"]
-            per_job = 2 * pool["seconds"] / pool["jobs"]
-            result[kind]["worker_seconds_per_job"] = per_job
+            result[kind]["worker_seconds_per_job"] = 2 * pool["seconds"] / pool[unit]
         per_guest = result["guests"]["worker_seconds_per_job"]
         result["estimate"] = {"guests": 1_000_000, "workers": 64,
                               "minutes": 1_000_000 * per_guest / 64 / 60}
@@ -96,10 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ("guests", "guest campaign on pg74_retu")):
         for place in places:
             figures = result[kind][place]
-            print(f"  {title:<28} {place:<7} {figures['jobs']:>4} jobs in {figures['seconds']:7.2f} s: "
-                  f"{figures['jobs_per_second']:6.2f} jobs/s")
+            line = (f"  {title:<28} {place:<7} {figures['jobs']:>4} jobs in {figures['seconds']:7.2f} s: "
+                    f"{figures['jobs_per_second']:6.2f} jobs/s")
+            if "guests" in figures:
+                line += f" ({figures['guests']} guests: {figures['guests_per_second']:.1f} guests/s)"
+            print(line)
         if "worker_seconds_per_job" in result[kind]:
-            print(f"  {'':<28} about {result[kind]['worker_seconds_per_job']:.2f} worker-seconds per job")
+            each = "guest" if kind == "guests" else "job"
+            print(f"  {'':<28} about {result[kind]['worker_seconds_per_job']:.3f} worker-seconds per {each}")
     if "estimate" in result:
         estimate = result["estimate"]
         print(f"  estimate: {estimate['guests']:,} guests on {estimate['workers']} workers: "

@@ -88,6 +88,7 @@ def test_sweep_benchmark_small_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert module.main(["--guests", "3", "--fixes-isa", "rv_s_tvm", "--families", "trap",
                         "--where", "serial,pool", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["guests"]["serial"]["jobs"] == report["guests"]["pool"]["jobs"] == 2 * 3
+    assert report["guests"]["serial"]["guests"] == report["guests"]["pool"]["guests"] == 2 * 3
+    assert report["guests"]["serial"]["jobs"] == 2 * 3  # one guest a job in this process, batches on a pool
     assert report["fixes"]["serial"]["jobs"] == report["fixes"]["pool"]["jobs"] >= 1
     assert report["estimate"]["workers"] == 64

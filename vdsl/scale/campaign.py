@@ -24,11 +24,12 @@ from vdsl.scale.jobs import Executor
 from vdsl.scale.sweep import SpecSource, StepFactory, find_hypervisor, find_isa
 
 WINDOW = 64  # the words a random guest's code, data and addresses stay within (when memory allows)
+MAX_BATCH = 64  # guests one job runs, at most: a job should outweigh a scheduler's cost per task
 
 
 @attrs.frozen
 class GuestJob:
-    """Run random guest `number` of campaign `seed` under `technique`."""
+    """Run random guests `number` to `number + count - 1` of campaign `seed` under `technique`."""
 
     source: SpecSource
     isa: str
@@ -38,9 +39,11 @@ class GuestJob:
     number: int
     length: int = 8
     max_steps: int = 200
+    count: int = 1
 
     def name(self) -> str:
-        return f"{self.technique} guest {self.number}"
+        last = self.number + self.count - 1
+        return f"{self.technique} guest {self.number}" + (f" to {last}" if last > self.number else "")
 
 
 @attrs.frozen
@@ -164,8 +167,14 @@ def listing(isa: ir.Isa, program: ir.Program) -> tuple[str, ...]:
                  for p in program.instructions)
 
 
+def run_guests(job: GuestJob) -> tuple[GuestOutcome, ...]:
+    """The job's random guests, one after the other (the worker's function)."""
+    return tuple(run_guest(attrs.evolve(job, number=number, count=1))
+                 for number in range(job.number, job.number + job.count))
+
+
 def run_guest(job: GuestJob) -> GuestOutcome:
-    """One random guest, bare and under the technique, in lockstep (the worker's function)."""
+    """One random guest, bare and under the technique, in lockstep."""
     from vdsl.monitor.run import run_scenario
 
     spec = job.source.compile()
@@ -217,10 +226,13 @@ def run_campaign(source: SpecSource, isa_name: str | None, policy: str | None, t
 
         raise RunError("; ".join(no_extension(attrs.evolve(hypervisor, technique="hardware_assisted"), isa)))
     random_guest(isa, hypervisor, seed, 0, length)  # a guest that cannot be made is refused here, once
-    jobs = [GuestJob(source, isa.name, hypervisor.name, t, seed, n, length, max_steps)
-            for t in techniques for n in range(guests)]
+    # Guests in batches: a few jobs per worker, so that a scheduler's cost per job stays small
+    # beside a job's; the results are the same whatever the batches, each guest its own seed.
+    batch = 1 if executor.serial else max(1, min(MAX_BATCH, -(-guests // (4 * executor.workers))))
+    jobs = [GuestJob(source, isa.name, hypervisor.name, t, seed, n, length, max_steps, min(batch, guests - n))
+            for t in techniques for n in range(0, guests, batch)]
     step: Step | None = steps("random guests", len(jobs)) if steps is not None else None
-    outcomes = executor.map(run_guest, jobs, step, GuestJob.name)
+    outcomes = [o for done in executor.map(run_guests, jobs, step, GuestJob.name) for o in done]
     return Campaign(isa.name, hypervisor.name, seed, guests, tuple(techniques), tuple(outcomes),
                     executor.describe())
 
