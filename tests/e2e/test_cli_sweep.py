@@ -32,7 +32,6 @@ def test_fixes_of_pg74_retu_read_as_a_sentence() -> None:
 
 
 def test_serial_pool_and_dask_give_the_same_results() -> None:
-    pytest.importorskip("distributed")  # an extra of vdsl; CI installs it: this runs there
     args = ("sweep", "fixes", PG74, "--isa", "pg74_getm", "--policy", "pg_monitor", "--format", "json")
     runs = [run_vdsl(*args, "-j", "1"), run_vdsl(*args, "-j", "2"),
             run_vdsl(*args, "-j", "2", "--scheduler", "local")]
@@ -87,7 +86,6 @@ def test_guests_diverge_at_retu_under_trap_and_emulate_only() -> None:
 
 
 def test_guest_campaigns_are_the_same_serially_on_a_pool_and_on_dask() -> None:
-    pytest.importorskip("distributed")
     args = ("sweep", "guests", PG74, "--isa", "pg74_retu", "-n", "12", "--seed", "7", "--format", "json")
     runs = [run_vdsl(*args, "-j", "1"), run_vdsl(*args, "-j", "2"),
             run_vdsl(*args, "-j", "2", "--scheduler", "local")]

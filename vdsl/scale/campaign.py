@@ -76,12 +76,20 @@ class GuestOutcome:
 
 
 def halting_instruction(isa: ir.Isa) -> ir.Instruction:
-    """The isa's instruction that halts (after a privilege check, if it has one), with no operands."""
-    for instruction in isa.instructions:
-        if not instruction.operands and any(isinstance(s, ir.Halt) for s in instruction.body):
-            return instruction
-    raise RunError(f"isa {isa.name} has no instruction without operands that halts: a random guest needs one "
-                   "to end with (and to end at when it traps)")
+    """The isa's instruction that halts: one that checks privilege first if there is one (an
+    unprivileged halt would stop the real machine under a monitor, whatever the guest did
+    before it), then one with the fewest operands (a guest runs it with every operand 0: m68k's
+    STOP #0)."""
+    halting = [i for i in isa.instructions if any(isinstance(s, ir.Halt) for s in i.body)]
+    if not halting:
+        raise RunError(f"isa {isa.name} has no instruction that halts: a random guest needs one to end with "
+                       "(and to end at when it traps)")
+    return min(halting, key=lambda i: (not _guarded(i), len(i.operands)))
+
+
+def _guarded(instruction: ir.Instruction) -> bool:
+    """It begins with a check that can trap: `if ... { trap ... }`."""
+    return any(isinstance(s, ir.If) and any(isinstance(t, ir.Trap) for t in s.then) for s in instruction.body)
 
 
 def guest_memory(isa: ir.Isa, hypervisor: ir.Hypervisor) -> int:
@@ -102,9 +110,13 @@ def random_guest(isa: ir.Isa, hypervisor: ir.Hypervisor, seed: int, number: int,
     halt = halting_instruction(isa)
     reserved = trap_words(machine)
     start = max(reserved) + 1 if reserved else 0
-    # Without relocation a guest's addresses are real ones: its values keep clear of the trap areas.
-    low = start if machine.relocation is None else 0
-    placed = [ir.PlacedInstruction(start, halt.name, ())]  # the trap handler, at the trap vector
+    # Values (operands, registers, data) point into the data after the code, never at the code:
+    # a guest that reads its own code sees a paravirtual monitor's rewrite of it, not a sensitive
+    # instruction at work; nor at the trap areas, which are real ones on a machine without relocation.
+    low = start + 2 * halt.size + length * max(i.size for i in isa.instructions)
+    window = max(window, min(size, low + WINDOW // 4))
+    stop = ir.PlacedInstruction(start, halt.name, (0,) * len(halt.operands))
+    placed = [stop]  # the trap handler, at the trap vector
     address = start + halt.size
     entry = address
     for _ in range(length):
@@ -113,9 +125,9 @@ def random_guest(isa: ir.Isa, hypervisor: ir.Hypervisor, seed: int, number: int,
                          for k in range(len(instruction.operands)))
         placed.append(ir.PlacedInstruction(address, instruction.name, operands))
         address += instruction.size
-    placed.append(ir.PlacedInstruction(address, halt.name, ()))
+    placed.append(attrs.evolve(stop, address=address))
     address += halt.size
-    if address > size:
+    if low >= size:
         raise RunError(f"a random guest of {length} instructions does not fit in a guest's {size} words; "
                        "ask for shorter guests with --length")
     word = (1 << machine.word) - 1
