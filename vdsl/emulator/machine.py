@@ -382,10 +382,13 @@ class Emulator:
         state = self.state
         _, stop, fault = self.traps[cause](state.slots, state.memory, self.watch, self.log, None, 0)
         if stop == Stop.TRAPPED:
-            raise RunError(f"machine {self.machine.name}: its trap mechanism faulted (cause "
-                           f"{self.cause_name(fault)}) while taking a trap '{self.cause_name(cause)}' at pc "
-                           f"{state.slots[self.pc_index]}: check its `entry` block's addresses and indexes")
+            self.mechanism_faulted(cause, fault)
         return True
+
+    def mechanism_faulted(self, cause: int, fault: int) -> None:
+        raise RunError(f"machine {self.machine.name}: its trap mechanism faulted (cause "
+                       f"{self.cause_name(fault)}) while taking a trap '{self.cause_name(cause)}' at pc "
+                       f"{self.state.slots[self.pc_index]}: check its `entry` block's addresses and indexes")
 
     # ------------------------------------------------------------ running
     def step(self, trace: Callable[[StepRecord], None] | None = None) -> RunResult:
@@ -394,6 +397,8 @@ class Emulator:
 
     def run(self, max_steps: int, trace: Callable[[StepRecord], None] | None = None) -> RunResult:
         """Run until halt, a trap the hook ends the run on, or `max_steps` steps."""
+        if trace is None:
+            return self.run_untraced(max_steps)
         state = self.state
         r, memory, watch, guard = state.slots, state.memory, self.watch, self.guard
         pc_index, fetch, counters = self.pc_index, self.fetch, self.counters
@@ -421,6 +426,42 @@ class Emulator:
                 trace(self.record(steps, pc, before, block, None))
             if stop == Stop.HALTED:
                 return self.result("halted", steps, f"halted after {steps} step{'s' if steps != 1 else ''}")
+        plural = "s" if max_steps != 1 else ""
+        return self.result("step_limit", steps, f"stopped after {max_steps} step{plural} without reaching "
+                           "halt (raise the limit with --max-steps)")
+
+    def run_untraced(self, max_steps: int) -> RunResult:
+        """`run` without a trace: the loop every untraced run spends its time in between regions,
+        so it takes the machine's own trap mechanism (the default hook) without a call."""
+        state = self.state
+        r, memory, watch, guard = state.slots, state.memory, self.watch, self.guard
+        pc_index, fetch, counters = self.pc_index, self.fetch, self.counters
+        mechanism = self.traps if self.on_trap == self.trap_mechanism else None
+        trapped = Stop.TRAPPED
+        self.log = None
+        self.resuming = RESUMING
+        steps = 0
+        while steps < max_steps:
+            executed, stop, cause = fetch(r[pc_index], max_steps - steps, False).run(
+                r, memory, watch, None, guard, max_steps - steps)
+            steps += executed
+            counters.steps += executed
+            if not stop:
+                continue
+            if stop == trapped:
+                counters.traps += 1
+                if mechanism:
+                    _, fault_stop, fault = mechanism[cause](r, memory, watch, None, None, 0)
+                    if fault_stop == trapped:
+                        self.mechanism_faulted(cause, fault)
+                    continue
+                trapped_pc = r[pc_index]
+                ended = self.on_trap(cause, trapped_pc)
+                if ended is not None:
+                    return self.result(ended, steps, self.trap_message(ended, cause, trapped_pc),
+                                       self.cause_name(cause))
+                continue
+            return self.result("halted", steps, f"halted after {steps} step{'s' if steps != 1 else ''}")
         plural = "s" if max_steps != 1 else ""
         return self.result("step_limit", steps, f"stopped after {max_steps} step{plural} without reaching "
                            "halt (raise the limit with --max-steps)")

@@ -445,6 +445,16 @@ def compile_instruction(machine: ir.Machine, instruction: ir.Instruction,
 _TEMPORARY = re.compile(r"\bt\d+\b")
 
 
+def _balanced(code: str) -> bool:
+    """Whether the parentheses of `code` pair up (it is one expression, not the middle of two)."""
+    depth = 0
+    for char in code:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _without_dead_temporaries(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """Drop `tN = ...` lines whose value nothing uses (loads the folding made useless)."""
     used: set[str] = set()
@@ -927,7 +937,7 @@ class _RegionCompiler:
         else:
             out.append((0, f"if n > lim{count}:"))
             out.extend((1, line) for line in self.render_exit(start))
-        lines = self.propagated(self.code[pc])
+        lines = self.propagated(self.code[pc], passes)
         backward = False
         for level, line in lines:
             level += base
@@ -958,13 +968,17 @@ class _RegionCompiler:
                 out.append((0, f"if b < {me}: continue"))
         return out
 
-    def propagated(self, code: list[_Line]) -> list[tuple[int, str | _Exit | _Goto | _Advance]]:
-        """The block with exits rendered, a temporary that only goes into a local computed into
+    def propagated(self, code: list[_Line], passes: str) -> list[tuple[int, str | _Exit | _Goto | _Advance]]:
+        """The block with exits rendered (to text, so that a renaming reaches the fields a packed
+        register is written back from), a temporary that only goes into a local computed into
         the local directly (no parallel assignment at the end), and a branch on a comparison
         `(1 if c else 0)` made a branch on `c`."""
         lines: list[tuple[int, str | _Exit | _Goto | _Assign | _Advance]] = []
         for level, line in code:
-            lines.append((level, line))
+            if isinstance(line, _Exit):
+                lines.extend((level, text) for text in self.render_exit(line, passes))
+            else:
+                lines.append((level, line))
         texts = [self.line_text(line) for _, line in lines]
         assign_at = next((i for i, (_, line) in enumerate(lines) if isinstance(line, _Assign)), None)
         if assign_at is not None:
@@ -989,12 +1003,6 @@ class _RegionCompiler:
                     line = lines[i][1]
                     if isinstance(line, str):
                         lines[i] = (lines[i][0], rename.sub(target, line))
-                        texts[i] = self.line_text(lines[i][1])
-                    elif isinstance(line, _Exit):
-                        lines[i] = (lines[i][0], attrs.evolve(line, values={
-                            slot: rename.sub(target, v) if isinstance(v, str) else v
-                            for slot, v in line.values.items()},
-                            pc=rename.sub(target, line.pc) if isinstance(line.pc, str) else line.pc))
                         texts[i] = self.line_text(lines[i][1])
                 del targets[pair], values[pair]
             lines[assign_at] = (lines[assign_at][0], _Assign(tuple(targets), tuple(values)))
@@ -1023,6 +1031,8 @@ class _RegionCompiler:
                 if match is None:
                     return f"if {name}:"
                 condition = match.group(1)
+                if not _balanced(condition):  # `(1 if a else 0) | (1 if b else 0)` is no comparison
+                    return f"if {name}:"
                 read = set(re.findall(r"\b[tv]\w+\b", condition))
                 for later in lines[i + 1:at]:
                     text = later[1]
