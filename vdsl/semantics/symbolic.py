@@ -17,10 +17,6 @@ def _bool(value: z3.BitVecRef) -> z3.BoolRef:
     return value == z3.BitVecVal(1, 1)
 
 
-def _bit(condition: z3.BoolRef) -> z3.BitVecRef:
-    return z3.If(condition, z3.BitVecVal(1, 1), z3.BitVecVal(0, 1))
-
-
 def _shift_amount(amount: z3.BitVecRef, width: int) -> z3.BitVecRef:
     """The amount at the shifted value's width (z3 needs one width); amounts of the width or
     more become the width itself, which z3 shifts treat as in the language."""
@@ -53,6 +49,16 @@ _COMPARE: dict[str, Callable[[z3.BitVecRef, z3.BitVecRef], z3.BoolRef]] = {
 }
 
 
+# Operators folded on constants (the logic ones also with one constant operand: x & 0 is 0).
+_LOGIC: dict[str, Callable[[int, int], int]] = {
+    "&&": lambda a, b: a & b, "&": lambda a, b: a & b, "||": lambda a, b: a | b, "|": lambda a, b: a | b,
+}
+_UNSIGNED: dict[str, Callable[[int, int], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
 class Z3Domain:
     """Values are z3 bit-vectors; the initial state is given as terms (usually fresh constants)."""
 
@@ -66,6 +72,10 @@ class Z3Domain:
         self._memory = memory
         self._truths: dict[int, bool | None] = {}
         self._constants: dict[tuple[int, int], z3.BitVecRef] = {}
+        # The value of each constant `const` made, by the Python object's id (the constants are
+        # kept in `_constants`): known without asking z3, so that the path conditions, flags and
+        # guards that are plain constants fold here instead of growing terms z3 must simplify.
+        self._values: dict[int, int] = {}
         self._kept: list[z3.BitVecRef] = []
 
     def const(self, value: int, width: int) -> z3.BitVecRef:
@@ -73,9 +83,16 @@ class Z3Domain:
         found = self._constants.get(key)
         if found is None:
             found = self._constants[key] = z3.BitVecVal(value, width)
+            self._values[id(found)] = value
         return found
 
+    def _bit(self, condition: z3.BoolRef) -> z3.BitVecRef:
+        return z3.If(condition, self.const(1, 1), self.const(0, 1))
+
     def truth(self, condition: z3.BitVecRef) -> bool | None:
+        value = self._values.get(id(condition))
+        if value is not None:
+            return bool(value)
         # z3 hash-conses terms: the same condition, asked again (every guarded write of a
         # register array or a register operand asks it), has the same id and is simplified once.
         key = condition.get_id()
@@ -88,6 +105,10 @@ class Z3Domain:
         return known
 
     def unary(self, op: str, value: z3.BitVecRef, width: int) -> z3.BitVecRef:
+        known = self._values.get(id(value))
+        if known is not None:
+            folded = -known if op == "-" else ~known if op == "~" else known ^ 1
+            return self.const(folded & ((1 << width) - 1), width)
         if op == "-":
             return -value
         if op == "~":
@@ -95,8 +116,11 @@ class Z3Domain:
         return value ^ z3.BitVecVal(1, 1)  # "!" on a 1-bit value
 
     def binary(self, op: str, left: z3.BitVecRef, right: z3.BitVecRef, width: int) -> z3.BitVecRef:
+        folded = self._folded(op, left, right, width)
+        if folded is not None:
+            return folded
         if op in _COMPARE:
-            return _bit(_COMPARE[op](left, right))
+            return self._bit(_COMPARE[op](left, right))
         if op in ("&&", "&"):
             return left & right
         if op in ("||", "|"):
@@ -121,6 +145,30 @@ class Z3Domain:
         if op == "sra":
             return left >> amount
         raise ValueError(f"unknown operator {op}")
+
+    def _folded(self, op: str, left: z3.BitVecRef, right: z3.BitVecRef, width: int) -> z3.BitVecRef | None:
+        """The result, when constants make it one of the operands or a constant (else None)."""
+        a, b = self._values.get(id(left)), self._values.get(id(right))
+        if a is None and b is None:
+            return None
+        full = (1 << width) - 1
+        if op in _LOGIC:
+            if a is not None and b is not None:
+                return self.const(_LOGIC[op](a, b), width)
+            known, other = (a, right) if a is not None else (b, left)
+            neutral, absorbing = (full, 0) if op in ("&&", "&") else (0, full)
+            if known == neutral:
+                return other
+            if known == absorbing:
+                return self.const(absorbing, width)
+            return None
+        if a is None or b is None:
+            return None
+        if op in _UNSIGNED:
+            return self.const(int(_UNSIGNED[op](a, b)), 1)
+        if op in ("+", "-"):
+            return self.const((a + b if op == "+" else a - b) & full, width)
+        return None
 
     def ite(self, condition: z3.BitVecRef, then: z3.BitVecRef, otherwise: z3.BitVecRef,
             width: int) -> z3.BitVecRef:
