@@ -28,6 +28,7 @@ from vdsl.analysis.classify import (
     check_policy,
     classify_instruction,
     classify_isa,
+    classify_isas,
     expected_policies,
     guest_context,
     verdict_word,
@@ -156,10 +157,9 @@ class _PolicyChecks:
 def _classified(isas: list[Isa], guest_mode: str | None, rlimit: int,
                 checks: _PolicyChecks) -> list[IsaReport]:
     """Each isa classified, its `expect policy` lines judged by `checks`; progress shown by theirs."""
-    return [classify_isa(isa, guest_mode, rlimit, checks.expected(isa),
-                         checks.progress.task(f"classifying {isa.name}", len(isa.instructions)),
+    return classify_isas(isas, guest_mode, rlimit, checks.expected,
+                         lambda isa: checks.progress.task(f"classifying {isa.name}", len(isa.instructions)),
                          checks.decider)
-            for isa in isas]
 
 
 def _check_each(args: argparse.Namespace) -> int:
@@ -196,8 +196,7 @@ def _check_file(path: Path, args: argparse.Namespace) -> tuple[Path, int, dict[s
         spec = Compilation([path]).spec
         isas = _analysed_isas(spec, [path], args.isa)
         checks = _PolicyChecks(spec, args.rlimit, decider=_decider(args))
-        reports = [classify_isa(isa, args.guest_mode, args.rlimit, checks.expected(isa),
-                                decider=checks.decider) for isa in isas]
+        reports = classify_isas(isas, args.guest_mode, args.rlimit, checks.expected, decider=checks.decider)
     except SpecError as error:
         first = error.diagnostics[0]
         where = first.span.location() if first.span is not None else first.file or str(path)

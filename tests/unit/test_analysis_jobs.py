@@ -14,7 +14,14 @@ from test_analysis_classify import CLI_IOPL, iopl, pg
 from vdsl import compile_files
 from vdsl.analysis import jobs
 from vdsl.analysis.cache import DiskCache, cache_dir
-from vdsl.analysis.classify import ClassifyJob, IsaReport, classify_instruction, classify_isa, guest_context
+from vdsl.analysis.classify import (
+    ClassifyJob,
+    IsaReport,
+    classify_instruction,
+    classify_isa,
+    classify_isas,
+    guest_context,
+)
 from vdsl.analysis.jobs import Decider, dump_result, load_result
 from vdsl.analysis.questions import Questions
 from vdsl.ir import nodes as ir
@@ -167,3 +174,19 @@ def test_the_cache_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_dir() == tmp_path / "home" / ".cache" / "vdsl"
+
+
+def test_isas_are_decided_together_and_what_they_share_once() -> None:
+    text = pg(*INSTRUCTIONS) + "isa u for pg {\n" + "\n".join(
+        f"    inst {i}" for i in (*INSTRUCTIONS[:3], "NEG { A = 0 - A }")) + "\n}\n"
+    spec = spec_from(text)
+    isas = [spec.isa("t"), spec.isa("u")]
+    assert isas[0] is not None and isas[1] is not None
+    jobs.forget()
+    decider, told = Decider(), []
+    reports = classify_isas(isas, decider=decider, steps=lambda isa: lambda name: told.append((isa.name, name)))
+    assert decider.decided == len(INSTRUCTIONS) + 1
+    assert sorted(told) == sorted([("t", i.name) for i in isas[0].instructions]
+                                  + [("u", i.name) for i in isas[1].instructions])
+    assert reports[1].instruction("GETM") == reports[0].instruction("GETM")
+    assert [r.instructions for r in reports] == [classified(isa, Decider()).instructions for isa in isas]

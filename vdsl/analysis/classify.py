@@ -8,7 +8,7 @@ fails the report says so and names the instructions, never "not virtualizable".
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 import z3
@@ -284,7 +284,45 @@ def classify_isa(isa: ir.Isa, guest_mode: str | None = None, rlimit: int = SOLVE
     decides them (default: one after the other, in this process, remembered)."""
     context = guest_context(isa, guest_mode)
     jobs = [ClassifyJob(isa.machine, inst, context, rlimit) for inst in isa.instructions]
-    done = tuple((decider or Decider()).decide(jobs, step))
+    return _isa_report(isa, context, tuple((decider or Decider()).decide(jobs, step)), policies)
+
+
+def classify_isas(isas: Sequence[ir.Isa], guest_mode: str | None = None, rlimit: int = SOLVER_RLIMIT,
+                  policies: Callable[[ir.Isa], Mapping[str, PolicyReport]] | None = None,
+                  steps: Callable[[ir.Isa], Step] | None = None,
+                  decider: Decider | None = None) -> list[IsaReport]:
+    """`classify_isa` of each isa, their instructions decided together: one pool for them all, and
+    an instruction that variants share (in the same context) decided once.  `policies(isa)`
+    gives an isa's policy checks, asked once every instruction is decided; `steps(isa)` the step
+    told each of its instructions classified."""
+    contexts = [guest_context(isa, guest_mode) for isa in isas]
+    jobs = [[ClassifyJob(isa.machine, inst, context, rlimit) for inst in isa.instructions]
+            for isa, context in zip(isas, contexts, strict=True)]
+    told = [steps(isa) for isa in isas] if steps is not None else []
+    owners: dict[str, list[int]] = {}  # an instruction's name: the isas that have it
+    for number, isa in enumerate(isas):
+        for inst in isa.instructions:
+            owners.setdefault(inst.name, []).append(number)
+    pending = {(number, inst.name) for number, isa in enumerate(isas) for inst in isa.instructions}
+
+    def step(name: str) -> None:  # a job of this name is done: tell the first isa still waiting
+        for number in owners[name]:
+            if (number, name) in pending:
+                pending.discard((number, name))
+                told[number](name)
+                return
+
+    flat = (decider or Decider()).decide([job for each in jobs for job in each], step if told else None)
+    reports, start = [], 0
+    for isa, context in zip(isas, contexts, strict=True):
+        done = tuple(flat[start:start + len(isa.instructions)])
+        start += len(isa.instructions)
+        reports.append(_isa_report(isa, context, done, policies(isa) if policies is not None else None))
+    return reports
+
+
+def _isa_report(isa: ir.Isa, context: GuestContext, done: tuple[InstructionReport, ...],
+                policies: Mapping[str, PolicyReport] | None) -> IsaReport:
     premise = decide_premise(done)
     partial = IsaReport(isa, context, done, decide_theorems(done, premise), (), premise)
     expectations = tuple(check_expectation(partial, e, policies) for e in isa.expects)

@@ -97,38 +97,57 @@ class Decider:
         self.cached = 0
 
     def decide(self, jobs: Sequence[Job[R]], step: Step | None = None) -> list[R]:
-        """Each job's result, in the order of `jobs`; `step` is told each job's name once it is known."""
-        results: list[Any] = [None] * len(jobs)
-        waiting: list[int] = []
+        """Each job's result, in the order of `jobs` (a job given twice is decided once); `step` is
+        told each job's name once its result is known."""
+        places: dict[Job[R], list[int]] = {}
         for index, job in enumerate(jobs):
-            known, result = self._known(job)
-            if known:
+            places.setdefault(job, []).append(index)
+        results: list[Any] = [None] * len(jobs)
+
+        def known(job: Job[R], result: Any) -> None:
+            for index in places[job]:
                 results[index] = result
                 if step is not None:
                     step(job.name)
+
+        todo: list[Job[R]] = []
+        for job in places:
+            found, result = self._known(job)
+            if found:
+                known(job, result)
             else:
-                waiting.append(index)
-        if not waiting:
+                todo.append(job)
+        if not todo:
             return results
-        todo = [jobs[i] for i in waiting]
         executor = self.executor if len(todo) >= SERIAL_BELOW else Executor(workers=1)
         if executor.serial:
-            found = []
             for job in todo:
-                found.append(job.run())
-                if step is not None:
-                    step(job.name)
-            stored = [dump_result(r, j) for r, j in zip(found, todo, strict=True)] if self.cache else []
+                result = job.run()
+                known(job, result)
+                self._remember(job, result, None)
         else:
-            stored = executor.map(run_and_dump, todo, step, name=_name)
-            found = [load_result(blob, job) for blob, job in zip(stored, todo, strict=True)]
-        for position, (index, job) in enumerate(zip(waiting, todo, strict=True)):
-            results[index] = found[position]
-            MEMORY.put(job, found[position])
-            if self.cache is not None:
-                self.cache.put(job, stored[position])
+            # the pool says which job finished by its place in `todo` (names need not be unique)
+            position = {id(job): str(i) for i, job in enumerate(todo)}
+
+            def finished(token: str) -> None:
+                job = todo[int(token)]
+                for _ in places[job]:
+                    if step is not None:
+                        step(job.name)
+
+            stored = executor.map(run_and_dump, todo, finished, name=lambda job: position[id(job)])
+            for job, blob in zip(todo, stored, strict=True):
+                result = load_result(blob, job)
+                for index in places[job]:
+                    results[index] = result
+                self._remember(job, result, blob)
         self.decided += len(todo)
         return results
+
+    def _remember(self, job: Job[Any], result: Any, stored: bytes | None) -> None:
+        MEMORY.put(job, result)
+        if self.cache is not None:
+            self.cache.put(job, stored if stored is not None else dump_result(result, job))
 
     def _known(self, job: Job[R]) -> tuple[bool, Any]:
         known, result = MEMORY.get(job)
