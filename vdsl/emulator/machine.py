@@ -176,6 +176,8 @@ class Emulator:
         # compiled code's words -> what forgets it; another emulator's, seen through a view,
         # when this one writes memory that emulator runs code from
         self.watch: Watch = watch if watch is not None else {}
+        self.own_watch = watch is None  # nobody else adds to it
+        self.clean: set[tuple[int, int, int | None]] = set()  # regions whose constant stores hit no code
         self.log: list[tuple[int, int, int]] | None = None
         self.initial_memory = list(state.memory)
         self.operand_codes: dict[ir.OperandDecl, frozenset[int]] = {}
@@ -286,6 +288,7 @@ class Emulator:
         region = compile_region(self.machine, context, fetch, guarded=self.guard is not None,
                                 max_blocks=REGION_LIMIT, max_block=BLOCK_LIMIT)
         self.regions[(context.pc, context.mode, context.relocation)] = region
+        self.clean.clear()  # the watch grows
         for word in region.words:
             self.watch[word] = self.forget
         return region
@@ -312,7 +315,8 @@ class Emulator:
                 else:
                     self.visits.add(key)
             if region is not None and region.first <= budget \
-                    and (self.guard is None or self.guard_allows(region)):
+                    and (self.guard is None or self.guard_allows(region)) \
+                    and not (region.stores and self.stores_watched(key, region)):
                 return region
         offset, limit = self.window(self.state.slots)
         size = len(self.state.memory)
@@ -327,6 +331,18 @@ class Emulator:
             if outside is not None:
                 self.guard.violation(outside, False, pc)
         return block
+
+    def stores_watched(self, key: tuple[int, int, int | None], region: Region) -> bool:
+        """Whether a constant address the region stores to holds compiled code now (then this step
+        runs one instruction, which sees the write).  The watch grows only when this emulator
+        compiles a region, so a region found clean stays clean until then."""
+        if key in self.clean:
+            return False
+        if any(map(self.watch.__contains__, region.stores)):
+            return True
+        if self.own_watch:
+            self.clean.add(key)
+        return False
 
     def guard_allows(self, region: Region) -> bool:
         """Whether every word of the region's code and every constant address it accesses lies

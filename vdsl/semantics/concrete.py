@@ -389,10 +389,17 @@ class _BlockCompiler:
             hits.append((hit, address))
         if not hits:
             return
-        self.out.line("if " + " or ".join(hit for hit, _ in hits) + ":")
+        if len(hits) == 1:  # one store: its own test is the whole test
+            hit, address = hits[0]
+            self.out.line(f"if {hit}:")
+            with self.out.indent():
+                self.out.line(f"W[{address}]({address})")
+        else:
+            self.out.line("if " + " or ".join(hit for hit, _ in hits) + ":")
         with self.out.indent():
-            for hit, address in hits:
-                self.out.line(f"if {hit}: W[{address}]({address})")
+            if len(hits) > 1:
+                for hit, address in hits:
+                    self.out.line(f"if {hit}: W[{address}]({address})")
             self.out.extend(self.domain.write_back(self.pc_slot, outcome.next_pc))
             self.out.line(f"return (n + {count}, {int(Stop.CONTINUE)}, 0)")
 
@@ -498,7 +505,9 @@ class Region:
     `run` is a `CompiledBlock`; `first` the instructions of its entry block (a call needs at
     least that much budget); `words` the physical words of its code (a write to one forgets
     the region); `accesses` the constant physical addresses it may read or write, which
-    guarded code checks once on entry instead of on every access."""
+    guarded code checks once on entry instead of on every access; `stores` the constant ones it
+    may write, which must hold no compiled code on entry (compiled code is watched between
+    calls, never during one), so the region tests only computed addresses against `W`."""
 
     run: CompiledBlock
     context: RegionContext
@@ -506,6 +515,7 @@ class Region:
     words: frozenset[int]
     accesses: frozenset[int]
     blocks: int
+    stores: frozenset[int] = frozenset()
 
     @functools.cached_property
     def span(self) -> tuple[int, int]:
@@ -659,6 +669,7 @@ class _RegionCompiler:
         self.written: set[int] = set()
         self.words: set[int] = set()
         self.accesses: set[int] = set()
+        self.stored: set[int] = set()  # constant physical addresses stored to
         self.order: list[int] = []  # block pcs, in the order they were found
         self.code: dict[int, list[_Line]] = {}
         self.counts: dict[int, int] = {}
@@ -862,11 +873,14 @@ class _RegionCompiler:
                 continue
             if guard == 1:
                 out.append((level, f"E[{address}] = {value}"))
-                hits.append((f"{address} in W", address))
             else:
                 out.append((level, f"if {guard}:"))
                 out.append((level + 1, f"E[{address}] = {value}"))
-                hits.append((f"{guard} and {address} in W", address))
+            if isinstance(address, int):
+                # compiled code is only watched between calls: the emulator checks on entry
+                self.stored.add(address)
+            else:
+                hits.append((f"{address} in W" if guard == 1 else f"{guard} and {address} in W", address))
         if not hits:
             return out
         after = _Exit(self.snapshot(), next_pc, count, Stop.CONTINUE)
@@ -918,7 +932,7 @@ class _RegionCompiler:
         function = namespace["region"]
         function.source = source  # type: ignore[attr-defined]
         return Region(function, self.context, self.counts[self.context.pc],  # type: ignore[arg-type]
-                      frozenset(self.words), frozenset(self.accesses), len(blocks))
+                      frozenset(self.words), frozenset(self.accesses), len(blocks), frozenset(self.stored))
 
     def render_block(self, pc: int, number: dict[int, int]) -> list[tuple[int, str]]:
         """A block's source.  A block that jumps to itself runs as a `for` loop over the passes
