@@ -8,7 +8,19 @@ from pathlib import Path
 
 import pytest
 from conftest import SPECS, run_vdsl
+from test_benchmark import load
 
+SMALL = """\
+machine small {
+    word 8
+    memory E[16]
+    modes { supervisor > user }
+    reg A
+    reg P pc
+    control reg R { base, bound }
+    relocate through R
+}
+"""
 M68K = str(SPECS / "m68k.vspec")  # 33 instructions in two isas: enough for the pool to be used
 
 
@@ -47,3 +59,17 @@ def test_jobs_must_be_a_positive_number(jobs: str) -> None:
     result = run_vdsl("check", M68K, "-j", jobs)
     assert result.returncode == 2
     assert "-j/--jobs: " in result.stderr
+
+
+@pytest.mark.slow  # six classifications and two commands: about 20 s on a busy machine
+def test_the_benchmark_measures_every_way_and_finds_the_same_answers(tmp_path: Path) -> None:
+    bench = load("bench_classify")
+    spec = tmp_path / "small.vspec"
+    instructions = [f"    inst ADD{n} a {{ A = A + mem[a] + {n} }}" for n in range(11)]
+    spec.write_text(SMALL + "isa s for small {\n" + "\n".join([*instructions, "    inst GETM { A = M }"]) + "\n}\n",
+                    encoding="utf-8")
+    result = bench.measure(spec, workers=2)
+    assert result["same_results"]
+    assert result["jobs"] == {"serial decided": 12, "serial cached": 0, "pool decided": 12, "pool cached": 0,
+                              "cold decided": 12, "cold cached": 0, "warm decided": 0, "warm cached": 12}
+    assert set(result["seconds"]) == {"serial", "pool", "cold", "warm", "cli cold", "cli warm"}
