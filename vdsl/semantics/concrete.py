@@ -536,7 +536,8 @@ class _RegionDomain(PythonDomain):
 
     def reset(self) -> None:
         """Forget what the previous block computed: its temporaries are not defined here
-        (`parts` stays: temporaries are never renamed, and exits are rendered at the end)."""
+        (`parts` stays: a temporary's name is unique in the region, and exits are rendered
+        from it once every block is compiled)."""
         self.computed.clear()
         self.ites.clear()
         self.current.clear()
@@ -561,11 +562,12 @@ class _RegionDomain(PythonDomain):
         return str(value)
 
     def field_code(self, value: Value, lo: int, width: int) -> Value:
+        """The field at bit `lo` of a register value: from its parts when it has them."""
         if isinstance(value, str) and value in self.parts:
             found = self.parts[value][1].get(lo)
             if found is not None and found[0] == width:
                 return found[1]
-        return self.extract(value, lo + width - 1, lo, width + lo + 64)
+        return self.value(EXTRACT if lo else EXTRACT_LOW, a=value, lo=lo, m=mask(width))
 
     def extract(self, value: Value, hi: int, lo: int, width: int) -> Value:
         if isinstance(value, str) and value in self.parts:
