@@ -16,10 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from vdsl.analysis.jobs import forget
 from vdsl.ir.vocabulary import Step
 from vdsl.resources import data_dir
 from vdsl.scale.campaign import Campaign, run_campaign
@@ -57,12 +61,19 @@ def measure(guests: int, fixes_isa: str, places: Sequence[str],
     riscv = SpecSource.read([data_dir("specs") / "riscv.vspec"])
     pg74 = SpecSource.read([data_dir("specs") / "pg74.vspec"])
     result: dict[str, Any] = {"load_before": os.getloadavg()[0], "fixes": {}, "guests": {}}
+    # The workers share a disk cache of decided questions, as `vdsl sweep` gives them: each place
+    # starts from an empty one (set before any worker starts, so that every worker sees it).
+    cache = Path(tempfile.mkdtemp(prefix="vdsl-bench-sweep-"))
+    os.environ["VDSL_CACHE_DIR"] = str(cache)
     for place in places:
         executor = PLACES[place]
+        shutil.rmtree(cache, ignore_errors=True)
+        forget()  # nor what this process remembers
         result["fixes"][place] = _timed(lambda steps, e=executor: sweep_fixes(  # type: ignore[misc]
-            riscv, fixes_isa, families, executor=e, steps=steps))
+            riscv, fixes_isa, families, executor=e, steps=steps, cache=True))
         result["guests"][place] = _timed(lambda steps, e=executor: run_campaign(  # type: ignore[misc]
             pg74, "pg74_retu", None, ("trap_and_emulate", "hybrid"), guests, executor=e, steps=steps))
+    shutil.rmtree(cache, ignore_errors=True)
     result["load_after"] = os.getloadavg()[0]
     if "pool" in places:
         for kind, unit in (("fixes", "jobs"), ("guests", "guests")):  # worker-seconds each, on 2 workers
