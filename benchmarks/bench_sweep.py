@@ -64,6 +64,7 @@ def measure(guests: int, fixes_isa: str, places: Sequence[str],
     # The workers share a disk cache of decided questions, as `vdsl sweep` gives them: each place
     # starts from an empty one (set before any worker starts, so that every worker sees it).
     cache = Path(tempfile.mkdtemp(prefix="vdsl-bench-sweep-"))
+    before = os.environ.get("VDSL_CACHE_DIR")
     os.environ["VDSL_CACHE_DIR"] = str(cache)
     for place in places:
         executor = PLACES[place]
@@ -74,6 +75,10 @@ def measure(guests: int, fixes_isa: str, places: Sequence[str],
         result["guests"][place] = _timed(lambda steps, e=executor: run_campaign(  # type: ignore[misc]
             pg74, "pg74_retu", None, ("trap_and_emulate", "hybrid"), guests, executor=e, steps=steps))
     shutil.rmtree(cache, ignore_errors=True)
+    if before is None:  # the caller's environment as it was (a test runs this in its process)
+        del os.environ["VDSL_CACHE_DIR"]
+    else:
+        os.environ["VDSL_CACHE_DIR"] = before
     result["load_after"] = os.getloadavg()[0]
     if "pool" in places:
         for kind, unit in (("fixes", "jobs"), ("guests", "guests")):  # worker-seconds each, on 2 workers
