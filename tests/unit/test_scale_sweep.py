@@ -158,3 +158,13 @@ def test_a_campaign_reports_each_guest_under_each_technique(pg74: SpecSource) ->
     assert diverged and {o.divergence[1] for o in diverged} == {"RETU"}  # type: ignore[index]
     assert all(o.mode == "supervisor" for o in diverged)
     assert not any(o.verdict in ("diverged", "escaped") for o in campaign.of("hybrid"))
+
+
+def test_pins_that_remove_nothing_are_grouped_by_field_with_runs_of_values() -> None:
+    from vdsl.report.sweep import _value_runs
+
+    assert _value_runs([0, 1]) == "0 or 1"
+    assert _value_runs([1, 2, 3]) == "1 to 3"
+    assert _value_runs([0, 2, 3]) == "0, 2 or 3"
+    assert _value_runs([0, 2, 3, 4, 7]) == "0, 2 to 4 or 7"
+    assert _value_runs([5]) == "5"

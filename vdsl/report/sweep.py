@@ -61,7 +61,7 @@ def fixes_text(sweep: FixSweep) -> str:
                          f"{_offender_line(still)}")
     pins = [s for s in useless if s.changes[0].family == "pin" and s.problem is None]
     if pins:
-        lines.append(f"    removing nothing: {', '.join(str(s.changes[0]) for s in pins)}")
+        lines.append(f"    pins that remove nothing ({len(pins)}): {_pinned_values(pins)}")
     if sweep.unremovable:
         lines.append(f"  no fix from these families: no single change removes {', '.join(sweep.unremovable)}")
         return "\n".join(lines) + "\n"
@@ -206,3 +206,27 @@ def campaign_json(campaign: Campaign) -> dict[str, Any]:
                     "counts": {v: sum(1 for o in campaign.of(technique) if o.verdict == v) for v in VERDICTS},
                     "outcomes": [_outcome_json(o) for o in campaign.of(technique)]}
                 for technique in campaign.techniques}}
+
+
+def _pinned_values(pins: list[Any]) -> str:
+    """Pins grouped by what they pin, a run of values as a range: `F.IF = 0 or 1, F.IOPL = 1 to 3`
+    (sixty pins of x86 were sixty clauses)."""
+    values: dict[str, list[int]] = {}
+    for single in pins:
+        change = single.changes[0]
+        values.setdefault(change.target, []).append(change.value)
+    return ", ".join(f"{target} = {_value_runs(sorted(set(found)))}" for target, found in values.items())
+
+
+def _value_runs(values: list[int]) -> str:
+    """`0 or 1`, `1 to 3`, `0, 2 or 3`: consecutive values of three or more as a range."""
+    runs: list[list[int]] = []
+    for value in values:
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    parts = [f"{r[0]} to {r[-1]}" if len(r) >= 3 else ", ".join(map(str, r)) for r in runs]
+    text = ", ".join(parts)
+    head, sep, last = text.rpartition(", ")
+    return f"{head} or {last}" if sep else text
