@@ -42,7 +42,7 @@ from vdsl.ir.dump import dump
 from vdsl.ir.nodes import Hypervisor, Isa, Scenario, Spec
 from vdsl.ir.vocabulary import DIAGRAM_KINDS, THEOREMS
 from vdsl.monitor.results import ScenarioRun
-from vdsl.monitor.run import check_techniques, run_scenario, select_scenarios
+from vdsl.monitor.run import check_techniques, find_hypervisor, find_isa, run_scenario, select_scenarios
 from vdsl.outputs import OUTPUTS
 from vdsl.phases import Compilation
 from vdsl.progress import Progress
@@ -83,15 +83,7 @@ def print_findings(findings: list[Finding], output_format: str, failure: str | N
 def _analysed_isas(spec: Spec, files: list[Path], names: list[str] | None) -> list[Isa]:
     """The isas named with --isa, else those declared in the files given (not their imports)."""
     if names:
-        found = []
-        for name in names:
-            isa = spec.isa(name)
-            if isa is None:
-                known = [i.name for i in spec.isas]
-                raise RunError(f"there is no isa '{name}'; "
-                               + (did_you_mean(name, known) or "the isas are " + ", ".join(known)))
-            found.append(isa)
-        return found
+        return [find_isa(spec, name) for name in names]
     given = {str(f) for f in files}
     return [i for i in spec.isas if i.span is not None and i.span.file in given]
 
@@ -122,13 +114,7 @@ class _PolicyChecks:
         self.done: dict[tuple[str, str], PolicyReport] = {}
 
     def hypervisor(self, name: str) -> Hypervisor:
-        found = next((h for h in self.spec.hypervisors if h.name == name), None)
-        if found is None:
-            known = [h.name for h in self.spec.hypervisors]
-            raise RunError(f"there is no hypervisor '{name}'; " + (
-                did_you_mean(name, known) or ("the hypervisors are " + ", ".join(known) if known
-                                              else "the files declare none")))
-        return found
+        return find_hypervisor(self.spec, name)
 
     def of(self, isa: Isa, hypervisor: Hypervisor) -> PolicyReport:
         key = (isa.name, hypervisor.name)

@@ -107,6 +107,29 @@ def _explain(isa: ir.Isa, context: ir.GuestContext, name: str, technique: str) -
     return Explanation(name, report.classes, tuple(offends))
 
 
+def find_isa(spec: ir.Spec, name: str) -> ir.Isa:
+    """The isa called `name`, or a RunError that names the ones there are."""
+    isa = spec.isa(name)
+    if isa is None:
+        known = [i.name for i in spec.isas]
+        raise RunError(f"there is no isa '{name}'; "
+                       + (did_you_mean(name, known) or "the isas are " + ", ".join(known)))
+    return isa
+
+
+def find_hypervisor(spec: ir.Spec, name: str, isa: ir.Isa | None = None) -> ir.Hypervisor:
+    """The hypervisor called `name` (that runs on `isa`, when one is given), or a RunError."""
+    hypervisor = spec.hypervisor(name)
+    if hypervisor is None:
+        known = [h.name for h in spec.hypervisors]
+        raise RunError(f"there is no hypervisor '{name}'; " + (
+            did_you_mean(name, known) or ("the hypervisors are " + ", ".join(known) if known
+                                          else "the files declare none")))
+    if isa is not None and not hypervisor.is_for(isa):
+        raise RunError(f"hypervisor {name} runs on {hypervisor.runs_on}, not on isa {isa.name}")
+    return hypervisor
+
+
 def select_scenarios(spec: ir.Spec, names: list[str] | None) -> list[ir.Scenario]:
     """The scenarios named (all of them when none is)."""
     if not names:

@@ -20,8 +20,9 @@ from vdsl.errors import RunError
 from vdsl.ir import nodes as ir
 from vdsl.ir.layout import psw_items, trap_words
 from vdsl.ir.vocabulary import Step
+from vdsl.monitor.run import find_hypervisor, find_isa
 from vdsl.scale.jobs import Executor
-from vdsl.scale.sweep import SpecSource, StepFactory, find_hypervisor, find_isa
+from vdsl.scale.sweep import SpecSource, StepFactory
 
 WINDOW = 64  # the words a random guest's code, data and addresses stay within (when memory allows)
 MAX_BATCH = 64  # guests one job runs, at most: a job should outweigh a scheduler's cost per task

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from vdsl.errors import RunError, SpecError, did_you_mean
+from vdsl.errors import RunError, SpecError
 from vdsl.ir import nodes as ir
 from vdsl.ir.vocabulary import SOLVER_RLIMIT, THEOREMS, Step
+from vdsl.monitor.run import find_hypervisor, find_isa
 from vdsl.scale.changes import FAMILIES, Change, apply_changes, exit_changes, pin_changes, trap_changes
 from vdsl.scale.jobs import Executor
 
@@ -65,27 +66,6 @@ def _compiled(source: SpecSource) -> ir.Spec:
 
     texts = {Path(path): SourceFile(path, text) for path, text in source.texts}
     return Compilation(source.paths, texts).spec
-
-
-def find_isa(spec: ir.Spec, name: str) -> ir.Isa:
-    isa = spec.isa(name)
-    if isa is None:
-        known = [i.name for i in spec.isas]
-        raise RunError(f"there is no isa '{name}'; "
-                       + (did_you_mean(name, known) or "the isas are " + ", ".join(known)))
-    return isa
-
-
-def find_hypervisor(spec: ir.Spec, name: str, isa: ir.Isa) -> ir.Hypervisor:
-    hypervisor = spec.hypervisor(name)
-    if hypervisor is None:
-        known = [h.name for h in spec.hypervisors]
-        raise RunError(f"there is no hypervisor '{name}'; " + (
-            did_you_mean(name, known) or ("the hypervisors are " + ", ".join(known) if known
-                                          else "the files declare none")))
-    if not hypervisor.is_for(isa):
-        raise RunError(f"hypervisor {name} runs on {hypervisor.runs_on}, not on isa {isa.name}")
-    return hypervisor
 
 
 # ---------------------------------------------------------------- one variant, decided

@@ -17,7 +17,7 @@ import enum
 import functools
 import re
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -420,14 +420,7 @@ class _BlockCompiler:
             head += "    glo, ghi, gholes = G.lo, G.hi, G.holes\n"
         source = head + "    while True:\n" + self.out.source(2)
         names = " ".join(item.instruction.name for item in block)
-        namespace: dict[str, object] = {}
-        try:
-            exec(compile(source, f"<vdsl {names}>", "exec"), namespace)  # noqa: S102
-        except SyntaxError as error:  # pragma: no cover - a bug in code generation
-            raise InternalError(f"generated code for {names} does not compile: {error}\n{source}") from error
-        function = namespace["block"]
-        function.source = source  # type: ignore[attr-defined]
-        return function  # type: ignore[return-value]
+        return _define(source, "block", names)  # type: ignore[return-value]
 
 
 def compile_block(machine: ir.Machine, block: list[BlockInstruction], guarded: bool = False) -> CompiledBlock:
@@ -926,13 +919,7 @@ class _RegionCompiler:
         kept = _without_dead_temporaries(lines)
         source = "def region(r, E, W, L, G, budget):\n" + "".join(
             "    " * (level + 1) + text + "\n" for level, text in kept)
-        namespace: dict[str, object] = {}
-        try:
-            exec(compile(source, f"<vdsl region at {self.context.pc}>", "exec"), namespace)  # noqa: S102
-        except SyntaxError as error:  # pragma: no cover - a bug in code generation
-            raise InternalError(f"generated code for a region does not compile: {error}\n{source}") from error
-        function = namespace["region"]
-        function.source = source  # type: ignore[attr-defined]
+        function = _define(source, "region", f"region at {self.context.pc}")
         return Region(function, self.context, self.counts[self.context.pc],  # type: ignore[arg-type]
                       frozenset(self.words), frozenset(self.accesses), len(blocks), frozenset(self.stored))
 
@@ -1085,3 +1072,16 @@ def compile_region(machine: ir.Machine, context: RegionContext, fetch: RegionFet
     (at most `max_blocks` blocks of at most `max_block` instructions), specialised on the
     context (see `RegionContext` and `_RegionCompiler`).  Its first instruction must fetch."""
     return _RegionCompiler(machine, context, fetch, guarded, max_blocks, max_block).compile()
+
+
+def _define(source: str, name: str, what: str) -> Callable[..., Any]:
+    """The function `name` that generated `source` defines (its source kept on it, for reading);
+    `what` names the code in tracebacks and in the error a bug in generation gives."""
+    namespace: dict[str, object] = {}
+    try:
+        exec(compile(source, f"<vdsl {what}>", "exec"), namespace)  # noqa: S102
+    except SyntaxError as error:  # pragma: no cover - a bug in code generation
+        raise InternalError(f"generated code for {what} does not compile: {error}\n{source}") from error
+    function: Any = namespace[name]
+    function.source = source
+    return function  # type: ignore[no-any-return]
